@@ -1,0 +1,218 @@
+//! The application: shared state, THE route table, the tower layers, and the server's
+//! life cycle (bind, serve, drain on shutdown).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::Request;
+use axum::http::{HeaderName, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Router, ServiceExt};
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{Argon2Hasher, Clock, Hashing, PasswordHasher, SystemClock};
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::PasswordPolicy;
+use crate::error::ApiError;
+use crate::routes::{docs, tokens, users};
+
+/// What every handler can reach. Cheap to clone (all shared).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub hashing: Hashing,
+    pub clock: Arc<dyn Clock>,
+    pub policy: PasswordPolicy,
+    pub config: Arc<Config>,
+}
+
+/// Replacements for real dependencies, for tests and benchmarks.
+#[derive(Default)]
+pub struct Overrides {
+    pub hasher: Option<Arc<dyn PasswordHasher>>,
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The one route table. Paths are written without their trailing slash; [`serve`] strips it
+/// from requests before routing, so both spellings reach the same handler without a redirect.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/users", post(users::register_user))
+        .route(
+            "/users/me",
+            get(users::get_me).put(users::update_me).patch(users::patch_me),
+        )
+        .route("/token", post(tokens::obtain_token))
+        .route("/logout", post(tokens::logout))
+        .method_not_allowed_fallback(docs::method_not_allowed)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", docs::ApiDoc::openapi()))
+        .fallback(docs::not_found)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    // Method and path only: headers (Authorization) and bodies (passwords)
+                    // never reach the log.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                ),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// A panicking handler answers the generic 500 and the process lives on.
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = cause
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+/// `/users/me/` → `/users/me`. The docs page keeps its slash (it serves relative assets).
+fn trim_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs") {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// A bound, ready-to-serve instance.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, migrates it (unless told not to), and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Overrides::default()).await
+    }
+
+    pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
+        config.validate()?;
+        let db = Db::connect(&config).await?;
+        if config.migrate_on_start {
+            db.migrate().await?;
+        }
+        let hasher: Arc<dyn PasswordHasher> = match overrides.hasher {
+            Some(h) => h,
+            None => Arc::new(Argon2Hasher::new(config.argon2_params()?)),
+        };
+        let concurrency = config.hash_concurrency();
+        let hashing = tokio::task::spawn_blocking(move || Hashing::new(hasher, concurrency))
+            .await
+            .context("hashing set-up panicked")??;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let state = AppState {
+            db,
+            hashing,
+            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            policy: PasswordPolicy::new(),
+            config: Arc::new(config),
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish,
+    /// and closes the database pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        tracing::info!(%addr, engine = self.state.db.engine(), "listening on http://{addr}");
+        let db = self.state.db.clone();
+        let service =
+            tower::util::MapRequestLayer::new(trim_trailing_slash).layer(router(self.state));
+        axum::serve(
+            self.listener,
+            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error")?;
+        // Give the pool a moment to return connections held by finishing requests.
+        tokio::time::timeout(Duration::from_secs(5), db.close())
+            .await
+            .ok();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}

@@ -1,0 +1,38 @@
+//! [`AuthUser`]: a handler that takes it cannot run for an unauthenticated caller.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::parse_authorization;
+use crate::app::AppState;
+use crate::db::{self, UserRow};
+use crate::error::{ApiError, AuthFailure};
+
+/// The caller, authenticated by a live token of an active user.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: UserRow,
+    /// The token this request presented (logout revokes exactly this one).
+    pub token_id: i64,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parse_authorization(parts.headers.get(AUTHORIZATION))
+            .map_err(ApiError::Unauthenticated)?
+            .ok_or(ApiError::Unauthenticated(AuthFailure::NotProvided))?;
+        let session = db::find_session_by_digest(&state.db, token.digest().as_bytes())
+            .await?
+            .ok_or(ApiError::Unauthenticated(AuthFailure::InvalidToken))?;
+        if !session.user.is_active {
+            return Err(ApiError::Unauthenticated(AuthFailure::Inactive));
+        }
+        Ok(AuthUser {
+            user: session.user,
+            token_id: session.token_id,
+        })
+    }
+}

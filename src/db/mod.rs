@@ -1,0 +1,100 @@
+//! Storage, for SQLite and PostgreSQL alike. Each query is written once, in SQL that both engines
+//! accept (`$1` placeholders, `RETURNING`), and [`on_db!`] expands it once per engine so each copy
+//! is type-checked against its own driver. The two dialects differ only in `migrations/`.
+
+mod tokens;
+mod users;
+
+pub use tokens::{NewToken, SessionRow, delete_token, find_session_by_digest, insert_token};
+pub use users::{
+    Change, Credentials, NewUser, ProfileChanges, UserRow, find_credentials_by_email_key,
+    insert_user_with_token, update_profile,
+};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::config::Config;
+
+/// A connection pool to whichever engine `DATABASE_URL` names. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression against whichever pool `db` holds, binding it to `$pool`.
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Db {
+    /// Opens a pool for `config.database_url`. SQLite files are created if missing and run in
+    /// WAL mode, so readers never wait for the writer. PostgreSQL pools connect lazily, so the
+    /// service can start (and answer 503) while the database is still coming up.
+    pub async fn connect(config: &Config) -> anyhow::Result<Db> {
+        let url = config.database_url.as_str();
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .context("DATABASE_URL is not a valid sqlite: URL")?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL with NORMAL survives a process crash without losing a committed write;
+                // only a power cut can lose the last transactions.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(config.db_max_connections)
+                .acquire_timeout(config.db_acquire_timeout())
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot open the SQLite database {url}"))?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(config.db_max_connections)
+                .acquire_timeout(config.db_acquire_timeout())
+                .connect_lazy(url)
+                .context("DATABASE_URL is not a valid postgres:// URL")?;
+            Ok(Db::Postgres(pool))
+        }
+    }
+
+    /// Applies every pending migration of this engine.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await,
+            Db::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
+        }
+        .context("database migration failed")
+    }
+
+    /// Which engine this is, for logs.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Finishes in-flight queries and closes every connection.
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+}

@@ -1,0 +1,74 @@
+//! Queries on `tokens`. Only SHA-256 digests are stored: the lookup is by digest, through the
+//! `tokens_digest_unique` index, so a stolen table logs nobody in.
+
+use chrono::{DateTime, Utc};
+
+use super::users::{UserRow, user_columns};
+use super::{Db, on_db};
+
+/// A token about to be stored.
+pub struct NewToken<'a> {
+    /// SHA-256 of the token the client receives.
+    pub digest: &'a [u8],
+    pub created_at: DateTime<Utc>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A live token and the user it belongs to, as the authentication extractor needs them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub token_id: i64,
+    #[sqlx(flatten)]
+    pub user: UserRow,
+}
+
+/// The INSERT shared by login and registration (which runs it inside its transaction).
+pub(super) fn insert_token_query<'q, DB>(
+    user_id: i64,
+    token: &NewToken<'q>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO tokens (user_id, digest, created_at, user_agent) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(user_id)
+    .bind(token.digest)
+    .bind(token.created_at)
+    .bind(token.user_agent)
+}
+
+/// Stores a new token for `user_id`.
+pub async fn insert_token(db: &Db, user_id: i64, token: &NewToken<'_>) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => insert_token_query(user_id, token).execute(pool).await.map(drop))
+}
+
+/// The token with this digest and its user, if the token exists.
+pub async fn find_session_by_digest(
+    db: &Db,
+    digest: &[u8],
+) -> Result<Option<SessionRow>, sqlx::Error> {
+    // The subquery names no `id`, so the bare column names below are the user's.
+    const SQL: &str = concat!(
+        "SELECT t.token_id, ",
+        user_columns!(),
+        " FROM (SELECT id AS token_id, user_id FROM tokens WHERE digest = $1) t \
+         JOIN users ON users.id = t.user_id"
+    );
+    on_db!(db, pool => sqlx::query_as(SQL).bind(digest).fetch_optional(pool).await)
+}
+
+/// Revokes one token. Returns whether it existed.
+pub async fn delete_token(db: &Db, token_id: i64) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE id = $1";
+    on_db!(db, pool => sqlx::query(SQL)
+        .bind(token_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0))
+}

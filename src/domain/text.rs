@@ -1,0 +1,189 @@
+//! Free-text profile fields: the display name and the bio.
+//!
+//! Both are optional and cleared by sending an empty string. They are shown
+//! to other users, so they get length limits, and they end up in PostgreSQL
+//! `text` columns, which cannot hold NUL characters at all.
+
+use super::{Invalid, max_length_message};
+
+const NAME_MAX_LENGTH: usize = 100;
+const BIO_MAX_LENGTH: usize = 1000;
+
+/// A display name: 1 to 100 characters on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    /// Trims the name; `Ok(None)` means "clear it".
+    ///
+    /// Control characters (newlines, tabs, escape codes) are refused as a
+    /// name is rendered inline and must not break layouts or logs.
+    pub fn parse(raw: &str) -> Result<Option<Name>, Invalid> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        let mut failures = Vec::new();
+        if trimmed.chars().count() > NAME_MAX_LENGTH {
+            failures.push(max_length_message(NAME_MAX_LENGTH));
+        }
+        if trimmed.chars().any(char::is_control) {
+            failures.push("Name may not contain control characters.".to_owned());
+        }
+        if failures.is_empty() {
+            Ok(Some(Name(trimmed.to_owned())))
+        } else {
+            Err(Invalid(failures))
+        }
+    }
+
+    /// The name as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name as an owned string.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A short biography of at most 1000 characters; may span several lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bio(String);
+
+impl Bio {
+    /// Trims the bio, keeping inner line breaks; `Ok(None)` means "clear it".
+    pub fn parse(raw: &str) -> Result<Option<Bio>, Invalid> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        let mut failures = Vec::new();
+        if trimmed.chars().count() > BIO_MAX_LENGTH {
+            failures.push(max_length_message(BIO_MAX_LENGTH));
+        }
+        if trimmed.contains('\0') {
+            failures.push("Bio may not contain null characters.".to_owned());
+        }
+        if failures.is_empty() {
+            Ok(Some(Bio(trimmed.to_owned())))
+        } else {
+            Err(Invalid(failures))
+        }
+    }
+
+    /// The bio as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The bio as an owned string.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    const CONTROL: &str = "Name may not contain control characters.";
+    const NUL: &str = "Bio may not contain null characters.";
+
+    fn refused(messages: &[&str]) -> Invalid {
+        Invalid(messages.iter().map(|m| (*m).to_owned()).collect())
+    }
+
+    #[test]
+    fn name_is_trimmed() {
+        let name = Name::parse("  Ada Lovelace \t").unwrap().unwrap();
+        assert_eq!(name.as_str(), "Ada Lovelace");
+        assert_eq!(name.into_inner(), "Ada Lovelace");
+    }
+
+    #[test]
+    fn empty_or_blank_name_clears_the_field() {
+        assert_eq!(Name::parse(""), Ok(None));
+        assert_eq!(Name::parse("   \n"), Ok(None));
+    }
+
+    #[test]
+    fn accepts_a_one_character_name() {
+        assert_eq!(Name::parse("X").unwrap().unwrap().as_str(), "X");
+    }
+
+    #[test]
+    fn accepts_a_name_of_exactly_100_characters() {
+        let raw = "é".repeat(100);
+        assert_eq!(Name::parse(&raw).unwrap().unwrap().as_str(), raw);
+    }
+
+    #[test]
+    fn rejects_a_name_of_101_characters() {
+        assert_eq!(
+            Name::parse(&"é".repeat(101)),
+            Err(refused(&[
+                "Ensure this field has no more than 100 characters."
+            ]))
+        );
+    }
+
+    #[test]
+    fn length_of_a_name_is_counted_after_trimming() {
+        assert!(Name::parse(&format!("  {}  ", "a".repeat(100))).is_ok());
+    }
+
+    #[test]
+    fn rejects_control_characters_in_a_name() {
+        assert_eq!(Name::parse("Ada\nLovelace"), Err(refused(&[CONTROL])));
+        assert_eq!(Name::parse("Ada\u{1b}[31m"), Err(refused(&[CONTROL])));
+        assert_eq!(Name::parse("Ada\0"), Err(refused(&[CONTROL])));
+    }
+
+    #[test]
+    fn reports_both_name_failures_together() {
+        let raw = format!("{}\t{}", "a".repeat(60), "b".repeat(60));
+        assert_eq!(
+            Name::parse(&raw),
+            Err(refused(&[
+                "Ensure this field has no more than 100 characters.",
+                CONTROL
+            ]))
+        );
+    }
+
+    #[test]
+    fn bio_keeps_inner_newlines_and_is_trimmed() {
+        let bio = Bio::parse("\n  Cook.\n\nBaker.  \n").unwrap().unwrap();
+        assert_eq!(bio.as_str(), "Cook.\n\nBaker.");
+        assert_eq!(bio.into_inner(), "Cook.\n\nBaker.");
+    }
+
+    #[test]
+    fn empty_bio_clears_the_field() {
+        assert_eq!(Bio::parse(""), Ok(None));
+        assert_eq!(Bio::parse(" \n "), Ok(None));
+    }
+
+    #[test]
+    fn accepts_a_bio_of_exactly_1000_characters() {
+        assert!(Bio::parse(&"🍳".repeat(1000)).unwrap().is_some());
+    }
+
+    #[test]
+    fn rejects_a_bio_of_1001_characters() {
+        assert_eq!(
+            Bio::parse(&"🍳".repeat(1001)),
+            Err(refused(&[
+                "Ensure this field has no more than 1000 characters."
+            ]))
+        );
+    }
+
+    #[test]
+    fn rejects_a_nul_character_in_a_bio() {
+        assert_eq!(Bio::parse("Cook\0Baker"), Err(refused(&[NUL])));
+    }
+}

@@ -1,0 +1,226 @@
+//! The one error type of the HTTP layer, and how each case becomes the body that Django REST
+//! Framework clients already parse. The real cause of a 500 or 503 is logged here, once, and
+//! never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// Validation failures by field, in the order they were found: `{"email": ["..."], ...}`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(Vec<(String, Vec<String>)>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds messages under `field`, after any it already has.
+    pub fn add(&mut self, field: &str, messages: impl IntoIterator<Item = String>) {
+        let messages: Vec<String> = messages.into_iter().collect();
+        if messages.is_empty() {
+            return;
+        }
+        match self.0.iter_mut().find(|(f, _)| f == field) {
+            Some((_, existing)) => existing.extend(messages),
+            None => self.0.push((field.to_owned(), messages)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when nothing failed, so handlers can finish validation with `?`.
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self))
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let map: Map<String, Value> = self
+            .0
+            .iter()
+            .map(|(f, msgs)| (f.clone(), json!(msgs)))
+            .collect();
+        Value::Object(map)
+    }
+}
+
+/// Why a request could not be authenticated; each has DRF's exact message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    NotProvided,
+    NoCredentials,
+    ContainsSpaces,
+    InvalidCharacters,
+    InvalidToken,
+    Inactive,
+}
+
+impl AuthFailure {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NotProvided => "Authentication credentials were not provided.",
+            Self::NoCredentials => "Invalid token header. No credentials provided.",
+            Self::ContainsSpaces => "Invalid token header. Token string should not contain spaces.",
+            Self::InvalidCharacters => {
+                "Invalid token header. Token string should not contain invalid characters."
+            }
+            Self::InvalidToken => "Invalid token.",
+            Self::Inactive => "User inactive or deleted.",
+        }
+    }
+}
+
+/// Everything a handler can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// The body could not be parsed; the string is the whole `detail`.
+    #[error("malformed body: {0}")]
+    Malformed(String),
+    #[error("unsupported media type {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("not authenticated: {0:?}")]
+    Unauthenticated(AuthFailure),
+    #[error("permission denied")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method {0} not allowed")]
+    MethodNotAllowed(String),
+    #[error("service unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    /// A 400 with one message under one field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.add(field, [message.into()]);
+        Self::Validation(errors)
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn body(&self) -> Value {
+        let detail = |d: &str| json!({ "detail": d });
+        match self {
+            Self::Validation(errors) => errors.to_json(),
+            Self::Malformed(d) => detail(d),
+            Self::UnsupportedMediaType(t) => {
+                detail(&format!("Unsupported media type \"{t}\" in request."))
+            }
+            Self::PayloadTooLarge => detail("Request body too large."),
+            Self::Unauthenticated(f) => detail(f.message()),
+            Self::Forbidden => detail("You do not have permission to perform this action."),
+            Self::NotFound => detail("Not found."),
+            Self::MethodNotAllowed(m) => detail(&format!("Method \"{m}\" not allowed.")),
+            Self::Unavailable(_) => detail("Service temporarily unavailable."),
+            Self::Internal(_) => detail("A server error occurred."),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "database unavailable")
+            }
+            _ => {}
+        }
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let Self::Unauthenticated(_) = self {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        }
+        response
+    }
+}
+
+/// A database constraint whose violation is the client's mistake, not ours.
+struct KnownConstraint {
+    /// The constraint's name, as PostgreSQL reports it.
+    name: &'static str,
+    /// `table.column`, as SQLite reports it ("UNIQUE constraint failed: users.email_key").
+    columns: &'static str,
+    field: &'static str,
+    message: &'static str,
+}
+
+const KNOWN_CONSTRAINTS: &[KnownConstraint] = &[KnownConstraint {
+    name: "users_email_key_unique",
+    columns: "users.email_key",
+    field: "email",
+    message: "User with email already exists.",
+}];
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &err {
+            E::Database(db) if db.is_unique_violation() => {
+                let message = db.message();
+                let known = KNOWN_CONSTRAINTS
+                    .iter()
+                    .find(|c| db.constraint() == Some(c.name) || message.ends_with(c.columns));
+                match known {
+                    Some(c) => ApiError::field(c.field, c.message),
+                    None => ApiError::Internal(err.into()),
+                }
+            }
+            E::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+                ApiError::Unavailable(err.into())
+            }
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                ApiError::Unavailable(err.into())
+            }
+            _ => ApiError::Internal(err.into()),
+        }
+    }
+}
+
+/// Database error codes that mean "try again later" rather than "this request is wrong":
+/// PostgreSQL connection exceptions (class 08), shutdown and recovery (57P01–57P03), and
+/// SQLite's busy, locked, read-only, I/O, full-disk and cannot-open results (SQLite reports
+/// extended codes; the primary code is the low byte).
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
+        return true;
+    }
+    match code.parse::<i32>() {
+        Ok(extended) => matches!(extended & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,16 @@
+//! Rayvers Kitchen API: registration, login with opaque tokens, logout and user profiles, for
+//! the Rayvers Kitchen apps, on an embedded SQLite database or on PostgreSQL.
+//!
+//! Layering: `routes` (HTTP) → `auth` / `domain` → `db`. `domain` knows no framework; `db` takes
+//! only values that `domain` has already parsed.
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod telemetry;

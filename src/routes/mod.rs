@@ -1,0 +1,18 @@
+//! Thin HTTP handlers, grouped by resource. Each file holds its handlers with their request and
+//! response types; the route table itself is in [`crate::app`].
+
+pub mod docs;
+pub mod schemas;
+pub mod tokens;
+pub mod users;
+
+use axum::http::HeaderMap;
+use axum::http::header::USER_AGENT;
+
+/// The caller's `User-Agent`, cut to a sane length, for the sessions list.
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(USER_AGENT)?;
+    let text = String::from_utf8_lossy(raw.as_bytes());
+    let text: String = text.chars().filter(|c| !c.is_control()).take(256).collect();
+    (!text.is_empty()).then_some(text)
+}

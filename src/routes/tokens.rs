@@ -1,0 +1,122 @@
+//! `/token/` (log in) and `/logout/`. Every login issues a new token, so each device keeps its
+//! own; logout revokes only the token it presents.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::schemas::{CredentialsBody, Detail, ValidationErrors};
+use crate::app::AppState;
+use crate::auth::{AuthUser, PlainToken};
+use crate::body::Fields;
+use crate::db::{self, NewToken};
+use crate::domain::Password;
+use crate::error::{ApiError, FieldErrors};
+
+/// The same answer for an unknown address, a wrong password and a deactivated account.
+const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
+
+/// A new token for an existing account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ObtainedToken {
+    /// Send it as `Authorization: Token <token>`.
+    pub token: String,
+    #[schema(example = 42)]
+    pub user_id: i64,
+    #[schema(example = "your.email@example.com")]
+    pub email: String,
+}
+
+/// `{"detail": "Logged out successfully."}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoggedOut {
+    #[schema(example = "Logged out successfully.")]
+    pub detail: &'static str,
+}
+
+/// Log in: exchange an email and password for a new token.
+#[utoipa::path(
+    post, path = "/token/", tag = "auth",
+    request_body(content(
+        (CredentialsBody = "application/json"),
+        (CredentialsBody = "application/x-www-form-urlencoded"),
+        (CredentialsBody = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "A new token; earlier tokens stay valid", body = ObtainedToken),
+        (status = 400, description = "Missing fields, or `non_field_errors: [\"Unable to log in with provided credentials.\"]`", body = ValidationErrors),
+        (status = 413, body = Detail), (status = 415, body = Detail), (status = 503, body = Detail),
+    )
+)]
+pub async fn obtain_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    fields: Fields,
+) -> Result<Json<ObtainedToken>, ApiError> {
+    let mut errors = FieldErrors::new();
+    let email = fields.required_text("email", &mut errors);
+    let password = fields.required_text("password", &mut errors);
+    errors.into_result()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validated fields missing"
+        )));
+    };
+
+    // No format check: a malformed address is just an unknown one, and costs the same.
+    let key = email.trim().to_lowercase();
+    let account = db::find_credentials_by_email_key(&state.db, &key).await?;
+    let (stored_hash, account) = match account {
+        Some(a) => (Some(a.password_hash.clone()), Some(a)),
+        None => (None, None),
+    };
+    let matched = state
+        .hashing
+        .verify(Password::new(password), stored_hash)
+        .await?;
+    let account = match account {
+        Some(a) if matched && a.is_active => a,
+        _ => {
+            tracing::info!("login failed");
+            return Err(ApiError::field("non_field_errors", BAD_CREDENTIALS));
+        }
+    };
+
+    let token = PlainToken::generate();
+    let user_agent = super::user_agent(&headers);
+    db::insert_token(
+        &state.db,
+        account.id,
+        &NewToken {
+            digest: token.digest().as_bytes(),
+            created_at: state.clock.now(),
+            user_agent: user_agent.as_deref(),
+        },
+    )
+    .await?;
+    tracing::info!(user_id = account.id, "login succeeded");
+    Ok(Json(ObtainedToken {
+        token: token.expose().to_owned(),
+        user_id: account.id,
+        email: account.email,
+    }))
+}
+
+/// Log out: revoke the token this request presents (other devices stay logged in).
+#[utoipa::path(
+    post, path = "/logout/", tag = "auth",
+    security(("token" = [])),
+    responses((status = 200, body = LoggedOut), (status = 401, body = Detail), (status = 503, body = Detail))
+)]
+pub async fn logout(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<LoggedOut>, ApiError> {
+    db::delete_token(&state.db, auth.token_id).await?;
+    tracing::info!(user_id = auth.user.id, "logged out");
+    Ok(Json(LoggedOut {
+        detail: "Logged out successfully.",
+    }))
+}
