@@ -24,10 +24,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(config: kitchen_api::config::Config) -> anyhow::Result<()> {
-    Application::build(config)
-        .await?
-        .run_until(shutdown_signal())
-        .await
+    let shutdown = shutdown_signal()?;
+    Application::build(config).await?.run_until(shutdown).await
 }
 
 async fn migrate(config: kitchen_api::config::Config) -> anyhow::Result<()> {

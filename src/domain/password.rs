@@ -93,11 +93,11 @@ impl PasswordPolicy {
 
     /// Checks every rule and reports every failure, in Django's order, so
     /// the user can fix them all at once.
-    pub fn check(&self, password: &Password, email: &Email) -> Result<(), Invalid> {
+    pub fn check(&self, password: &Password, email: Option<&Email>) -> Result<(), Invalid> {
         let password = password.expose();
         let length = password.chars().count();
         let mut failures = Vec::new();
-        if is_too_similar(password, email.as_str(), MAX_SIMILARITY) {
+        if email.is_some_and(|e| is_too_similar(password, e.as_str(), MAX_SIMILARITY)) {
             failures.push("The password is too similar to the email address.".to_owned());
         }
         if length < MIN_LENGTH {
@@ -140,7 +140,7 @@ mod tests {
 
     fn check_for(password: &str, email: &str) -> Result<(), Invalid> {
         let email = Email::parse(email).unwrap();
-        PasswordPolicy::new().check(&Password::new(password.to_owned()), &email)
+        PasswordPolicy::new().check(&Password::new(password.to_owned()), Some(&email))
     }
 
     fn refused(messages: &[&str]) -> Result<(), Invalid> {

@@ -116,8 +116,10 @@ pub async fn register_user(
     let password = fields
         .required_text("password", &mut errors)
         .map(Password::new);
-    if let (Some(email), Some(password)) = (&email, &password) {
-        if let Err(Invalid(messages)) = state.policy.check(password, email) {
+    // Like Django, the password rules run even when the address is invalid; only the
+    // similarity rule needs a valid address.
+    if let Some(password) = &password {
+        if let Err(Invalid(messages)) = state.policy.check(password, email.as_ref()) {
             errors.add("password", messages);
         }
     }

@@ -1,0 +1,242 @@
+//! `GET /openapi.json` and the docs page at `/docs/`.
+
+use reqwest::{Method, Response};
+use serde_json::Value;
+
+use crate::helpers::{self, TestApp};
+
+/// Every operation the service serves, with the responses a client must be told about.
+const DOCUMENTED: &[(&str, &str, &[&str])] = &[
+    ("/users/", "post", &["201", "400"]),
+    ("/token/", "post", &["200", "400"]),
+    ("/logout/", "post", &["200", "401"]),
+    ("/users/me/", "get", &["200", "401"]),
+    ("/users/me/", "put", &["200", "400", "401"]),
+    ("/users/me/", "patch", &["200", "400", "401"]),
+];
+
+/// The operations that need `Authorization: Token <key>`.
+const SECURED: &[(&str, &str)] = &[
+    ("/logout/", "post"),
+    ("/users/me/", "get"),
+    ("/users/me/", "put"),
+    ("/users/me/", "patch"),
+];
+
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+async fn openapi(app: &TestApp) -> Value {
+    let res = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    res.json().await.unwrap()
+}
+
+/// Every (path, method) the document lists.
+fn operations(doc: &Value) -> Vec<(String, String)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (key, _) in item.as_object().unwrap() {
+            if HTTP_METHODS.contains(&key.as_str()) {
+                ops.push((path.clone(), key.clone()));
+            }
+        }
+    }
+    ops.sort();
+    ops
+}
+
+async fn get(app: &TestApp, path: &str) -> Response {
+    app.request(Method::GET, path).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn openapi_json_is_an_openapi_3_document() {
+    let app = helpers::spawn_app().await;
+    let doc = openapi(&app).await;
+    let version = doc["openapi"].as_str().unwrap();
+    assert!(version.starts_with("3."), "openapi {version}");
+    assert!(!doc["info"]["title"].as_str().unwrap().is_empty());
+    assert!(!doc["info"]["version"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_nothing_else() {
+    let app = helpers::spawn_app().await;
+    let doc = openapi(&app).await;
+    let mut expected: Vec<(String, String)> = DOCUMENTED
+        .iter()
+        .map(|(p, m, _)| ((*p).to_owned(), (*m).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(operations(&doc), expected);
+}
+
+#[tokio::test]
+async fn each_operation_documents_its_success_and_error_responses() {
+    let app = helpers::spawn_app().await;
+    let doc = openapi(&app).await;
+    for (path, method, statuses) in DOCUMENTED {
+        let responses = &doc["paths"][path][method]["responses"];
+        for status in *statuses {
+            let response = &responses[status];
+            assert!(
+                response.is_object(),
+                "{method} {path} does not document {status}"
+            );
+            assert!(
+                response["content"]["application/json"]["schema"].is_object(),
+                "{method} {path} {status} has no JSON body schema"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_token_scheme_is_declared_and_required_exactly_where_it_is_enforced() {
+    let app = helpers::spawn_app().await;
+    let doc = openapi(&app).await;
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    let token_schemes: Vec<&String> = schemes
+        .iter()
+        .filter(|(_, s)| {
+            s["type"] == "apiKey" && s["in"] == "header" && s["name"] == "Authorization"
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(token_schemes.len(), 1, "schemes: {schemes:?}");
+    let scheme = token_schemes[0];
+
+    for (path, method, _) in DOCUMENTED {
+        let security = &doc["paths"][path][method]["security"];
+        let required = security
+            .as_array()
+            .is_some_and(|reqs| reqs.iter().any(|r| r.get(scheme).is_some()));
+        let secured = SECURED.contains(&(*path, *method));
+        assert_eq!(required, secured, "{method} {path}: security {security}");
+    }
+}
+
+#[tokio::test]
+async fn every_documented_operation_answers_on_the_server_with_and_without_the_slash() {
+    let app = helpers::spawn_app().await;
+    let doc = openapi(&app).await;
+    for (path, method) in operations(&doc) {
+        let documented = doc["paths"][&path][&method]["responses"]
+            .as_object()
+            .unwrap();
+        let concrete = path.replace("{id}", "1");
+        let bare = concrete.trim_end_matches('/').to_owned();
+        for url in [concrete.clone(), bare] {
+            let verb = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            // No credentials and no body: whatever the answer, it must be one the docs promise.
+            let res = app.request(verb, &url).send().await.unwrap();
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap();
+            assert!(
+                status != 404 && status != 405,
+                "{method} {url} is documented but answers {status}: {body}"
+            );
+            assert!(
+                documented.contains_key(&status.to_string()),
+                "{method} {url} answered {status}, which its docs do not list: {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn methods_the_docs_do_not_list_are_not_served_on_documented_paths() {
+    let app = helpers::spawn_app().await;
+    let doc = openapi(&app).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", "1");
+        // HEAD follows GET and OPTIONS is generic, so neither is an operation of its own.
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_some() {
+                continue;
+            }
+            let verb = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = app.request(verb, &concrete).send().await.unwrap();
+            assert_eq!(
+                res.status(),
+                405,
+                "{method} {path} is served but not documented"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn docs_page_is_html_that_loads_the_openapi_document() {
+    let app = helpers::spawn_app().await;
+    let res = get(&app, "/docs/").await;
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<div id=\"swagger-ui\">"), "{html}");
+    assert!(html.contains("swagger-initializer.js"), "{html}");
+
+    // The page's configuration lives in the initializer script it loads.
+    let res = get(&app, "/docs/swagger-initializer.js").await;
+    assert_eq!(res.status(), 200);
+    let script = res.text().await.unwrap();
+    assert!(script.contains("\"/openapi.json\""), "{script}");
+    assert!(!script.contains("{{config}}"), "{script}");
+}
+
+/// Every `src="..."` and `href="..."` of a page.
+fn referenced_assets(html: &str) -> Vec<String> {
+    let mut assets = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        let mut rest = html;
+        while let Some(start) = rest.find(attr) {
+            let after = &rest[start + attr.len()..];
+            let end = after.find('"').unwrap();
+            assets.push(after[..end].to_owned());
+            rest = &after[end..];
+        }
+    }
+    assets
+}
+
+#[tokio::test]
+async fn docs_assets_are_served_by_the_binary_not_a_cdn() {
+    let app = helpers::spawn_app().await;
+    let html = get(&app, "/docs/").await.text().await.unwrap();
+    let assets = referenced_assets(&html);
+    assert!(
+        assets.iter().any(|a| a.ends_with("swagger-ui-bundle.js")),
+        "{assets:?}"
+    );
+    for asset in &assets {
+        assert!(
+            !asset.contains("//"),
+            "{asset} is loaded from elsewhere: {html}"
+        );
+        let path = format!("/docs/{}", asset.trim_start_matches("./"));
+        let res = get(&app, &path).await;
+        assert_eq!(res.status(), 200, "{path}");
+    }
+
+    for (path, content_type) in [
+        ("/docs/swagger-ui.css", "text/css"),
+        ("/docs/swagger-ui-bundle.js", "javascript"),
+    ] {
+        let res = get(&app, path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let got = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(got.contains(content_type), "{path}: {got}");
+        assert!(res.bytes().await.unwrap().len() > 1000, "{path} is empty");
+    }
+}

@@ -1,0 +1,14 @@
+//! The integration suite: one binary, every test against a real server over real HTTP and a
+//! real database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod authentication;
+mod binary;
+mod docs;
+mod errors;
+mod helpers;
+mod login;
+mod logout;
+mod profile;
+mod registration;
+mod security;
