@@ -10,7 +10,7 @@ use anyhow::Context;
 use axum::extract::Request;
 use axum::http::{HeaderName, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Router, ServiceExt};
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -26,7 +26,9 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::domain::PasswordPolicy;
 use crate::error::ApiError;
-use crate::routes::{docs, tokens, users};
+use crate::mail::{MailTransport, Mailer};
+use crate::routes::{account, sessions};
+use crate::routes::{docs, staff, tokens, users};
 
 /// What every handler can reach. Cheap to clone (all shared).
 #[derive(Clone)]
@@ -36,6 +38,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub policy: PasswordPolicy,
     pub config: Arc<Config>,
+    /// The queue of outgoing code mails.
+    pub mailer: Mailer,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.
@@ -43,6 +47,8 @@ pub struct AppState {
 pub struct Overrides {
     pub hasher: Option<Arc<dyn PasswordHasher>>,
     pub clock: Option<Arc<dyn Clock>>,
+    /// Where mails go instead of the configured backend.
+    pub mail_transport: Option<Arc<dyn MailTransport>>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,13 +57,38 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// from requests before routing, so both spellings reach the same handler without a redirect.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/users", post(users::register_user))
+        .route("/users", post(users::register_user).get(staff::list_users))
+        .route("/users/{id}", get(staff::get_user).patch(staff::update_user))
+        .route("/users/{id}/revoke-tokens", post(staff::revoke_user_tokens))
         .route(
             "/users/me",
-            get(users::get_me).put(users::update_me).patch(users::patch_me),
+            get(users::get_me)
+                .put(users::update_me)
+                .patch(users::patch_me)
+                .delete(account::deletion::delete_me),
         )
         .route("/token", post(tokens::obtain_token))
         .route("/logout", post(tokens::logout))
+        .route("/logout/all", post(sessions::logout_all))
+        .route("/users/me/sessions", get(sessions::list_sessions))
+        .route("/users/me/sessions/{id}", delete(sessions::delete_session))
+        .route("/users/verify", post(account::verification::verify_email))
+        .route(
+            "/users/verify/resend-code",
+            post(account::verification::resend_verification_code),
+        )
+        .route(
+            "/users/reset/password",
+            post(account::password::request_password_reset),
+        )
+        .route(
+            "/users/reset/password/code",
+            post(account::password::reset_password),
+        )
+        .route(
+            "/users/change/password",
+            post(account::password::change_password),
+        )
         .method_not_allowed_fallback(docs::method_not_allowed)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", docs::ApiDoc::openapi()))
         .fallback(docs::not_found)
@@ -142,12 +173,18 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let transport = match overrides.mail_transport {
+            Some(t) => t,
+            None => crate::mail::transport_from_config(&config.mail)?,
+        };
+        let mailer = Mailer::start(transport, config.mail.mailer_settings());
         let state = AppState {
             db,
             hashing,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             policy: PasswordPolicy::new(),
             config: Arc::new(config),
+            mailer,
         };
         Ok(Self { listener, state })
     }
@@ -170,6 +207,7 @@ impl Application {
         let addr = self.local_addr()?;
         tracing::info!(%addr, engine = self.state.db.engine(), "listening on http://{addr}");
         let db = self.state.db.clone();
+        let mailer = self.state.mailer.clone();
         let service =
             tower::util::MapRequestLayer::new(trim_trailing_slash).layer(router(self.state));
         axum::serve(
@@ -179,6 +217,8 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
+        // Codes already promised to users go out before the process ends, if they can.
+        mailer.shutdown(Duration::from_secs(10)).await;
         // Give the pool a moment to return connections held by finishing requests.
         tokio::time::timeout(Duration::from_secs(5), db.close())
             .await

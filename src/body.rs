@@ -67,6 +67,30 @@ impl Fields {
         None
     }
 
+    /// An optional boolean, DRF-style: JSON `true`/`false`, or in forms `true`, `false`, `1`,
+    /// `0`, `yes`, `no`, `on`, `off` (any case). Absent gives `None`.
+    pub fn optional_bool(&self, name: &str, errors: &mut FieldErrors) -> Option<bool> {
+        let parsed = match self.map.get(name) {
+            None => return None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Some(true),
+                "false" | "0" | "no" | "off" => Some(false),
+                _ => None,
+            },
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            },
+            Some(_) => None,
+        };
+        if parsed.is_none() {
+            errors.add(name, ["Must be a valid boolean.".to_owned()]);
+        }
+        parsed
+    }
+
     /// An optional field of a partial update: `None` when absent (keep), `Some(None)` when
     /// null or blank (clear), `Some(Some(text))` to set. A wrong type adds an error.
     pub fn optional_text(&self, name: &str, errors: &mut FieldErrors) -> Option<Option<String>> {

@@ -1,9 +1,17 @@
-//! The command line: `kitchen-api [serve]`, `kitchen-api migrate`. Settings are shared by all
-//! commands and can come from flags or environment variables (`--help` lists them).
+//! The command line: `kitchen-api [serve]`, `migrate`, `createsuperuser`, `users list|deactivate`.
+//! Settings are shared by all commands and come from flags or environment variables
+//! (`--help` lists them). Passwords are never taken from arguments (they would show in `ps`
+//! and shell history): a prompt on a terminal, otherwise one line of standard input.
 
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+use crate::auth::{Argon2Hasher, Clock, PasswordHasher, SystemClock};
 use crate::config::Config;
+use crate::db::{self, Db, NewUser};
+use crate::domain::{Email, Invalid, Password, PasswordPolicy};
 
 /// Rayvers Kitchen API: authentication and user profiles.
 #[derive(Debug, Parser)]
@@ -22,4 +30,154 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Create a superuser (staff, verified). The password is read from a prompt, or from the
+    /// first line of standard input when it is not a terminal.
+    Createsuperuser {
+        /// The superuser's email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Administer users.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersAction {
+    /// Print every user: id, email, flags, date joined (tab-separated).
+    List {
+        /// Only users whose address or name contains this text.
+        #[arg(long, default_value = "")]
+        search: String,
+    },
+    /// Deactivate a user: every token of theirs stops working at once.
+    Deactivate {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// Opens the database and applies migrations, for the administrative commands.
+async fn open(config: &Config) -> anyhow::Result<Db> {
+    config.validate()?;
+    let db = Db::connect(config).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// `kitchen-api migrate`.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = open(config).await?;
+    tracing::info!(engine = db.engine(), "migrations applied");
+    db.close().await;
+    Ok(())
+}
+
+/// `kitchen-api createsuperuser --email …`.
+pub async fn create_superuser(config: &Config, email: &str) -> anyhow::Result<()> {
+    let email =
+        Email::parse(email).map_err(|Invalid(m)| anyhow::anyhow!("email: {}", m.join(" ")))?;
+    let password = read_password()?;
+    if let Err(Invalid(messages)) = PasswordPolicy::new().check(&password, Some(&email)) {
+        bail!("password: {}", messages.join(" "));
+    }
+    let db = open(config).await?;
+    let hasher = Argon2Hasher::new(config.argon2_params()?);
+    let hash = tokio::task::spawn_blocking(move || hasher.hash(&password)).await??;
+    let user = NewUser {
+        email: &email,
+        password_hash: &hash,
+        date_joined: SystemClock.now(),
+    };
+    let row =
+        db::insert_superuser(&db, &user).await.map_err(|e| {
+            match crate::error::ApiError::from(e) {
+                crate::error::ApiError::Validation(_) => {
+                    anyhow::anyhow!("email: User with email already exists.")
+                }
+                other => anyhow::anyhow!("{other}"),
+            }
+        })?;
+    tracing::info!(user_id = row.id, "superuser created");
+    writeln!(
+        std::io::stdout(),
+        "Superuser created: id {} <{}>",
+        row.id,
+        row.email
+    )?;
+    db.close().await;
+    Ok(())
+}
+
+/// `kitchen-api users list|deactivate`.
+pub async fn users(config: &Config, action: UsersAction) -> anyhow::Result<()> {
+    let db = open(config).await?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        UsersAction::List { search } => {
+            writeln!(
+                out,
+                "id\temail\tis_active\tis_staff\tis_superuser\tdate_joined"
+            )?;
+            let (page, mut offset) = (500, 0);
+            loop {
+                let (count, rows) = db::list_users(&db, &search, page, offset).await?;
+                for u in &rows {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        u.id,
+                        u.email,
+                        u.is_active,
+                        u.is_staff,
+                        u.is_superuser,
+                        u.date_joined.to_rfc3339()
+                    )?;
+                }
+                offset += rows.len() as i64;
+                if rows.is_empty() || offset >= count {
+                    break;
+                }
+                // Progress for long listings goes to stderr, so stdout stays a clean table.
+                write!(std::io::stderr(), "\r{offset}/{count} users")?;
+            }
+        }
+        UsersAction::Deactivate { email } => {
+            let key = email.trim().to_lowercase();
+            if !db::deactivate_user_by_email_key(&db, &key).await? {
+                bail!("no user with email {email}");
+            }
+            tracing::info!(
+                action = "deactivate",
+                "user deactivated from the command line"
+            );
+            writeln!(out, "Deactivated {email}")?;
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// A prompt (twice) on a terminal; otherwise the first line of standard input.
+fn read_password() -> anyhow::Result<Password> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password (again): ")?;
+        if first != again {
+            bail!("the passwords do not match");
+        }
+        return Ok(Password::new(first));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    if line.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(Password::new(line))
 }

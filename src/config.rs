@@ -19,6 +19,11 @@ pub mod defaults {
     pub const DB_MAX_CONNECTIONS: u32 = 16;
     pub const DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
     pub const LOG: &str = "info";
+    pub const LOGIN_ACCOUNT_FREE_FAILURES: u32 = 5;
+    pub const LOGIN_ADDRESS_FREE_FAILURES: u32 = 20;
+    pub const LOGIN_BASE_DELAY_SECS: u64 = 1;
+    pub const LOGIN_MAX_DELAY_SECS: u64 = 300;
+    pub const LOGIN_FORGET_AFTER_SECS: u64 = 24 * 60 * 60;
 }
 
 /// How log lines are written.
@@ -74,6 +79,37 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
 
+    /// Failed logins per account before each further failure delays the next attempt
+    /// (1 s, doubling, up to the maximum delay).
+    #[arg(long, global = true, env = "KITCHEN_API_LOGIN_ACCOUNT_FREE_FAILURES", default_value_t = defaults::LOGIN_ACCOUNT_FREE_FAILURES)]
+    pub login_account_free_failures: u32,
+
+    /// Failed logins per client address (any accounts) before delays start.
+    #[arg(long, global = true, env = "KITCHEN_API_LOGIN_ADDRESS_FREE_FAILURES", default_value_t = defaults::LOGIN_ADDRESS_FREE_FAILURES)]
+    pub login_address_free_failures: u32,
+
+    /// First login delay in seconds, doubled for each further failure.
+    #[arg(long, global = true, env = "KITCHEN_API_LOGIN_BASE_DELAY_SECS", default_value_t = defaults::LOGIN_BASE_DELAY_SECS)]
+    pub login_base_delay_secs: u64,
+
+    /// Longest login delay in seconds (a lock is never permanent).
+    #[arg(long, global = true, env = "KITCHEN_API_LOGIN_MAX_DELAY_SECS", default_value_t = defaults::LOGIN_MAX_DELAY_SECS)]
+    pub login_max_delay_secs: u64,
+
+    /// Seconds after the last failure when a failure counter is forgotten.
+    #[arg(long, global = true, env = "KITCHEN_API_LOGIN_FORGET_AFTER_SECS", default_value_t = defaults::LOGIN_FORGET_AFTER_SECS)]
+    pub login_forget_after_secs: u64,
+
+    /// Proxy addresses whose `X-Forwarded-For` is believed (comma-separated). Empty: the
+    /// connection's own address is the client's.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Log filter, in `tracing` EnvFilter syntax (e.g. `info`, `kitchen_api=debug`).
     #[arg(long, global = true, env = "KITCHEN_API_LOG", default_value = defaults::LOG)]
     pub log: String,
@@ -81,6 +117,14 @@ pub struct Config {
     /// Log line format.
     #[arg(long, global = true, env = "KITCHEN_API_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Refuse logins (`POST /token/`) until the address is verified. Checked only after the
+    /// password was right, so it reveals nothing to someone without the password.
+    #[arg(long, global = true, env = "KITCHEN_API_REQUIRE_VERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_verified_email: bool,
+
+    #[command(flatten)]
+    pub mail: crate::mail::MailConfig,
 }
 
 impl Default for Config {
@@ -97,7 +141,15 @@ impl Default for Config {
             db_acquire_timeout_secs: defaults::DB_ACQUIRE_TIMEOUT_SECS,
             migrate_on_start: true,
             log: defaults::LOG.to_owned(),
+            login_account_free_failures: defaults::LOGIN_ACCOUNT_FREE_FAILURES,
+            login_address_free_failures: defaults::LOGIN_ADDRESS_FREE_FAILURES,
+            login_base_delay_secs: defaults::LOGIN_BASE_DELAY_SECS,
+            login_max_delay_secs: defaults::LOGIN_MAX_DELAY_SECS,
+            login_forget_after_secs: defaults::LOGIN_FORGET_AFTER_SECS,
+            trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
+            require_verified_email: false,
+            mail: crate::mail::MailConfig::default(),
         }
     }
 }
@@ -139,7 +191,22 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+        self.mail.validate()?;
         Ok(())
+    }
+
+    /// The login throttle these settings describe.
+    pub fn login_throttle(&self) -> crate::auth::LoginThrottle {
+        let policy = |free_failures| crate::auth::DelayPolicy {
+            free_failures,
+            base_delay_secs: self.login_base_delay_secs,
+            max_delay_secs: self.login_max_delay_secs,
+        };
+        crate::auth::LoginThrottle {
+            account: policy(self.login_account_free_failures),
+            address: policy(self.login_address_free_failures),
+            forget_after_secs: self.login_forget_after_secs,
+        }
     }
 
     /// The Argon2id parameters for new hashes.

@@ -94,8 +94,13 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// A 404 with its own detail (DRF's pagination says `Invalid page.`).
+    #[error("not found: {0}")]
+    NotFoundDetail(&'static str),
     #[error("method {0} not allowed")]
     MethodNotAllowed(String),
+    #[error("throttled for {retry_after_secs}s")]
+    Throttled { retry_after_secs: u64 },
     #[error("service unavailable: {0:#}")]
     Unavailable(anyhow::Error),
     #[error("internal error: {0:#}")]
@@ -121,8 +126,9 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -140,7 +146,11 @@ impl ApiError {
             Self::Unauthenticated(f) => detail(f.message()),
             Self::Forbidden => detail("You do not have permission to perform this action."),
             Self::NotFound => detail("Not found."),
+            Self::NotFoundDetail(d) => detail(d),
             Self::MethodNotAllowed(m) => detail(&format!("Method \"{m}\" not allowed.")),
+            Self::Throttled { retry_after_secs } => detail(&format!(
+                "Request was throttled. Expected available in {retry_after_secs} seconds."
+            )),
             Self::Unavailable(_) => detail("Service temporarily unavailable."),
             Self::Internal(_) => detail("A server error occurred."),
         }
@@ -159,10 +169,18 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let Self::Unauthenticated(_) = self {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        match self {
+            Self::Unauthenticated(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+            }
+            Self::Throttled { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
         }
         response
     }

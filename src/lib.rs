@@ -12,5 +12,6 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod mail;
 pub mod routes;
 pub mod telemetry;

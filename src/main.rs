@@ -2,8 +2,7 @@
 
 use clap::Parser;
 use kitchen_api::app::{Application, shutdown_signal};
-use kitchen_api::cli::{Cli, Command};
-use kitchen_api::db::Db;
+use kitchen_api::cli::{self, Cli, Command};
 use kitchen_api::telemetry;
 
 #[tokio::main]
@@ -12,7 +11,9 @@ async fn main() -> std::process::ExitCode {
     telemetry::init(&cli.config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
-        Command::Migrate => migrate(cli.config).await,
+        Command::Migrate => cli::migrate(&cli.config).await,
+        Command::Createsuperuser { email } => cli::create_superuser(&cli.config, &email).await,
+        Command::Users { action } => cli::users(&cli.config, action).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -26,13 +27,4 @@ async fn main() -> std::process::ExitCode {
 async fn serve(config: kitchen_api::config::Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     Application::build(config).await?.run_until(shutdown).await
-}
-
-async fn migrate(config: kitchen_api::config::Config) -> anyhow::Result<()> {
-    config.validate()?;
-    let db = Db::connect(&config).await?;
-    db.migrate().await?;
-    tracing::info!(engine = db.engine(), "migrations applied");
-    db.close().await;
-    Ok(())
 }

@@ -9,6 +9,9 @@ use crate::app::AppState;
 use crate::db::{self, UserRow};
 use crate::error::{ApiError, AuthFailure};
 
+/// How stale `tokens.last_used_at` may get before a request refreshes it.
+pub const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// The caller, authenticated by a live token of an active user.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
@@ -29,6 +32,15 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or(ApiError::Unauthenticated(AuthFailure::InvalidToken))?;
         if !session.user.is_active {
             return Err(ApiError::Unauthenticated(AuthFailure::Inactive));
+        }
+        // `last_used_at` is kept to within a minute, so a busy token costs one write a minute,
+        // not one per request.
+        let now = state.clock.now();
+        let stale = session
+            .last_used_at
+            .is_none_or(|t| now.signed_duration_since(t) >= LAST_USED_GRANULARITY);
+        if stale {
+            db::touch_token(&state.db, session.token_id, now).await?;
         }
         Ok(AuthUser {
             user: session.user,

@@ -1,12 +1,18 @@
 //! Who is calling: opaque tokens and the `Authorization` header, password hashing kept off the
 //! async executor, the [`AuthUser`] extractor that guards every private route, and the clock.
 
+mod client_ip;
 mod clock;
+mod codes;
 mod extractor;
 mod hashing;
+mod throttle;
 mod token;
 
+pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};
+pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use extractor::AuthUser;
 pub use hashing::{Argon2Hasher, Hashing, PasswordHasher};
+pub use throttle::{DelayPolicy, LoginKeys, LoginThrottle};
 pub use token::{PlainToken, TokenDigest, parse_authorization};

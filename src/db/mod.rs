@@ -2,10 +2,31 @@
 //! accept (`$1` placeholders, `RETURNING`), and [`on_db!`] expands it once per engine so each copy
 //! is type-checked against its own driver. The two dialects differ only in `migrations/`.
 
+mod account;
+mod codes;
+mod sessions;
+mod staff;
+mod throttle;
 mod tokens;
 mod users;
 
-pub use tokens::{NewToken, SessionRow, delete_token, find_session_by_digest, insert_token};
+pub use account::{
+    MailTarget, change_password, delete_user, find_mail_target_by_email_key,
+    find_mail_target_by_id, find_password_hash,
+};
+pub use codes::{
+    CodeOwner, CodeTry, replace_code, reset_password_with_code, take_code_try,
+    verify_email_with_code,
+};
+pub use sessions::{SessionInfo, delete_all_sessions, delete_session, list_sessions};
+pub use staff::{
+    FlagChanges, FlagOutcome, deactivate_user_by_email_key, delete_user_tokens, find_user,
+    insert_superuser, list_users, set_user_flags,
+};
+pub use throttle::{ThrottleRow, clear_throttle, find_throttle, record_failure};
+pub use tokens::{
+    NewToken, SessionRow, delete_token, find_session_by_digest, insert_token, touch_token,
+};
 pub use users::{
     Change, Credentials, NewUser, ProfileChanges, UserRow, find_credentials_by_email_key,
     insert_user_with_token, update_profile,

@@ -18,6 +18,7 @@ pub struct NewToken<'a> {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
     pub token_id: i64,
+    pub last_used_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     pub user: UserRow,
 }
@@ -55,12 +56,18 @@ pub async fn find_session_by_digest(
 ) -> Result<Option<SessionRow>, sqlx::Error> {
     // The subquery names no `id`, so the bare column names below are the user's.
     const SQL: &str = concat!(
-        "SELECT t.token_id, ",
+        "SELECT t.token_id, t.last_used_at, ",
         user_columns!(),
-        " FROM (SELECT id AS token_id, user_id FROM tokens WHERE digest = $1) t \
+        " FROM (SELECT id AS token_id, user_id, last_used_at FROM tokens WHERE digest = $1) t \
          JOIN users ON users.id = t.user_id"
     );
     on_db!(db, pool => sqlx::query_as(SQL).bind(digest).fetch_optional(pool).await)
+}
+
+/// Records that a token was used at `now`.
+pub async fn touch_token(db: &Db, token_id: i64, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE tokens SET last_used_at = $1 WHERE id = $2";
+    on_db!(db, pool => sqlx::query(SQL).bind(now).bind(token_id).execute(pool).await.map(drop))
 }
 
 /// Revokes one token. Returns whether it existed.

@@ -22,11 +22,26 @@ use crate::error::ApiError;
         super::users::get_me,
         super::users::update_me,
         super::users::patch_me,
+        super::account::deletion::delete_me,
+        super::account::verification::verify_email,
+        super::account::verification::resend_verification_code,
+        super::account::password::request_password_reset,
+        super::account::password::reset_password,
+        super::account::password::change_password,
+        super::sessions::logout_all,
+        super::sessions::list_sessions,
+        super::sessions::delete_session,
+        super::staff::list_users,
+        super::staff::get_user,
+        super::staff::update_user,
+        super::staff::revoke_user_tokens,
     ),
     modifiers(&TokenAuth),
     tags(
         (name = "auth", description = "Logging in and out"),
         (name = "users", description = "Registration and profiles"),
+        (name = "account", description = "Email verification, password reset and change"),
+        (name = "staff", description = "User administration, for staff and superusers"),
     )
 )]
 pub struct ApiDoc;

@@ -1,8 +1,11 @@
 //! Thin HTTP handlers, grouped by resource. Each file holds its handlers with their request and
 //! response types; the route table itself is in [`crate::app`].
 
+pub mod account;
 pub mod docs;
 pub mod schemas;
+pub mod sessions;
+pub mod staff;
 pub mod tokens;
 pub mod users;
 

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
 use crate::app::AppState;
-use crate::auth::{AuthUser, PlainToken};
+use crate::auth::{AuthUser, ClientIp, LoginKeys, PlainToken};
 use crate::body::Fields;
 use crate::db::{self, NewToken};
 use crate::domain::Password;
@@ -47,11 +47,14 @@ pub struct LoggedOut {
     responses(
         (status = 200, description = "A new token; earlier tokens stay valid", body = ObtainedToken),
         (status = 400, description = "Missing fields, or `non_field_errors: [\"Unable to log in with provided credentials.\"]`", body = ValidationErrors),
-        (status = 413, body = Detail), (status = 415, body = Detail), (status = 503, body = Detail),
+        (status = 413, body = Detail), (status = 415, body = Detail),
+        (status = 429, description = "Too many failed logins for this account or address; see `Retry-After`", body = Detail),
+        (status = 503, body = Detail),
     )
 )]
 pub async fn obtain_token(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     fields: Fields,
 ) -> Result<Json<ObtainedToken>, ApiError> {
@@ -67,6 +70,10 @@ pub async fn obtain_token(
 
     // No format check: a malformed address is just an unknown one, and costs the same.
     let key = email.trim().to_lowercase();
+    let throttle = state.config.login_throttle();
+    let keys = LoginKeys::new(&key, client);
+    // Checked before the password: while delayed, even the right password is refused.
+    throttle.check(&state.db, &keys, state.clock.now()).await?;
     let account = db::find_credentials_by_email_key(&state.db, &key).await?;
     let (stored_hash, account) = match account {
         Some(a) => (Some(a.password_hash.clone()), Some(a)),
@@ -80,10 +87,13 @@ pub async fn obtain_token(
         Some(a) if matched && a.is_active => a,
         _ => {
             tracing::info!("login failed");
+            throttle.failed(&state.db, &keys, state.clock.now()).await?;
             return Err(ApiError::field("non_field_errors", BAD_CREDENTIALS));
         }
     };
+    throttle.succeeded(&state.db, &keys).await?;
 
+    super::account::verification::check_login_allowed(&state, account.id).await?;
     let token = PlainToken::generate();
     let user_agent = super::user_agent(&headers);
     db::insert_token(

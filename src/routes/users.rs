@@ -7,6 +7,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::account::Recipient;
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
 use crate::app::AppState;
 use crate::auth::{AuthUser, PlainToken};
@@ -130,6 +131,8 @@ pub async fn register_user(
         )));
     };
 
+    // A place in the mail queue first: when it is full, nothing is created.
+    let slot = state.mailer.reserve()?;
     let password_hash = state.hashing.hash(password).await?;
     let token = PlainToken::generate();
     let now = state.clock.now();
@@ -149,6 +152,8 @@ pub async fn register_user(
     )
     .await?;
     tracing::info!(user_id = user.id, "user registered");
+    let verify = crate::auth::CodePurpose::VerifyEmail;
+    super::account::queue_code_mail(&state, slot, verify, Recipient::UserId(user.id));
     Ok((
         StatusCode::CREATED,
         Json(Registered {

@@ -108,7 +108,7 @@ fn help_lists_every_setting_with_its_environment_variable() {
     ] {
         assert!(help.contains(var), "--help does not mention {var}:\n{help}");
     }
-    for command in ["serve", "migrate"] {
+    for command in ["serve", "migrate", "createsuperuser", "users"] {
         assert!(help.contains(command), "--help does not list `{command}`");
     }
 }
@@ -280,4 +280,166 @@ async fn no_log_line_contains_a_password_token_or_authorization_header() {
         "an Authorization header reached the log"
     );
     assert!(log.contains("request_id"), "log lines carry the request id");
+}
+
+/// Runs `kitchen-api ARGS` with `stdin` as its standard input.
+fn run_cli(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("KITCHEN_API_ARGON2_MEMORY_KIB", "64")
+        .env("KITCHEN_API_ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn createsuperuser_reads_the_password_from_stdin_and_the_superuser_can_administer() {
+    let (url, _scratch) = scratch_database().await;
+    let out = run_cli(
+        &url,
+        &["createsuperuser", "--email", "Root@Example.com"],
+        "root kitchen passphrase\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Root@example.com"));
+
+    let mut server = Server::start(&url, &[]);
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{}/token/", server.base))
+        .json(&json!({"email": "root@example.com", "password": "root kitchen passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me: Value = client
+        .get(format!("{}/users/me/", server.base))
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["is_superuser"].clone(), me["is_staff"].clone()),
+        (json!(true), json!(true))
+    );
+    let res = client
+        .get(format!("{}/users/", server.base))
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn createsuperuser_refuses_weak_passwords_duplicates_and_arguments_as_passwords() {
+    let (url, _scratch) = scratch_database().await;
+    let out = run_cli(
+        &url,
+        &["createsuperuser", "--email", "root@example.com"],
+        "password\n",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("This password is too common."));
+    let out = run_cli(
+        &url,
+        &["createsuperuser", "--email", "root@example.com"],
+        "",
+    );
+    assert!(!out.status.success(), "an empty stdin is no password");
+    let out = run_cli(
+        &url,
+        &[
+            "createsuperuser",
+            "--email",
+            "root@example.com",
+            "--password",
+            "x",
+        ],
+        "",
+    );
+    assert!(!out.status.success(), "there is no --password argument");
+    let ok = run_cli(
+        &url,
+        &["createsuperuser", "--email", "root@example.com"],
+        "root kitchen passphrase\n",
+    );
+    assert!(ok.status.success());
+    let dup = run_cli(
+        &url,
+        &["createsuperuser", "--email", "ROOT@example.com"],
+        "root kitchen passphrase\n",
+    );
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+}
+
+#[tokio::test]
+async fn users_list_and_deactivate_from_the_command_line() {
+    let (url, _scratch) = scratch_database().await;
+    for email in ["a@example.com", "b@example.com"] {
+        let out = run_cli(
+            &url,
+            &["createsuperuser", "--email", email],
+            "root kitchen passphrase\n",
+        );
+        assert!(out.status.success());
+    }
+    let out = run_cli(&url, &["users", "list"], "");
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("id\temail"));
+    assert!(lines[1].contains("a@example.com\ttrue"));
+
+    let out = run_cli(
+        &url,
+        &["users", "deactivate", "--email", "B@example.com"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_cli(&url, &["users", "list", "--search", "b@"], "");
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("b@example.com\tfalse"),
+        "{table}"
+    );
+    let out = run_cli(
+        &url,
+        &["users", "deactivate", "--email", "nobody@example.com"],
+        "",
+    );
+    assert!(!out.status.success());
 }

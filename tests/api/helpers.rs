@@ -12,10 +12,13 @@ use kitchen_api::auth::{Argon2Hasher, Clock, PasswordHasher};
 use kitchen_api::config::Config;
 use kitchen_api::db::Db;
 use kitchen_api::domain::Password;
+use kitchen_api::mail::{MailBackend, MailTransport, Mailer};
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 use sqlx::Connection;
 use tokio::sync::oneshot;
+
+pub use crate::outbox::Outbox;
 
 /// A password every policy accepts.
 pub const GOOD_PASSWORD: &str = "correct horse battery staple";
@@ -63,6 +66,11 @@ impl TestClock {
     pub fn set(&self, t: DateTime<Utc>) {
         *self.0.lock().unwrap() = t;
     }
+
+    /// The time the server currently sees.
+    pub fn now_for_tests(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
 }
 
 impl Clock for TestClock {
@@ -73,8 +81,13 @@ impl Clock for TestClock {
 
 /// Where a test's database lives, removed when the test ends.
 pub enum Scratch {
+    /// Someone else's database (a second server on the first one's): nothing to remove.
+    Shared,
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, schema: String },
+    Postgres {
+        admin_url: String,
+        schema: String,
+    },
 }
 
 impl Drop for Scratch {
@@ -110,6 +123,11 @@ pub struct TestApp {
     pub db: Db,
     pub hasher: Arc<CountingHasher>,
     pub clock: Arc<TestClock>,
+    /// The server's mail queue (to wait for it, or count what went through it).
+    pub mailer: Mailer,
+    /// Every mail the server sent, unless the test configured a real SMTP server.
+    pub outbox: Arc<Outbox>,
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _scratch: Scratch,
@@ -161,21 +179,35 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server whose settings `configure` may change first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, scratch) = scratch_database().await;
+    spawn_app_on(database_url, scratch, configure).await
+}
+
+/// Starts a server on an existing database.
+async fn spawn_app_on(
+    database_url: String,
+    scratch: Scratch,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = test_config(&database_url);
     configure(&mut config);
     let hasher = Arc::new(CountingHasher::new());
     let clock = Arc::new(TestClock(Mutex::new(
         Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(),
     )));
+    let outbox = Arc::new(Outbox::default());
     let overrides = Overrides {
         hasher: Some(hasher.clone()),
         clock: Some(clock.clone()),
+        // A test that configures SMTP talks to a real server; the others read the outbox.
+        mail_transport: (config.mail.backend == MailBackend::Log)
+            .then(|| outbox.clone() as Arc<dyn MailTransport>),
     };
     let app = Application::build_with(config.clone(), overrides)
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
     let db = app.state().db.clone();
+    let mailer = app.state().mailer.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         rx.await.ok();
@@ -189,6 +221,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         db,
         hasher,
         clock,
+        mailer,
+        outbox,
+        database_url,
         shutdown: Some(tx),
         server: Some(server),
         _scratch: scratch,
@@ -196,6 +231,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// A second, independent server process-equivalent (own pool, own state) on this app's
+    /// database, as behind a load balancer.
+    pub async fn spawn_peer(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        spawn_app_on(self.database_url.clone(), Scratch::Shared, configure).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

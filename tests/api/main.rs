@@ -2,6 +2,7 @@
 //! real database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account_deletion;
 mod authentication;
 mod binary;
 mod docs;
@@ -9,6 +10,15 @@ mod errors;
 mod helpers;
 mod login;
 mod logout;
+mod mail;
+mod outbox;
+mod password_change;
+mod password_reset;
 mod profile;
 mod registration;
 mod security;
+mod sessions;
+mod smtp_sink;
+mod staff;
+mod throttling;
+mod verification;

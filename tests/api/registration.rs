@@ -303,11 +303,11 @@ async fn concurrent_registrations_of_one_address_yield_exactly_one_account() {
         }
     }
     assert_eq!(created, 1);
-    let dump = app.dump_table("users").await;
+    let rows = app.dump_table("users").await;
     assert_eq!(
-        dump.matches("race@example.com").count(),
+        rows.lines().filter(|l| !l.is_empty()).count(),
         1,
-        "one row, one email_key"
+        "exactly one row: {rows}"
     );
 }
 

@@ -1,0 +1,140 @@
+//! Queries on `codes`, the one-time codes of email verification and password reset. Each
+//! try is counted by the same statement that reads the code, so parallel guesses cannot get
+//! more than the allowed number of tries between them, and using a code is a conditional
+//! update, so two requests racing with the right code cannot both succeed.
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, on_db};
+use crate::auth::{CodePurpose, MAX_CODE_ATTEMPTS, SealedCode};
+
+/// Whose code: a user by id, or by normalized address (the reset form knows only that).
+#[derive(Debug, Clone, Copy)]
+pub enum CodeOwner<'a> {
+    Id(i64),
+    EmailKey(&'a str),
+}
+
+/// A live code after one more try was counted against it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CodeTry {
+    pub id: i64,
+    pub user_id: i64,
+    pub salt: Vec<u8>,
+    pub digest: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores a new code for `user_id`, replacing (so voiding) any earlier code of that purpose.
+/// Returns `false`, having stored nothing, when there is no such user: the unknown-address
+/// path of a reset runs this same statement so that it costs the same.
+pub async fn replace_code(
+    db: &Db,
+    user_id: i64,
+    purpose: CodePurpose,
+    sealed: &SealedCode,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "INSERT INTO codes (user_id, purpose, salt, digest, created_at, expires_at) \
+         SELECT id, $2, $3, $4, $5, $6 FROM users WHERE id = $1 \
+         ON CONFLICT (user_id, purpose) DO UPDATE SET salt = excluded.salt, \
+         digest = excluded.digest, created_at = excluded.created_at, \
+         expires_at = excluded.expires_at, attempts = 0, used_at = NULL";
+    on_db!(db, pool => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(sealed.salt.as_slice())
+        .bind(sealed.digest.as_slice())
+        .bind(created_at)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0))
+}
+
+/// Counts one try against the owner's unused code of `purpose` that has tries left, and
+/// returns it to be compared. `None`: no such code, already used, or out of tries.
+pub async fn take_code_try(
+    db: &Db,
+    purpose: CodePurpose,
+    owner: CodeOwner<'_>,
+) -> Result<Option<CodeTry>, sqlx::Error> {
+    macro_rules! sql {
+        ($owner:literal) => {
+            concat!(
+                "UPDATE codes SET attempts = attempts + 1 WHERE purpose = $1 AND user_id = ",
+                $owner,
+                " AND used_at IS NULL AND attempts < $3 \
+                 RETURNING id, user_id, salt, digest, expires_at"
+            )
+        };
+    }
+    let purpose = purpose.as_str();
+    on_db!(db, pool => match owner {
+        CodeOwner::Id(id) => sqlx::query_as(sql!("$2"))
+            .bind(purpose)
+            .bind(id)
+            .bind(MAX_CODE_ATTEMPTS)
+            .fetch_optional(pool)
+            .await,
+        CodeOwner::EmailKey(key) => sqlx::query_as(sql!("(SELECT id FROM users WHERE email_key = $2)"))
+            .bind(purpose)
+            .bind(key)
+            .bind(MAX_CODE_ATTEMPTS)
+            .fetch_optional(pool)
+            .await,
+    })
+}
+
+/// Marks a code used; `false` if another request used it first.
+const USE_CODE: &str = "UPDATE codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
+
+/// Uses a verification code and marks the address verified, in one transaction.
+pub async fn verify_email_with_code(
+    db: &Db,
+    code: &CodeTry,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let used = sqlx::query(USE_CODE).bind(code.id).bind(now).execute(&mut *tx).await?;
+        if used.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+            .bind(code.user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+/// Uses a reset code, sets the new password and revokes every token of the user, in one
+/// transaction. The code arrived by mail, so the address is proven too.
+pub async fn reset_password_with_code(
+    db: &Db,
+    code: &CodeTry,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let used = sqlx::query(USE_CODE).bind(code.id).bind(now).execute(&mut *tx).await?;
+        if used.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET password_hash = $2, email_verified = TRUE WHERE id = $1")
+            .bind(code.user_id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM tokens WHERE user_id = $1")
+            .bind(code.user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+}

@@ -1,0 +1,202 @@
+//! The mail settings, flattened into [`crate::config::Config`]: which transport, the SMTP
+//! server and its credentials, the sender, and how the queue retries.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use lettre::message::Mailbox;
+
+use super::MailerSettings;
+use crate::config::ConfigError;
+
+/// Defaults, shared by the CLI definitions and [`MailConfig::default`].
+pub mod defaults {
+    pub const FROM: &str = "Rayvers Kitchen <no-reply@localhost>";
+    pub const SMTP_HOST: &str = "localhost";
+    pub const SMTP_TIMEOUT_SECS: u64 = 10;
+    pub const QUEUE_CAPACITY: usize = 1000;
+    pub const CONCURRENCY: usize = 4;
+    pub const MAX_ATTEMPTS: u32 = 5;
+    pub const RETRY_BASE_MS: u64 = 1000;
+}
+
+/// Where mails go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MailBackend {
+    /// Write each mail (recipient and code) to the log; send nothing. For development.
+    Log,
+    /// Send through the SMTP server of the `KITCHEN_API_SMTP_*` settings.
+    Smtp,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpTls {
+    /// Plain text (a relay on the same host or network only). Default port 25.
+    None,
+    /// Upgrade with STARTTLS, which must succeed. Default port 587.
+    Starttls,
+    /// TLS from the first byte ("SMTPS"). Default port 465.
+    Tls,
+}
+
+/// The SMTP password. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpPassword(String);
+
+impl SmtpPassword {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SmtpPassword {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SmtpPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpPassword(<redacted>)")
+    }
+}
+
+/// Every mail setting.
+#[derive(Debug, Clone, Args)]
+pub struct MailConfig {
+    /// Where code mails go: `log` (written to the log, not sent) or `smtp`.
+    #[arg(long = "mail-backend", global = true, env = "KITCHEN_API_MAIL_BACKEND", value_enum, default_value_t = MailBackend::Log)]
+    pub backend: MailBackend,
+
+    /// Sender of every mail, e.g. `Rayvers Kitchen <no-reply@example.com>`.
+    #[arg(long = "mail-from", global = true, env = "KITCHEN_API_MAIL_FROM", default_value = defaults::FROM)]
+    pub from: String,
+
+    /// SMTP server host name.
+    #[arg(long, global = true, env = "KITCHEN_API_SMTP_HOST", default_value = defaults::SMTP_HOST)]
+    pub smtp_host: String,
+
+    /// SMTP server port. Default: 25, 587 or 465 for TLS mode none, starttls or tls.
+    #[arg(long, global = true, env = "KITCHEN_API_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// SMTP connection security: `none`, `starttls` or `tls`.
+    #[arg(long, global = true, env = "KITCHEN_API_SMTP_TLS", value_enum, default_value_t = SmtpTls::Starttls)]
+    pub smtp_tls: SmtpTls,
+
+    /// SMTP user name (with the password; both or neither).
+    #[arg(long, global = true, env = "KITCHEN_API_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password. Never logged or shown.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_SMTP_PASSWORD",
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<SmtpPassword>,
+
+    /// Seconds an SMTP conversation may take before it counts as a failed try.
+    #[arg(long, global = true, env = "KITCHEN_API_SMTP_TIMEOUT_SECS", default_value_t = defaults::SMTP_TIMEOUT_SECS)]
+    pub smtp_timeout_secs: u64,
+
+    /// Mails waiting to be sent, at most; when full, requests that mail answer 503.
+    #[arg(long = "mail-queue-capacity", global = true, env = "KITCHEN_API_MAIL_QUEUE_CAPACITY", default_value_t = defaults::QUEUE_CAPACITY)]
+    pub queue_capacity: usize,
+
+    /// Mails being sent at once.
+    #[arg(long = "mail-concurrency", global = true, env = "KITCHEN_API_MAIL_CONCURRENCY", default_value_t = defaults::CONCURRENCY)]
+    pub concurrency: usize,
+
+    /// Tries per mail before giving up (with an ERROR in the log).
+    #[arg(long = "mail-max-attempts", global = true, env = "KITCHEN_API_MAIL_MAX_ATTEMPTS", default_value_t = defaults::MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+
+    /// Wait before the first retry, in milliseconds; doubled for each further retry.
+    #[arg(long = "mail-retry-base-ms", global = true, env = "KITCHEN_API_MAIL_RETRY_BASE_MS", default_value_t = defaults::RETRY_BASE_MS)]
+    pub retry_base_ms: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            backend: MailBackend::Log,
+            from: defaults::FROM.to_owned(),
+            smtp_host: defaults::SMTP_HOST.to_owned(),
+            smtp_port: None,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_timeout_secs: defaults::SMTP_TIMEOUT_SECS,
+            queue_capacity: defaults::QUEUE_CAPACITY,
+            concurrency: defaults::CONCURRENCY,
+            max_attempts: defaults::MAX_ATTEMPTS,
+            retry_base_ms: defaults::RETRY_BASE_MS,
+        }
+    }
+}
+
+impl MailConfig {
+    /// Checks what clap's types cannot, naming the setting to fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |setting, reason: &str| {
+            Err(ConfigError {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.sender().is_err() {
+            return bad("KITCHEN_API_MAIL_FROM", "is not a valid mailbox");
+        }
+        if self.smtp_host.trim().is_empty() {
+            return bad("KITCHEN_API_SMTP_HOST", "must not be empty");
+        }
+        if self.smtp_username.is_some() != self.smtp_password.is_some() {
+            return bad(
+                "KITCHEN_API_SMTP_USERNAME",
+                "and KITCHEN_API_SMTP_PASSWORD must be set together",
+            );
+        }
+        if self.queue_capacity == 0 {
+            return bad("KITCHEN_API_MAIL_QUEUE_CAPACITY", "must be at least 1");
+        }
+        if self.concurrency == 0 {
+            return bad("KITCHEN_API_MAIL_CONCURRENCY", "must be at least 1");
+        }
+        if self.max_attempts == 0 {
+            return bad("KITCHEN_API_MAIL_MAX_ATTEMPTS", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The sender mailbox.
+    pub fn sender(&self) -> Result<Mailbox, lettre::address::AddressError> {
+        self.from.parse()
+    }
+
+    /// The SMTP port, by TLS mode unless set.
+    pub fn smtp_port(&self) -> u16 {
+        self.smtp_port.unwrap_or(match self.smtp_tls {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        })
+    }
+
+    pub fn smtp_timeout(&self) -> Duration {
+        Duration::from_secs(self.smtp_timeout_secs)
+    }
+
+    /// How the queue behaves.
+    pub fn mailer_settings(&self) -> MailerSettings {
+        MailerSettings {
+            capacity: self.queue_capacity,
+            concurrency: self.concurrency,
+            max_attempts: self.max_attempts,
+            retry_base: Duration::from_millis(self.retry_base_ms),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! How a mail leaves: written to the log, or sent over SMTP. Behind a trait so tests can
+//! capture mails or make sending fail.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use anyhow::Context;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::{Mail, MailConfig, SmtpTls};
+
+/// Why a mail could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth another try later (connection refused, timeout, a 4xx reply).
+    #[error("temporary failure: {0:#}")]
+    Transient(anyhow::Error),
+    /// Will fail the same way again (an address the server refuses, a 5xx reply).
+    #[error("permanent failure: {0:#}")]
+    Permanent(anyhow::Error),
+}
+
+/// What [`MailTransport::send`] returns.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// Something that can deliver a [`Mail`].
+pub trait MailTransport: Send + Sync + 'static {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a>;
+}
+
+/// The development transport: one INFO line per mail with the recipient and the code, and
+/// nothing sent. The only place a code is ever written down.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogTransport;
+
+impl MailTransport for LogTransport {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
+        Box::pin(async move {
+            tracing::info!(
+                to = mail.to(),
+                purpose = mail.purpose().as_str(),
+                code = mail.code().expose(),
+                "mail not sent (mail backend `log`): {}",
+                mail.subject()
+            );
+            Ok(())
+        })
+    }
+}
+
+/// Sends through an SMTP server (lettre, pooled connections).
+pub struct SmtpTransport {
+    inner: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl SmtpTransport {
+    /// Builds the transport; connects only when the first mail goes out.
+    pub fn new(config: &MailConfig) -> anyhow::Result<Self> {
+        type Smtp = AsyncSmtpTransport<Tokio1Executor>;
+        let host = config.smtp_host.as_str();
+        let mut builder = match config.smtp_tls {
+            SmtpTls::None => Smtp::builder_dangerous(host),
+            SmtpTls::Starttls => Smtp::starttls_relay(host).context("KITCHEN_API_SMTP_HOST")?,
+            SmtpTls::Tls => Smtp::relay(host).context("KITCHEN_API_SMTP_HOST")?,
+        }
+        .port(config.smtp_port())
+        .timeout(Some(config.smtp_timeout()));
+        if let (Some(user), Some(password)) = (&config.smtp_username, &config.smtp_password) {
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        let from = config.sender().context("KITCHEN_API_MAIL_FROM")?;
+        Ok(Self {
+            inner: builder.build(),
+            from,
+        })
+    }
+
+    fn message(&self, mail: &Mail) -> Result<Message, SendError> {
+        let permanent = |e: anyhow::Error| SendError::Permanent(e);
+        let to: Mailbox = mail
+            .to()
+            .parse()
+            .context("recipient address refused by the mail library")
+            .map_err(permanent)?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject())
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.text().to_owned())
+            .context("cannot build the message")
+            .map_err(permanent)
+    }
+}
+
+impl MailTransport for SmtpTransport {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
+        Box::pin(async move {
+            let message = self.message(mail)?;
+            match self.inner.send(message).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_permanent() => Err(SendError::Permanent(e.into())),
+                Err(e) => Err(SendError::Transient(e.into())),
+            }
+        })
+    }
+}

@@ -1,0 +1,56 @@
+//! `DELETE /users/me/`: the account and everything of it (tokens, codes) go, for good. The
+//! current password is required, so a token left on a shared device cannot do it alone.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::{WRONG_PASSWORD, is_current_password};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::body::Fields;
+use crate::db;
+use crate::error::{ApiError, FieldErrors};
+use crate::routes::schemas::{Detail, ValidationErrors};
+
+/// The current password, to confirm.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeleteAccountBody {
+    pub password: String,
+}
+
+/// Delete the caller's account, profile and tokens. The address can register again.
+#[utoipa::path(
+    delete, path = "/users/me/", tag = "users",
+    security(("token" = [])),
+    request_body(content(
+        (DeleteAccountBody = "application/json"),
+        (DeleteAccountBody = "application/x-www-form-urlencoded"),
+        (DeleteAccountBody = "multipart/form-data"),
+    )),
+    responses(
+        (status = 204, description = "Deleted; no body"),
+        (status = 400, description = "Missing `password`, or `password: [\"Wrong password.\"]`", body = ValidationErrors),
+        (status = 401, body = Detail), (status = 413, body = Detail), (status = 415, body = Detail),
+        (status = 503, body = Detail),
+    )
+)]
+pub async fn delete_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    fields: Fields,
+) -> Result<StatusCode, ApiError> {
+    let mut errors = FieldErrors::new();
+    let password = fields.required_text("password", &mut errors);
+    errors.into_result()?;
+    let Some(password) = password else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validated fields missing"
+        )));
+    };
+    if !is_current_password(&state, auth.user.id, password).await? {
+        return Err(ApiError::field("password", WRONG_PASSWORD));
+    }
+    db::delete_user(&state.db, auth.user.id).await?;
+    tracing::info!(user_id = auth.user.id, "account deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,137 @@
+//! The account lifecycle beyond registration and login: verifying the address, resetting and
+//! changing the password, deleting the account. What the handlers share lives here: reading
+//! a user id or a code from a body, checking a code, checking the current password, and
+//! queueing a code mail.
+//!
+//! Every wrong, expired, used or exhausted code gets the same answer, so the answer tells an
+//! attacker nothing about which it was.
+
+pub mod deletion;
+pub mod password;
+pub mod verification;
+
+use crate::app::AppState;
+use crate::auth::{CODE_LIFETIME, CodePurpose, OneTimeCode};
+use crate::body::Fields;
+use crate::db::{self, CodeOwner, CodeTry, MailTarget};
+use crate::domain::Password;
+use crate::error::{ApiError, FieldErrors};
+use crate::mail::{Mail, MailSlot};
+
+/// The one answer for every code that cannot be used.
+pub const INVALID_CODE: &str = "Invalid or expired code.";
+/// A code that is not six digits cannot be one we sent; it does not count as a try.
+pub const MALFORMED_CODE: &str = "Enter the 6-digit code from the email.";
+/// The current password, when an action needs it, was not right.
+pub const WRONG_PASSWORD: &str = "Wrong password.";
+/// No user has id 0 (ids start at 1), so a code issued to it is stored nowhere.
+const NO_USER: i64 = 0;
+
+/// Who a code mail is for, as the request names them.
+#[derive(Debug, Clone)]
+pub enum Recipient {
+    UserId(i64),
+    EmailKey(String),
+}
+
+/// A required positive integer user id (DRF's `IntegerField` message otherwise).
+fn user_id_field(fields: &Fields, errors: &mut FieldErrors) -> Option<i64> {
+    let raw = fields.required_text("user_id", errors)?;
+    match raw.trim().parse::<i64>() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.add("user_id", ["A valid integer is required.".to_owned()]);
+            None
+        }
+    }
+}
+
+/// A required six-digit code.
+fn code_field(fields: &Fields, errors: &mut FieldErrors) -> Option<OneTimeCode> {
+    let raw = fields.required_text("code", errors)?;
+    let code = OneTimeCode::parse(&raw);
+    if code.is_none() {
+        errors.add("code", [MALFORMED_CODE.to_owned()]);
+    }
+    code
+}
+
+fn invalid_code() -> ApiError {
+    ApiError::field("code", INVALID_CODE)
+}
+
+/// Counts a try against the owner's live code of `purpose` and returns the code if `code`
+/// is it and it has not expired. A digest is computed even when there is no code, so every
+/// answer costs the same.
+async fn take_valid_code(
+    state: &AppState,
+    purpose: CodePurpose,
+    owner: CodeOwner<'_>,
+    code: &OneTimeCode,
+) -> Result<CodeTry, ApiError> {
+    let found = db::take_code_try(&state.db, purpose, owner).await?;
+    let now = state.clock.now();
+    match found {
+        Some(row) if code.matches(purpose, row.user_id, &row.salt, &row.digest) => {
+            if row.expires_at > now {
+                Ok(row)
+            } else {
+                Err(invalid_code())
+            }
+        }
+        Some(_) => Err(invalid_code()),
+        None => {
+            code.matches(purpose, NO_USER, &[0; 16], &[0; 32]);
+            Err(invalid_code())
+        }
+    }
+}
+
+/// Whether `password` is the user's current password (one Argon2 verification).
+async fn is_current_password(
+    state: &AppState,
+    user_id: i64,
+    password: String,
+) -> Result<bool, ApiError> {
+    let hash = db::find_password_hash(&state.db, user_id).await?;
+    state.hashing.verify(Password::new(password), hash).await
+}
+
+/// Queues a code mail in `slot`. The look-up, the new code and its storage all happen in the
+/// mail queue, not in the request, so the request does the same work whether or not the
+/// recipient exists (or, for verification, is already verified).
+pub fn queue_code_mail(state: &AppState, slot: MailSlot, purpose: CodePurpose, to: Recipient) {
+    let state = state.clone();
+    slot.prepare(async move {
+        let target = match &to {
+            Recipient::UserId(id) => db::find_mail_target_by_id(&state.db, *id).await?,
+            Recipient::EmailKey(key) => db::find_mail_target_by_email_key(&state.db, key).await?,
+        };
+        let target = target.filter(|t| !(purpose == CodePurpose::VerifyEmail && t.email_verified));
+        issue_code(&state, purpose, target.as_ref()).await
+    });
+}
+
+/// Issues a new code (voiding the previous one of that purpose) and returns its mail, or
+/// `None` after the same work when there is nobody to send it to.
+async fn issue_code(
+    state: &AppState,
+    purpose: CodePurpose,
+    target: Option<&MailTarget>,
+) -> anyhow::Result<Option<Mail>> {
+    let code = OneTimeCode::generate();
+    let user_id = target.map_or(NO_USER, |t| t.id);
+    let sealed = code.seal(purpose, user_id);
+    let now = state.clock.now();
+    let stored = db::replace_code(
+        &state.db,
+        user_id,
+        purpose,
+        &sealed,
+        now,
+        now + CODE_LIFETIME,
+    )
+    .await?;
+    let mail = Mail::with_code(target.map_or("", |t| t.email.as_str()), purpose, &code);
+    Ok(stored.then_some(mail))
+}

@@ -1,0 +1,237 @@
+//! Staff endpoints: list, search and read users (`/users/`, `/users/{id}/`), (de)activate them and
+//! revoke their tokens. Staff members may do all of that; only superusers grant or remove
+//! `is_staff` / `is_superuser`, and nobody can remove the last active superuser.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header::HOST};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::schemas::{Detail, ValidationErrors};
+use super::users::Profile;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::body::Fields;
+use crate::db::{self, FlagChanges, FlagOutcome};
+use crate::error::{ApiError, FieldErrors};
+
+const DEFAULT_PAGE_SIZE: i64 = 20;
+const MAX_PAGE_SIZE: i64 = 100;
+
+/// An authenticated staff member or superuser; anyone else is refused with 403.
+pub struct StaffUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for StaffUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = AuthUser::from_request_parts(parts, state).await?;
+        if auth.user.is_staff || auth.user.is_superuser {
+            Ok(StaffUser(auth))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// One page of users, as DRF's `PageNumberPagination` shapes it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub count: i64,
+    /// Absolute URL of the next page, or null.
+    pub next: Option<String>,
+    /// Absolute URL of the previous page, or null.
+    pub previous: Option<String>,
+    pub results: Vec<Profile>,
+}
+
+/// The flags staff can change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserFlags {
+    /// Staff may change it.
+    pub is_active: Option<bool>,
+    /// Superusers only.
+    pub is_staff: Option<bool>,
+    /// Superusers only.
+    pub is_superuser: Option<bool>,
+}
+
+/// `{"revoked": n}`: how many tokens were revoked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    pub revoked: u64,
+}
+
+/// List users, optionally searching address and name (staff only).
+#[utoipa::path(
+    get, path = "/users/", tag = "staff",
+    security(("token" = [])),
+    params(
+        ("search" = Option<String>, Query, description = "Part of the address or name, any case"),
+        ("page" = Option<i64>, Query, description = "1-based page number"),
+        ("page_size" = Option<i64>, Query, description = "Users per page, 1–100 (default 20)"),
+    ),
+    responses(
+        (status = 200, body = UserPage), (status = 401, body = Detail), (status = 403, body = Detail),
+        (status = 404, description = "`{\"detail\": \"Invalid page.\"}`", body = Detail),
+    )
+)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    StaffUser(_staff): StaffUser,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<UserPage>, ApiError> {
+    let invalid_page = || ApiError::NotFoundDetail("Invalid page.");
+    let search = params.get("search").map_or("", |s| s.trim());
+    let page = match params.get("page") {
+        None => 1,
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(invalid_page)?,
+    };
+    let page_size = params
+        .get("page_size")
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|n| *n >= 1)
+        .map_or(DEFAULT_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE));
+    let offset = (page - 1).saturating_mul(page_size);
+    let (count, rows) = db::list_users(&state.db, search, page_size, offset).await?;
+    if page > 1 && rows.is_empty() {
+        return Err(invalid_page());
+    }
+    let link = |p: i64| {
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let mut query = form_urlencoded(&[("page", &p.to_string())]);
+        if params.contains_key("page_size") {
+            query.push_str(&format!("&page_size={page_size}"));
+        }
+        if !search.is_empty() {
+            query.push('&');
+            query.push_str(&form_urlencoded(&[("search", search)]));
+        }
+        format!("http://{host}/users/?{query}")
+    };
+    Ok(Json(UserPage {
+        count,
+        next: (offset + page_size < count).then(|| link(page + 1)),
+        previous: (page > 1).then(|| link(page - 1)),
+        results: rows.into_iter().map(Profile::from).collect(),
+    }))
+}
+
+fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+/// One user's profile (staff only).
+#[utoipa::path(
+    get, path = "/users/{id}/", tag = "staff",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses((status = 200, body = Profile), (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail))
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    StaffUser(_staff): StaffUser,
+    Path(id): Path<String>,
+) -> Result<Json<Profile>, ApiError> {
+    let id = parse_id(&id)?;
+    let user = db::find_user(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(Profile::from(user)))
+}
+
+/// Change a user's flags: `is_active` (staff), `is_staff` and `is_superuser` (superusers only).
+#[utoipa::path(
+    patch, path = "/users/{id}/", tag = "staff",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body(content(
+        (UserFlags = "application/json"),
+        (UserFlags = "application/x-www-form-urlencoded"),
+        (UserFlags = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, body = Profile), (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail),
+    )
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    StaffUser(staff): StaffUser,
+    Path(id): Path<String>,
+    fields: Fields,
+) -> Result<Json<Profile>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut errors = FieldErrors::new();
+    let changes = FlagChanges {
+        is_active: fields.optional_bool("is_active", &mut errors),
+        is_staff: fields.optional_bool("is_staff", &mut errors),
+        is_superuser: fields.optional_bool("is_superuser", &mut errors),
+    };
+    errors.into_result()?;
+    if (changes.is_staff.is_some() || changes.is_superuser.is_some()) && !staff.user.is_superuser {
+        return Err(ApiError::Forbidden);
+    }
+    match db::set_user_flags(&state.db, id, changes).await? {
+        FlagOutcome::Updated(user) => {
+            tracing::info!(
+                staff_id = staff.user.id, target_id = id, action = "update_user_flags",
+                is_active = ?changes.is_active, is_staff = ?changes.is_staff,
+                is_superuser = ?changes.is_superuser, "staff action"
+            );
+            Ok(Json(Profile::from(user)))
+        }
+        FlagOutcome::NotFound => Err(ApiError::NotFound),
+        FlagOutcome::LastSuperuser => Err(ApiError::field(
+            "non_field_errors",
+            "The last active superuser cannot be demoted or deactivated.",
+        )),
+    }
+}
+
+/// Revoke every token of a user: they are logged out everywhere (staff only).
+#[utoipa::path(
+    post, path = "/users/{id}/revoke-tokens/", tag = "staff",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses((status = 200, body = Revoked), (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail))
+)]
+pub async fn revoke_user_tokens(
+    State(state): State<AppState>,
+    StaffUser(staff): StaffUser,
+    Path(id): Path<String>,
+) -> Result<Json<Revoked>, ApiError> {
+    let id = parse_id(&id)?;
+    db::find_user(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let revoked = db::delete_user_tokens(&state.db, id).await?;
+    tracing::info!(
+        staff_id = staff.user.id,
+        target_id = id,
+        action = "revoke_tokens",
+        revoked,
+        "staff action"
+    );
+    Ok(Json(Revoked { revoked }))
+}
+
+/// Ids are positive integers; anything else names no user.
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound)
+}

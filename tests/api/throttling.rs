@@ -1,0 +1,200 @@
+//! Throttled logins: per account and per client address, delays that grow and pass, shared by
+//! every server on the database.
+
+use chrono::TimeDelta;
+use kitchen_api::config::Config;
+use reqwest::Response;
+use serde_json::json;
+
+use crate::helpers::{GOOD_PASSWORD, TestApp, assert_json, spawn_app_with};
+
+/// Small limits so tests reach them quickly: 3 free failures per account, 6 per address,
+/// then 10 s doubling up to 60 s.
+fn small_limits(c: &mut Config) {
+    c.login_account_free_failures = 3;
+    c.login_address_free_failures = 6;
+    c.login_base_delay_secs = 10;
+    c.login_max_delay_secs = 60;
+}
+
+async fn attempt(app: &TestApp, email: &str, password: &str) -> Response {
+    app.post_json("/token/", &json!({"email": email, "password": password}))
+        .await
+}
+
+async fn assert_throttled(res: Response, seconds: u64) {
+    assert_eq!(
+        res.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        Some(seconds.to_string())
+    );
+    let expected = format!("Request was throttled. Expected available in {seconds} seconds.");
+    assert_json(res, 429, json!({"detail": expected})).await;
+}
+
+async fn fail_times(app: &TestApp, email: &str, n: usize) {
+    for _ in 0..n {
+        assert_eq!(
+            attempt(app, email, "wrong password 123").await.status(),
+            400
+        );
+    }
+}
+
+#[tokio::test]
+async fn after_the_free_failures_even_the_right_password_is_throttled() {
+    let app = spawn_app_with(small_limits).await;
+    app.register("victim@example.com").await;
+    fail_times(&app, "victim@example.com", 3).await;
+    let verifies = app.hasher.verifies();
+    assert_throttled(attempt(&app, "victim@example.com", GOOD_PASSWORD).await, 10).await;
+    assert_eq!(
+        app.hasher.verifies(),
+        verifies,
+        "a throttled attempt costs no hash"
+    );
+    // The address form of the key is case-insensitive like the account itself.
+    assert_throttled(attempt(&app, "VICTIM@example.com", GOOD_PASSWORD).await, 10).await;
+}
+
+#[tokio::test]
+async fn another_account_is_not_affected() {
+    let app = spawn_app_with(small_limits).await;
+    app.register("victim@example.com").await;
+    app.register("bystander@example.com").await;
+    fail_times(&app, "victim@example.com", 3).await;
+    assert_eq!(
+        attempt(&app, "bystander@example.com", GOOD_PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_delay_passes_grows_with_further_failures_and_a_success_clears_it() {
+    // Only the account policy is under test here.
+    let app = spawn_app_with(|c| {
+        small_limits(c);
+        c.login_address_free_failures = 100;
+    })
+    .await;
+    app.register("victim@example.com").await;
+    fail_times(&app, "victim@example.com", 3).await;
+    let start = app.clock.now_for_tests();
+
+    app.clock.set(start + TimeDelta::seconds(9));
+    assert_throttled(attempt(&app, "victim@example.com", GOOD_PASSWORD).await, 1).await;
+
+    app.clock.set(start + TimeDelta::seconds(10));
+    fail_times(&app, "victim@example.com", 1).await; // 4th failure: next delay 20 s
+    assert_throttled(attempt(&app, "victim@example.com", GOOD_PASSWORD).await, 20).await;
+
+    app.clock.set(start + TimeDelta::seconds(30));
+    assert_eq!(
+        attempt(&app, "victim@example.com", GOOD_PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    // The success cleared the account's counter: three free failures again.
+    fail_times(&app, "victim@example.com", 3).await;
+}
+
+#[tokio::test]
+async fn delays_are_capped_and_counters_are_forgotten() {
+    let app = spawn_app_with(small_limits).await;
+    app.register("victim@example.com").await;
+    let mut now = app.clock.now_for_tests();
+    for _ in 0..8 {
+        fail_times(&app, "victim@example.com", 1).await;
+        now += TimeDelta::seconds(61);
+        app.clock.set(now);
+    }
+    // 8 failures would mean 160 s uncapped; the cap is 60 s.
+    fail_times(&app, "victim@example.com", 1).await;
+    assert_throttled(attempt(&app, "victim@example.com", GOOD_PASSWORD).await, 60).await;
+    // A day later the counter is forgotten altogether.
+    app.clock
+        .set(now + TimeDelta::days(1) + TimeDelta::seconds(1));
+    fail_times(&app, "victim@example.com", 3).await;
+}
+
+#[tokio::test]
+async fn one_address_guessing_many_accounts_is_throttled() {
+    let app = spawn_app_with(small_limits).await;
+    for i in 0..6 {
+        fail_times(&app, &format!("guess{i}@example.com"), 1).await;
+    }
+    app.register("fresh@example.com").await;
+    assert_throttled(attempt(&app, "fresh@example.com", GOOD_PASSWORD).await, 10).await;
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_cannot_dodge_the_address_limit() {
+    let app = spawn_app_with(small_limits).await;
+    for i in 0..6 {
+        let res = app
+            .request(reqwest::Method::POST, "/token/")
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .json(&json!({"email": format!("guess{i}@example.com"), "password": "nope nope"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+    }
+    assert_eq!(
+        attempt(&app, "other@example.com", "nope nope")
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_a_trusted_proxy_names_the_client() {
+    let app = spawn_app_with(|c| {
+        small_limits(c);
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for i in 0..6 {
+        let res = app
+            .request(reqwest::Method::POST, "/token/")
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .json(&json!({"email": format!("guess{i}@example.com"), "password": "nope nope"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+    }
+    // Six clients with one failure each: none is throttled.
+    let res = app
+        .request(reqwest::Method::POST, "/token/")
+        .header("X-Forwarded-For", "198.51.100.0")
+        .json(&json!({"email": "other@example.com", "password": "nope nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_share_the_counters() {
+    let first = spawn_app_with(small_limits).await;
+    let second = first.spawn_peer(small_limits).await;
+    first.register("victim@example.com").await;
+    fail_times(&first, "victim@example.com", 2).await;
+    fail_times(&second, "victim@example.com", 1).await;
+    assert_throttled(
+        attempt(&first, "victim@example.com", GOOD_PASSWORD).await,
+        10,
+    )
+    .await;
+    assert_throttled(
+        attempt(&second, "victim@example.com", GOOD_PASSWORD).await,
+        10,
+    )
+    .await;
+}
