@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use kitchen_api::auth::CodePurpose;
 use kitchen_api::mail::{Mail, MailTransport, SendError, SendFuture};
 use reqwest::{Method, Response};
 use serde_json::Value;
@@ -15,6 +16,7 @@ use crate::helpers::TestApp;
 #[derive(Debug, Clone)]
 pub struct SentMail {
     pub to: String,
+    pub purpose: CodePurpose,
     pub subject: String,
     pub text: String,
 }
@@ -75,6 +77,7 @@ impl MailTransport for Outbox {
             }
             self.sent.lock().unwrap().push(SentMail {
                 to: mail.to().to_owned(),
+                purpose: mail.purpose(),
                 subject: mail.subject().to_owned(),
                 text: mail.text().to_owned(),
             });
@@ -108,17 +111,26 @@ impl TestApp {
             .expect("the mail queue did not settle");
     }
 
-    /// The code in the latest mail to `email`, once the queue has settled.
-    pub async fn code_sent_to(&self, email: &str) -> String {
+    /// The code in the latest mail of `purpose` to `email`, once the queue has settled.
+    /// (Mails go out in parallel: the latest to arrive is not always the latest sent.)
+    pub async fn code_sent_to(&self, email: &str, purpose: CodePurpose) -> String {
         self.mail_settled().await;
         let mail = self
             .outbox
             .sent()
             .into_iter()
             .rev()
-            .find(|m| m.to.eq_ignore_ascii_case(email))
-            .unwrap_or_else(|| panic!("no mail to {email}"));
+            .find(|m| m.to.eq_ignore_ascii_case(email) && m.purpose == purpose)
+            .unwrap_or_else(|| panic!("no {purpose:?} mail to {email}"));
         code_in(&mail.text).expect("no code in the mail")
+    }
+
+    pub async fn verification_code_sent_to(&self, email: &str) -> String {
+        self.code_sent_to(email, CodePurpose::VerifyEmail).await
+    }
+
+    pub async fn reset_code_sent_to(&self, email: &str) -> String {
+        self.code_sent_to(email, CodePurpose::ResetPassword).await
     }
 
     /// `method path` with `Authorization: Token <token>` and an optional JSON body.

@@ -34,7 +34,7 @@ async fn assert_invalid(res: Response) {
 async fn registration_mails_a_six_digit_code_to_the_new_address() {
     let app = spawn_app().await;
     app.register("Cook@Example.com").await;
-    let code = app.code_sent_to("Cook@example.com").await;
+    let code = app.verification_code_sent_to("Cook@example.com").await;
     assert_eq!(code.len(), 6);
     let mails = app.outbox.sent();
     assert_eq!(mails.len(), 1);
@@ -47,7 +47,7 @@ async fn the_mailed_code_verifies_the_address_and_the_profile_shows_it() {
     let app = spawn_app().await;
     let (id, token) = app.register("cook@example.com").await;
     assert!(!email_verified(&app, &token).await);
-    let code = app.code_sent_to("cook@example.com").await;
+    let code = app.verification_code_sent_to("cook@example.com").await;
     assert_json(
         verify(&app, json!(id), &code).await,
         200,
@@ -61,7 +61,7 @@ async fn the_mailed_code_verifies_the_address_and_the_profile_shows_it() {
 async fn a_wrong_code_is_refused_and_the_address_stays_unverified() {
     let app = spawn_app().await;
     let (id, token) = app.register("cook@example.com").await;
-    let code = app.code_sent_to("cook@example.com").await;
+    let code = app.verification_code_sent_to("cook@example.com").await;
     assert_invalid(verify(&app, json!(id), &other_than(&code)).await).await;
     assert!(!email_verified(&app, &token).await);
 }
@@ -71,8 +71,8 @@ async fn a_code_is_good_for_fifteen_minutes_and_not_a_moment_longer() {
     let app = spawn_app().await;
     let (id, _) = app.register("late@example.com").await;
     let (other_id, _) = app.register("prompt@example.com").await;
-    let late = app.code_sent_to("late@example.com").await;
-    let prompt = app.code_sent_to("prompt@example.com").await;
+    let late = app.verification_code_sent_to("late@example.com").await;
+    let prompt = app.verification_code_sent_to("prompt@example.com").await;
     let issued = app.clock.now();
 
     app.clock
@@ -86,7 +86,7 @@ async fn a_code_is_good_for_fifteen_minutes_and_not_a_moment_longer() {
 async fn after_five_wrong_tries_even_the_right_code_is_refused() {
     let app = spawn_app().await;
     let (id, token) = app.register("cook@example.com").await;
-    let code = app.code_sent_to("cook@example.com").await;
+    let code = app.verification_code_sent_to("cook@example.com").await;
     for _ in 0..5 {
         assert_invalid(verify(&app, json!(id), &other_than(&code)).await).await;
     }
@@ -98,7 +98,7 @@ async fn after_five_wrong_tries_even_the_right_code_is_refused() {
 async fn the_right_code_on_the_fifth_try_still_works() {
     let app = spawn_app().await;
     let (id, _) = app.register("cook@example.com").await;
-    let code = app.code_sent_to("cook@example.com").await;
+    let code = app.verification_code_sent_to("cook@example.com").await;
     for _ in 0..4 {
         assert_invalid(verify(&app, json!(id), &other_than(&code)).await).await;
     }
@@ -109,7 +109,7 @@ async fn the_right_code_on_the_fifth_try_still_works() {
 async fn a_used_code_cannot_be_used_again() {
     let app = spawn_app().await;
     let (id, _) = app.register("cook@example.com").await;
-    let code = app.code_sent_to("cook@example.com").await;
+    let code = app.verification_code_sent_to("cook@example.com").await;
     assert_eq!(verify(&app, json!(id), &code).await.status(), 200);
     assert_invalid(verify(&app, json!(id), &code).await).await;
 }
@@ -118,12 +118,12 @@ async fn a_used_code_cannot_be_used_again() {
 async fn resending_voids_the_previous_code_and_the_new_one_works() {
     let app = spawn_app().await;
     let (id, token) = app.register("cook@example.com").await;
-    let first = app.code_sent_to("cook@example.com").await;
+    let first = app.verification_code_sent_to("cook@example.com").await;
     let res = app
         .post_json("/users/verify/resend-code/", &json!({"user_id": id}))
         .await;
     assert_eq!(res.status(), 200);
-    let second = app.code_sent_to("cook@example.com").await;
+    let second = app.verification_code_sent_to("cook@example.com").await;
     assert_eq!(app.outbox.sent().len(), 2);
     if first != second {
         assert_invalid(verify(&app, json!(id), &first).await).await;
@@ -136,7 +136,7 @@ async fn resending_voids_the_previous_code_and_the_new_one_works() {
 async fn resend_answers_alike_for_unknown_verified_and_unverified_users_and_mails_only_the_last() {
     let app = spawn_app().await;
     let (verified, _) = app.register("done@example.com").await;
-    let code = app.code_sent_to("done@example.com").await;
+    let code = app.verification_code_sent_to("done@example.com").await;
     assert_eq!(verify(&app, json!(verified), &code).await.status(), 200);
     let (pending, _) = app.register("pending@example.com").await;
     app.mail_settled().await;
@@ -162,7 +162,7 @@ async fn a_code_verifies_only_its_own_user() {
     let app = spawn_app().await;
     let (alice, _) = app.register("alice@example.com").await;
     let (bob, bob_token) = app.register("bob@example.com").await;
-    let alice_code = app.code_sent_to("alice@example.com").await;
+    let alice_code = app.verification_code_sent_to("alice@example.com").await;
     assert_invalid(verify(&app, json!(bob), &alice_code).await).await;
     assert!(!email_verified(&app, &bob_token).await);
     assert_eq!(verify(&app, json!(alice), &alice_code).await.status(), 200);
@@ -236,7 +236,7 @@ async fn missing_blank_wrong_typed_oversized_and_malicious_fields_get_field_erro
 async fn verification_works_without_slash_from_forms_and_ignores_a_bad_token() {
     let app = spawn_app().await;
     let (id, _) = app.register("cook@example.com").await;
-    let code = app.code_sent_to("cook@example.com").await;
+    let code = app.verification_code_sent_to("cook@example.com").await;
     let res = app
         .request(Method::POST, "/users/verify/resend-code")
         .header("Authorization", "Token not-a-real-token")
@@ -246,7 +246,7 @@ async fn verification_works_without_slash_from_forms_and_ignores_a_bad_token() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let code = {
-        let newer = app.code_sent_to("cook@example.com").await;
+        let newer = app.verification_code_sent_to("cook@example.com").await;
         assert_eq!(code.len(), newer.len());
         newer
     };
@@ -264,7 +264,7 @@ async fn verification_works_without_slash_from_forms_and_ignores_a_bad_token() {
 async fn codes_are_stored_only_as_salted_digests() {
     let app = spawn_app().await;
     app.register("cook@example.com").await;
-    let code = app.code_sent_to("cook@example.com").await;
+    let code = app.verification_code_sent_to("cook@example.com").await;
     let table = app.dump_table("codes").await;
     assert!(table.contains("verify_email"), "{table}");
     assert!(
@@ -305,7 +305,7 @@ async fn with_verification_required_login_waits_for_it_but_only_behind_the_right
         json!({"non_field_errors": ["E-mail is not verified."]}),
     )
     .await;
-    let code = app.code_sent_to("cook@example.com").await;
+    let code = app.verification_code_sent_to("cook@example.com").await;
     assert_eq!(verify(app, json!(id), &code).await.status(), 200);
     assert_eq!(login(GOOD_PASSWORD).await.status(), 200);
 }
