@@ -87,53 +87,52 @@ pub async fn take_code_try(
     })
 }
 
-/// Marks a code used; `false` if another request used it first.
-const USE_CODE: &str = "UPDATE codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
-
-/// Uses a verification code and marks the address verified, in one transaction.
-pub async fn verify_email_with_code(
-    db: &Db,
-    code: &CodeTry,
-    now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let used = sqlx::query(USE_CODE).bind(code.id).bind(now).execute(&mut *tx).await?;
-        if used.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
-            .bind(code.user_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    })
+/// What a valid code is used for.
+#[derive(Debug, Clone, Copy)]
+pub enum CodeUse<'a> {
+    /// Mark the address verified.
+    VerifyEmail,
+    /// Set this password hash and revoke every token of the user. The code arrived by
+    /// mail, so the address is proven too.
+    ResetPassword { password_hash: &'a str },
 }
 
-/// Uses a reset code, sets the new password and revokes every token of the user, in one
-/// transaction. The code arrived by mail, so the address is proven too.
-pub async fn reset_password_with_code(
+/// Marks the code used and applies `what`, in one transaction. `false`, with nothing
+/// changed, if another request used the code first.
+pub async fn use_code(
     db: &Db,
     code: &CodeTry,
-    password_hash: &str,
     now: DateTime<Utc>,
+    what: CodeUse<'_>,
 ) -> Result<bool, sqlx::Error> {
+    const USE_CODE: &str = "UPDATE codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
     on_db!(db, pool => {
         let mut tx = pool.begin().await?;
         let used = sqlx::query(USE_CODE).bind(code.id).bind(now).execute(&mut *tx).await?;
         if used.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("UPDATE users SET password_hash = $2, email_verified = TRUE WHERE id = $1")
-            .bind(code.user_id)
-            .bind(password_hash)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM tokens WHERE user_id = $1")
-            .bind(code.user_id)
-            .execute(&mut *tx)
-            .await?;
+        match what {
+            CodeUse::VerifyEmail => {
+                sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+                    .bind(code.user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            CodeUse::ResetPassword { password_hash } => {
+                sqlx::query(
+                    "UPDATE users SET password_hash = $2, email_verified = TRUE WHERE id = $1",
+                )
+                .bind(code.user_id)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM tokens WHERE user_id = $1")
+                    .bind(code.user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(true)
     })

@@ -14,10 +14,7 @@ pub use account::{
     MailTarget, change_password, delete_user, find_mail_target_by_email_key,
     find_mail_target_by_id, find_password_hash,
 };
-pub use codes::{
-    CodeOwner, CodeTry, replace_code, reset_password_with_code, take_code_try,
-    verify_email_with_code,
-};
+pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
 pub use sessions::{SessionInfo, delete_all_sessions, delete_session, list_sessions};
 pub use staff::{
     FlagChanges, FlagOutcome, deactivate_user_by_email_key, delete_user_tokens, find_user,

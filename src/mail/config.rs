@@ -200,3 +200,64 @@ impl MailConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> MailConfig {
+        MailConfig::default()
+    }
+
+    #[test]
+    fn the_defaults_log_mail_and_are_valid() {
+        let c = config();
+        assert_eq!(c.backend, MailBackend::Log);
+        assert!(c.validate().is_ok());
+        assert_eq!(c.smtp_port(), 587);
+    }
+
+    #[test]
+    fn the_port_follows_the_tls_mode_unless_set() {
+        let mut c = config();
+        for (tls, port) in [(SmtpTls::None, 25), (SmtpTls::Tls, 465)] {
+            c.smtp_tls = tls;
+            assert_eq!(c.smtp_port(), port);
+        }
+        c.smtp_port = Some(2525);
+        assert_eq!(c.smtp_port(), 2525);
+    }
+
+    #[test]
+    fn debug_never_shows_the_smtp_password() {
+        let mut c = config();
+        c.smtp_username = Some("mailer".to_owned());
+        c.smtp_password = Some("hunter2-smtp".parse().unwrap_or_else(|e| match e {}));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2-smtp"), "{shown}");
+        assert!(shown.contains("mailer"));
+    }
+
+    #[test]
+    fn bad_mail_settings_are_named() {
+        type Spoil = fn(&mut MailConfig);
+        let cases: [(Spoil, &str); 5] = [
+            (
+                |c| c.from = "not a mailbox".to_owned(),
+                "KITCHEN_API_MAIL_FROM",
+            ),
+            (|c| c.smtp_host = " ".to_owned(), "KITCHEN_API_SMTP_HOST"),
+            (
+                |c| c.smtp_username = Some("u".to_owned()),
+                "KITCHEN_API_SMTP_USERNAME",
+            ),
+            (|c| c.queue_capacity = 0, "KITCHEN_API_MAIL_QUEUE_CAPACITY"),
+            (|c| c.max_attempts = 0, "KITCHEN_API_MAIL_MAX_ATTEMPTS"),
+        ];
+        for (spoil, setting) in cases {
+            let mut c = config();
+            spoil(&mut c);
+            assert_eq!(c.validate().map_err(|e| e.setting), Err(setting));
+        }
+    }
+}

@@ -1,14 +1,11 @@
 //! The mail path: codes delivered by a real SMTP server on loopback, retries, a full queue,
-//! shutdown, and the `log` backend of a developer's machine (through the real binary).
+//! and shutdown.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{GOOD_PASSWORD, TestApp, scratch_database, spawn_app, spawn_app_with};
+use crate::helpers::{GOOD_PASSWORD, TestApp, spawn_app, spawn_app_with};
 use crate::outbox::code_in;
 use crate::smtp_sink::SmtpSink;
 
@@ -194,139 +191,4 @@ async fn shutdown_waits_for_mail_already_promised() {
     outbox.release();
     stopping.await.unwrap();
     assert_eq!(outbox.sent().len(), 1);
-}
-
-/// JSON log lines of a real `kitchen-api` process, as they come.
-fn start_binary(
-    database_url: &str,
-    extra_env: &[(&str, &str)],
-) -> (std::process::Child, String, mpsc::Receiver<Value>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kitchen-api"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("KITCHEN_API_BIND", "127.0.0.1:0")
-        .env("KITCHEN_API_ARGON2_MEMORY_KIB", "64")
-        .env("KITCHEN_API_ARGON2_ITERATIONS", "1")
-        .env("KITCHEN_API_LOG_FORMAT", "json")
-        .envs(extra_env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let parsed = serde_json::from_str(&line).unwrap_or(json!({"message": line}));
-            if tx.send(parsed).is_err() {
-                break;
-            }
-        }
-    });
-    let listening = next_line(&rx, |l| {
-        l["message"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("listening on")
-    });
-    let base = listening["message"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("listening on ")
-        .to_owned();
-    (child, base, rx)
-}
-
-/// The next log line that satisfies `wanted`, waiting at most 20 s. The lines passed over
-/// are added to `seen`.
-fn next_line_after(
-    rx: &mpsc::Receiver<Value>,
-    seen: &mut Vec<Value>,
-    wanted: impl Fn(&Value) -> bool,
-) -> Value {
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the expected log line never came");
-        if wanted(&line) {
-            return line;
-        }
-        seen.push(line);
-    }
-}
-
-fn next_line(rx: &mpsc::Receiver<Value>, wanted: impl Fn(&Value) -> bool) -> Value {
-    next_line_after(rx, &mut Vec::new(), wanted)
-}
-
-#[tokio::test]
-async fn the_log_backend_writes_each_code_in_one_info_line_and_nowhere_else() {
-    let (url, _scratch) = scratch_database().await;
-    let (mut child, base, rx) = start_binary(&url, &[]);
-    let client = reqwest::Client::new();
-    let res = client
-        .post(format!("{base}/users/"))
-        .json(&json!({"email": "cook@example.com", "password": GOOD_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let registered: Value = res.json().await.unwrap();
-    let mut others = Vec::new();
-    let mail_line = next_line_after(&rx, &mut others, |l| l.get("code").is_some());
-    assert_eq!(mail_line["level"], "INFO");
-    assert_eq!(mail_line["to"], "cook@example.com");
-    assert_eq!(mail_line["purpose"], "verify_email");
-    let code = mail_line["code"].as_str().unwrap().to_owned();
-    let res = client
-        .post(format!("{base}/users/verify/"))
-        .json(&json!({"user_id": registered["user_id"], "code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    child.kill().ok();
-    child.wait().ok();
-    others.extend(rx.try_iter());
-    assert!(others.len() > 3, "{others:?}");
-    assert!(
-        others.iter().all(|l| !l.to_string().contains(&code)),
-        "the code appears in another log line"
-    );
-}
-
-#[tokio::test]
-async fn a_mail_that_cannot_be_sent_is_logged_as_an_error_without_its_code() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (url, _scratch) = scratch_database().await;
-    let port = port.to_string();
-    let (mut child, base, rx) = start_binary(
-        &url,
-        &[
-            ("KITCHEN_API_MAIL_BACKEND", "smtp"),
-            ("KITCHEN_API_SMTP_HOST", "127.0.0.1"),
-            ("KITCHEN_API_SMTP_PORT", &port),
-            ("KITCHEN_API_SMTP_TLS", "none"),
-            ("KITCHEN_API_MAIL_MAX_ATTEMPTS", "2"),
-            ("KITCHEN_API_MAIL_RETRY_BASE_MS", "1"),
-        ],
-    );
-    let res = reqwest::Client::new()
-        .post(format!("{base}/users/"))
-        .json(&json!({"email": "cook@example.com", "password": GOOD_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let error = next_line(&rx, |l| l["level"] == "ERROR");
-    child.kill().ok();
-    child.wait().ok();
-    assert_eq!(error["message"], "mail not sent; giving up");
-    assert_eq!(error["to"], "cook@example.com");
-    assert_eq!(error["attempt"], 2);
-    assert!(error.get("code").is_none());
-    assert!(!error.to_string().contains("code is"), "{error}");
 }

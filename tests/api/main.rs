@@ -11,6 +11,7 @@ mod helpers;
 mod login;
 mod logout;
 mod mail;
+mod mail_log;
 mod outbox;
 mod password_change;
 mod password_reset;

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::{WRONG_PASSWORD, is_current_password};
+use super::{WRONG_PASSWORD, is_current_password, validated};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::body::Fields;
@@ -41,12 +41,7 @@ pub async fn delete_me(
 ) -> Result<StatusCode, ApiError> {
     let mut errors = FieldErrors::new();
     let password = fields.required_text("password", &mut errors);
-    errors.into_result()?;
-    let Some(password) = password else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "validated fields missing"
-        )));
-    };
+    let password = validated(errors, password)?;
     if !is_current_password(&state, auth.user.id, password).await? {
         return Err(ApiError::field("password", WRONG_PASSWORD));
     }

@@ -34,7 +34,7 @@ pub enum Recipient {
     EmailKey(String),
 }
 
-/// A required positive integer user id (DRF's `IntegerField` message otherwise).
+/// A required integer user id (DRF's `IntegerField` message otherwise).
 fn user_id_field(fields: &Fields, errors: &mut FieldErrors) -> Option<i64> {
     let raw = fields.required_text("user_id", errors)?;
     match raw.trim().parse::<i64>() {
@@ -54,6 +54,13 @@ fn code_field(fields: &Fields, errors: &mut FieldErrors) -> Option<OneTimeCode> 
         errors.add("code", [MALFORMED_CODE.to_owned()]);
     }
     code
+}
+
+/// The parsed fields, once validation found nothing wrong. Every field that failed added its
+/// message to `errors`, so a `None` here could only be a bug.
+fn validated<T>(errors: FieldErrors, parsed: Option<T>) -> Result<T, ApiError> {
+    errors.into_result()?;
+    parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("validated fields missing")))
 }
 
 fn invalid_code() -> ApiError {

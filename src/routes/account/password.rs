@@ -9,12 +9,12 @@ use utoipa::ToSchema;
 
 use super::{
     Recipient, WRONG_PASSWORD, code_field, invalid_code, is_current_password, queue_code_mail,
-    take_valid_code,
+    take_valid_code, validated,
 };
 use crate::app::AppState;
 use crate::auth::{AuthUser, CodePurpose};
 use crate::body::Fields;
-use crate::db::{self, CodeOwner};
+use crate::db::{self, CodeOwner, CodeUse};
 use crate::domain::{Email, Invalid, Password};
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
@@ -109,12 +109,7 @@ pub async fn request_password_reset(
 ) -> Result<Json<Detail>, ApiError> {
     let mut errors = FieldErrors::new();
     let email = email_field(&fields, &mut errors);
-    errors.into_result()?;
-    let Some(email) = email else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "validated fields missing"
-        )));
-    };
+    let email = validated(errors, email)?;
     let slot = state.mailer.reserve()?;
     let to = Recipient::EmailKey(email.key().to_owned());
     queue_code_mail(&state, slot, CodePurpose::ResetPassword, to);
@@ -152,16 +147,14 @@ pub async fn reset_password(
         email.as_ref(),
         &mut errors,
     );
-    errors.into_result()?;
-    let (Some(email), Some(code), Some(password)) = (email, code, password) else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "validated fields missing"
-        )));
-    };
+    let ((email, code), password) = validated(errors, email.zip(code).zip(password))?;
     let purpose = CodePurpose::ResetPassword;
     let valid = take_valid_code(&state, purpose, CodeOwner::EmailKey(email.key()), &code).await?;
     let hash = state.hashing.hash(password).await?;
-    if !db::reset_password_with_code(&state.db, &valid, &hash, state.clock.now()).await? {
+    let reset = CodeUse::ResetPassword {
+        password_hash: &hash,
+    };
+    if !db::use_code(&state.db, &valid, state.clock.now(), reset).await? {
         return Err(invalid_code());
     }
     tracing::info!(
@@ -208,12 +201,7 @@ pub async fn change_password(
             errors.add("old_password", [WRONG_PASSWORD.to_owned()]);
         }
     }
-    errors.into_result()?;
-    let Some(new) = new else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "validated fields missing"
-        )));
-    };
+    let new = validated(errors, new)?;
     let hash = state.hashing.hash(new).await?;
     db::change_password(&state.db, auth.user.id, &hash, auth.token_id).await?;
     tracing::info!(

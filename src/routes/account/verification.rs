@@ -7,11 +7,13 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Recipient, code_field, invalid_code, queue_code_mail, take_valid_code, user_id_field};
+use super::{
+    Recipient, code_field, invalid_code, queue_code_mail, take_valid_code, user_id_field, validated,
+};
 use crate::app::AppState;
 use crate::auth::CodePurpose;
 use crate::body::Fields;
-use crate::db::{self, CodeOwner};
+use crate::db::{self, CodeOwner, CodeUse};
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
 
@@ -54,15 +56,10 @@ pub async fn verify_email(
     let mut errors = FieldErrors::new();
     let user_id = user_id_field(&fields, &mut errors);
     let code = code_field(&fields, &mut errors);
-    errors.into_result()?;
-    let (Some(user_id), Some(code)) = (user_id, code) else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "validated fields missing"
-        )));
-    };
+    let (user_id, code) = validated(errors, user_id.zip(code))?;
     let purpose = CodePurpose::VerifyEmail;
     let valid = take_valid_code(&state, purpose, CodeOwner::Id(user_id), &code).await?;
-    if !db::verify_email_with_code(&state.db, &valid, state.clock.now()).await? {
+    if !db::use_code(&state.db, &valid, state.clock.now(), CodeUse::VerifyEmail).await? {
         return Err(invalid_code());
     }
     tracing::info!(user_id, "email verified");
@@ -93,12 +90,7 @@ pub async fn resend_verification_code(
 ) -> Result<Json<Detail>, ApiError> {
     let mut errors = FieldErrors::new();
     let user_id = user_id_field(&fields, &mut errors);
-    errors.into_result()?;
-    let Some(user_id) = user_id else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "validated fields missing"
-        )));
-    };
+    let user_id = validated(errors, user_id)?;
     let slot = state.mailer.reserve()?;
     queue_code_mail(
         &state,
