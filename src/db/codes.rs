@@ -20,8 +20,10 @@ pub enum CodeOwner<'a> {
 pub struct CodeTry {
     pub id: i64,
     pub user_id: i64,
+    /// The salt and digest the code was sealed with (see [`crate::auth::OneTimeCode`]).
     pub salt: Vec<u8>,
     pub digest: Vec<u8>,
+    /// The code is refused from this moment on.
     pub expires_at: DateTime<Utc>,
 }
 

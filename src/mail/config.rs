@@ -45,6 +45,7 @@ pub enum SmtpTls {
 pub struct SmtpPassword(String);
 
 impl SmtpPassword {
+    /// The secret itself, for the SMTP login only.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -186,6 +187,7 @@ impl MailConfig {
         })
     }
 
+    /// How long one SMTP conversation may take.
     pub fn smtp_timeout(&self) -> Duration {
         Duration::from_secs(self.smtp_timeout_secs)
     }

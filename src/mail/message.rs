@@ -48,10 +48,12 @@ impl Mail {
         &self.to
     }
 
+    /// What the code in this mail is for.
     pub fn purpose(&self) -> CodePurpose {
         self.purpose
     }
 
+    /// The subject line (it never contains the code).
     pub fn subject(&self) -> &str {
         self.subject
     }

@@ -42,10 +42,15 @@ enum Job {
 /// Counters since start, for tests and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MailStats {
+    /// Jobs handed to the queue.
     pub enqueued: u64,
+    /// Mails the transport accepted.
     pub delivered: u64,
+    /// Jobs whose preparation found nobody to mail (an unknown address, say).
     pub discarded: u64,
+    /// Mails given up on (reported in the log as an ERROR).
     pub failed: u64,
+    /// Tries that failed and were tried again.
     pub retries: u64,
 }
 
@@ -157,6 +162,7 @@ impl Mailer {
         }
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> MailStats {
         self.counters.snapshot()
     }
