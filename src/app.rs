@@ -21,7 +21,10 @@ use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{Argon2Hasher, Clock, Hashing, PasswordHasher, SystemClock};
+use crate::auth::{
+    Argon2Hasher, AuthCache, Clock, Hashing, PasswordHasher, SystemClock, invalidate_after_writes,
+    listen_for_changes,
+};
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::PasswordPolicy;
@@ -40,6 +43,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The queue of outgoing code mails.
     pub mailer: Mailer,
+    /// Recently authenticated sessions (see `auth::AuthCache` for why this stays correct).
+    pub auth_cache: AuthCache,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.
@@ -92,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(docs::method_not_allowed)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", docs::ApiDoc::openapi()))
         .fallback(docs::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), invalidate_after_writes))
         .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
@@ -183,9 +189,15 @@ impl Application {
             hashing,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             policy: PasswordPolicy::new(),
+            auth_cache: AuthCache::new(chrono::TimeDelta::milliseconds(
+                i64::try_from(config.auth_cache_ttl_ms).unwrap_or(i64::MAX),
+            )),
             config: Arc::new(config),
             mailer,
         };
+        if let (Db::Postgres(pool), true) = (&state.db, state.auth_cache.enabled()) {
+            tokio::spawn(listen_for_changes(pool.clone(), state.auth_cache.clone()));
+        }
         Ok(Self { listener, state })
     }
 

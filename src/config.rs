@@ -19,6 +19,7 @@ pub mod defaults {
     pub const DB_MAX_CONNECTIONS: u32 = 16;
     pub const DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
     pub const LOG: &str = "info";
+    pub const AUTH_CACHE_TTL_MS: u64 = 5_000;
     pub const LOGIN_ACCOUNT_FREE_FAILURES: u32 = 5;
     pub const LOGIN_ADDRESS_FREE_FAILURES: u32 = 20;
     pub const LOGIN_BASE_DELAY_SECS: u64 = 1;
@@ -78,6 +79,13 @@ pub struct Config {
     /// Apply pending database migrations when the server starts.
     #[arg(long, global = true, env = "KITCHEN_API_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
+
+    /// How long (ms) a process may answer from its cache of authenticated sessions. Writes
+    /// through the API invalidate it at once (on PostgreSQL in every process, by NOTIFY); the
+    /// TTL bounds staleness only for changes nothing announces, such as several processes on one
+    /// SQLite file or a write made directly in the database. 0 turns the cache off.
+    #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_TTL_MS", default_value_t = defaults::AUTH_CACHE_TTL_MS)]
+    pub auth_cache_ttl_ms: u64,
 
     /// Failed logins per account before each further failure delays the next attempt
     /// (1 s, doubling, up to the maximum delay).
@@ -141,6 +149,7 @@ impl Default for Config {
             db_acquire_timeout_secs: defaults::DB_ACQUIRE_TIMEOUT_SECS,
             migrate_on_start: true,
             log: defaults::LOG.to_owned(),
+            auth_cache_ttl_ms: defaults::AUTH_CACHE_TTL_MS,
             login_account_free_failures: defaults::LOGIN_ACCOUNT_FREE_FAILURES,
             login_address_free_failures: defaults::LOGIN_ADDRESS_FREE_FAILURES,
             login_base_delay_secs: defaults::LOGIN_BASE_DELAY_SECS,

@@ -6,7 +6,9 @@ use axum::http::request::Parts;
 
 use super::parse_authorization;
 use crate::app::AppState;
-use crate::db::{self, UserRow};
+use std::sync::Arc;
+
+use crate::db::{self, SessionRow, UserRow};
 use crate::error::{ApiError, AuthFailure};
 
 /// How stale `tokens.last_used_at` may get before a request refreshes it.
@@ -27,23 +29,38 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = parse_authorization(parts.headers.get(AUTHORIZATION))
             .map_err(ApiError::Unauthenticated)?
             .ok_or(ApiError::Unauthenticated(AuthFailure::NotProvided))?;
-        let session = db::find_session_by_digest(&state.db, token.digest().as_bytes())
-            .await?
-            .ok_or(ApiError::Unauthenticated(AuthFailure::InvalidToken))?;
+        let digest = token.digest().to_array();
+        let now = state.clock.now();
+        let cache = &state.auth_cache;
+        let session = match cache.get(&digest, now) {
+            Some(session) => session,
+            None => {
+                let epoch = cache.epoch();
+                let session = db::find_session_by_digest(&state.db, &digest)
+                    .await?
+                    .ok_or(ApiError::Unauthenticated(AuthFailure::InvalidToken))?;
+                let session = Arc::new(session);
+                cache.put(digest, Arc::clone(&session), epoch, now);
+                session
+            }
+        };
         if !session.user.is_active {
             return Err(ApiError::Unauthenticated(AuthFailure::Inactive));
         }
         // `last_used_at` is kept to within a minute, so a busy token costs one write a minute,
         // not one per request.
-        let now = state.clock.now();
         let stale = session
             .last_used_at
             .is_none_or(|t| now.signed_duration_since(t) >= LAST_USED_GRANULARITY);
         if stale {
+            let epoch = cache.epoch();
             db::touch_token(&state.db, session.token_id, now).await?;
+            let mut touched = SessionRow::clone(&session);
+            touched.last_used_at = Some(now);
+            cache.put(digest, Arc::new(touched), epoch, now);
         }
         Ok(AuthUser {
-            user: session.user,
+            user: session.user.clone(),
             token_id: session.token_id,
         })
     }

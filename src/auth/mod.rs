@@ -1,6 +1,8 @@
 //! Who is calling: opaque tokens and the `Authorization` header, password hashing kept off the
 //! async executor, the [`AuthUser`] extractor that guards every private route, and the clock.
 
+mod cache;
+mod cache_sync;
 mod client_ip;
 mod clock;
 mod codes;
@@ -9,6 +11,8 @@ mod hashing;
 mod throttle;
 mod token;
 
+pub use cache::AuthCache;
+pub use cache_sync::{invalidate_after_writes, listen_for_changes};
 pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};

@@ -52,6 +52,10 @@ impl TokenDigest {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    pub fn to_array(&self) -> [u8; 32] {
+        self.0
+    }
 }
 
 /// Reads `Authorization: Token <key>` (or `Bearer <key>`, any case) the way DRF does.

@@ -58,6 +58,9 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
+/// Pooled PostgreSQL connections idle this long are checked before use.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(30);
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -80,6 +83,8 @@ impl Db {
             let pool = SqlitePoolOptions::new()
                 .max_connections(config.db_max_connections)
                 .acquire_timeout(config.db_acquire_timeout())
+                // A SQLite file cannot "go away" between queries: no ping at all.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .with_context(|| format!("cannot open the SQLite database {url}"))?;
@@ -88,6 +93,19 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(config.db_max_connections)
                 .acquire_timeout(config.db_acquire_timeout())
+                // sqlx pings every connection it hands out by default: a second round trip
+                // per query. Ping only connections idle long enough to have been dropped by
+                // the server or a proxy; a connection that died anyway fails one query (503)
+                // and is replaced.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= IDLE_PING_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_lazy(url)
                 .context("DATABASE_URL is not a valid postgres:// URL")?;
             Ok(Db::Postgres(pool))

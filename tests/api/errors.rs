@@ -183,7 +183,11 @@ async fn wrong_methods_are_405_with_an_allow_header() {
     ];
     for (method, path, allow) in cases {
         let res = app.request(method.clone(), path).send().await.unwrap();
-        let mut allowed: Vec<&str> = res.headers()["allow"].to_str().unwrap().split(',').collect();
+        let mut allowed: Vec<&str> = res.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .collect();
         allowed.sort_unstable();
         assert_eq!(allowed.join(","), allow, "{method} {path}");
         let expected = format!("Method \"{method}\" not allowed.");

@@ -123,6 +123,7 @@ pub struct TestApp {
     pub db: Db,
     pub hasher: Arc<CountingHasher>,
     pub clock: Arc<TestClock>,
+    pub auth_cache: kitchen_api::auth::AuthCache,
     /// The server's mail queue (to wait for it, or count what went through it).
     pub mailer: Mailer,
     /// Every mail the server sent, unless the test configured a real SMTP server.
@@ -207,6 +208,7 @@ async fn spawn_app_on(
         .unwrap();
     let addr = app.local_addr().unwrap();
     let db = app.state().db.clone();
+    let auth_cache = app.state().auth_cache.clone();
     let mailer = app.state().mailer.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
@@ -221,6 +223,7 @@ async fn spawn_app_on(
         db,
         hasher,
         clock,
+        auth_cache,
         mailer,
         outbox,
         database_url,
@@ -300,8 +303,15 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Runs a statement on the test database directly (to set up states the API cannot).
+    /// Runs a statement on the test database directly (to set up states the API cannot), then
+    /// invalidates this server's session cache, as an announced change would.
     pub async fn execute(&self, sql: &str) {
+        self.execute_unannounced(sql).await;
+        self.auth_cache.invalidate_all();
+    }
+
+    /// Runs a statement behind the server's back: its session cache is not told.
+    pub async fn execute_unannounced(&self, sql: &str) {
         match &self.db {
             Db::Sqlite(pool) => {
                 sqlx::query(sql).execute(pool).await.unwrap();

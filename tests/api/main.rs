@@ -18,6 +18,7 @@ mod password_reset;
 mod profile;
 mod registration;
 mod security;
+mod session_cache;
 mod sessions;
 mod smtp_sink;
 mod staff;
