@@ -13,10 +13,19 @@ pub struct Detail {
     pub detail: String,
 }
 
+/// A 400: field errors, or `{"detail": "..."}` when the body itself could not be parsed (not
+/// JSON, a repeated key, a broken form).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(example = json!({"email": ["This field is required."], "password": ["This password is too common."]}))]
+pub enum ValidationErrors {
+    Fields(FieldMessages),
+    Malformed(Detail),
+}
+
 /// Field errors: each key is a field name (or `non_field_errors`), each value its messages.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"email": ["This field is required."], "password": ["This password is too common."]}))]
-pub struct ValidationErrors(pub BTreeMap<String, Vec<String>>);
+pub struct FieldMessages(pub BTreeMap<String, Vec<String>>);
 
 /// An email address and a password (JSON, urlencoded form or multipart form).
 #[derive(Debug, Serialize, ToSchema)]

@@ -158,9 +158,9 @@ pub async fn get_user(
     security(("token" = [])),
     params(("id" = i64, Path, description = "The user's id")),
     request_body(content(
-        (UserFlags = "application/json"),
-        (UserFlags = "application/x-www-form-urlencoded"),
-        (UserFlags = "multipart/form-data"),
+        (Option<UserFlags> = "application/json"),
+        (Option<UserFlags> = "application/x-www-form-urlencoded"),
+        (Option<UserFlags> = "multipart/form-data"),
     )),
     responses(
         (status = 200, body = Profile), (status = 400, body = ValidationErrors),

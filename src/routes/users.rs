@@ -179,9 +179,9 @@ pub async fn get_me(auth: AuthUser) -> Json<Profile> {
     put, path = "/users/me/", tag = "users",
     security(("token" = [])),
     request_body(content(
-        (ProfileUpdate = "application/json"),
-        (ProfileUpdate = "application/x-www-form-urlencoded"),
-        (ProfileUpdate = "multipart/form-data"),
+        (Option<ProfileUpdate> = "application/json"),
+        (Option<ProfileUpdate> = "application/x-www-form-urlencoded"),
+        (Option<ProfileUpdate> = "multipart/form-data"),
     )),
     responses(
         (status = 200, description = "The updated profile", body = Profile),
@@ -211,9 +211,9 @@ pub async fn update_me(
     patch, path = "/users/me/", tag = "users",
     security(("token" = [])),
     request_body(content(
-        (ProfileUpdate = "application/json"),
-        (ProfileUpdate = "application/x-www-form-urlencoded"),
-        (ProfileUpdate = "multipart/form-data"),
+        (Option<ProfileUpdate> = "application/json"),
+        (Option<ProfileUpdate> = "application/x-www-form-urlencoded"),
+        (Option<ProfileUpdate> = "multipart/form-data"),
     )),
     responses(
         (status = 200, description = "The updated profile", body = Profile),
