@@ -29,9 +29,10 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::domain::PasswordPolicy;
 use crate::error::ApiError;
+use crate::hardening;
 use crate::mail::{MailTransport, Mailer};
 use crate::routes::{account, sessions};
-use crate::routes::{docs, staff, tokens, users};
+use crate::routes::{docs, ops, staff, tokens, users};
 
 /// What every handler can reach. Cheap to clone (all shared).
 #[derive(Clone)]
@@ -94,12 +95,20 @@ pub fn router(state: AppState) -> Router {
             "/users/change/password",
             post(account::password::change_password),
         )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .method_not_allowed_fallback(docs::method_not_allowed)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", docs::ApiDoc::openapi()))
         .fallback(docs::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), invalidate_after_writes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), hardening::deadline))
+        .layer(tower::util::option_layer(hardening::cors(&state.config.cors_origins)))
         .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outside the panic catcher (a panic counts as its 500), inside routing (route templates).
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn(hardening::security_headers))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -164,6 +173,7 @@ impl Application {
 
     pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         config.validate()?;
+        crate::metrics::handle();
         let db = Db::connect(&config).await?;
         if config.migrate_on_start {
             db.migrate().await?;
@@ -198,6 +208,7 @@ impl Application {
         if let (Db::Postgres(pool), true) = (&state.db, state.auth_cache.enabled()) {
             tokio::spawn(listen_for_changes(pool.clone(), state.auth_cache.clone()));
         }
+        tokio::spawn(crate::auth::purge_expired_tokens(state.clone()));
         Ok(Self { listener, state })
     }
 

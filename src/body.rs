@@ -211,7 +211,7 @@ fn parse_form(bytes: &[u8]) -> Result<Fields, ApiError> {
     })
 }
 
-async fn parse_multipart(req: Request, state: &AppState) -> Result<Fields, ApiError> {
+async fn parse_multipart<S: Send + Sync>(req: Request, state: &S) -> Result<Fields, ApiError> {
     let malformed =
         |e: &dyn fmt::Display| ApiError::Malformed(format!("Multipart form parse error - {e}"));
     let mut multipart = Multipart::from_request(req, state)
@@ -304,6 +304,34 @@ impl<'de> Visitor<'de> for StrictVisitor {
             map.insert(key, value);
         }
         Ok(Value::Object(map))
+    }
+}
+
+/// The body parsers, for the fuzz targets in `fuzz/` (not an API: it may change at any time).
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{ApiError, Fields};
+
+    /// A JSON body, as `POST` handlers see it.
+    pub fn parse_json_fields(bytes: &[u8]) -> Result<Fields, ApiError> {
+        super::parse_json(bytes)
+    }
+
+    /// An `application/x-www-form-urlencoded` body.
+    pub fn parse_form_fields(bytes: &[u8]) -> Result<Fields, ApiError> {
+        super::parse_form(bytes)
+    }
+
+    /// A `multipart/form-data` body with the given `Content-Type` header value.
+    pub async fn parse_multipart_fields(
+        content_type: &[u8],
+        bytes: Vec<u8>,
+    ) -> Result<Fields, ApiError> {
+        let request = axum::http::Request::builder()
+            .header(super::CONTENT_TYPE, content_type)
+            .body(axum::body::Body::from(bytes))
+            .map_err(|e| ApiError::Malformed(e.to_string()))?;
+        super::parse_multipart(request, &()).await
     }
 }
 

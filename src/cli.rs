@@ -1,4 +1,5 @@
-//! The command line: `kitchen-api [serve]`, `migrate`, `createsuperuser`, `users list|deactivate`.
+//! The command line: `kitchen-api [serve]`, `migrate`, `createsuperuser`, `users list|deactivate`,
+//! `import-django`.
 //! Settings are shared by all commands and come from flags or environment variables
 //! (`--help` lists them). Passwords are never taken from arguments (they would show in `ps`
 //! and shell history): a prompt on a terminal, otherwise one line of standard input.
@@ -19,6 +20,16 @@ use crate::domain::{Email, Invalid, Password, PasswordPolicy};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// A TOML file of settings: the long flag names in snake_case as keys (`database_url =
+    /// "..."`). Flags and environment variables win over it (see `config_file`).
+    #[arg(
+        long = "config",
+        global = true,
+        env = "KITCHEN_API_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config_file: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub config: Config,
@@ -41,6 +52,21 @@ pub enum Command {
     Users {
         #[command(subcommand)]
         action: UsersAction,
+    },
+    /// Import the users of the Django service (ids, addresses, flags, profiles, password
+    /// hashes, DRF tokens) into this database; safe to run again. Prints what it imported,
+    /// left unchanged and skipped, and why.
+    ImportDjango {
+        /// The Django database: `sqlite:PATH` or `postgres://…` (read only).
+        // Its own id: the global mail setting's field is also called `from`.
+        #[arg(long = "from", id = "import_from", value_name = "URL")]
+        from: String,
+        /// Do everything but write: the report says exactly what a real run would do.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        report_json: Option<std::path::PathBuf>,
     },
 }
 
@@ -155,6 +181,23 @@ pub async fn users(config: &Config, action: UsersAction) -> anyhow::Result<()> {
             );
             writeln!(out, "Deactivated {email}")?;
         }
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// `kitchen-api import-django --from … [--dry-run] [--report-json FILE]`.
+pub async fn import_django(
+    config: &Config,
+    from: &str,
+    dry_run: bool,
+    report_json: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let db = open(config).await?;
+    let report = crate::import_django::import(&db, from, dry_run).await?;
+    report.print(&mut std::io::stdout().lock())?;
+    if let Some(path) = report_json {
+        report.write_json(path)?;
     }
     db.close().await;
     Ok(())

@@ -20,6 +20,10 @@ pub mod defaults {
     pub const DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
     pub const LOG: &str = "info";
     pub const AUTH_CACHE_TTL_MS: u64 = 5_000;
+    pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+    pub const TOKEN_LIFETIME_SECS: u64 = 90 * 24 * 60 * 60;
+    pub const TOKEN_IDLE_TIMEOUT_SECS: u64 = 30 * 24 * 60 * 60;
+    pub const MAX_TOKENS_PER_USER: u32 = 50;
     pub const LOGIN_ACCOUNT_FREE_FAILURES: u32 = 5;
     pub const LOGIN_ADDRESS_FREE_FAILURES: u32 = 20;
     pub const LOGIN_BASE_DELAY_SECS: u64 = 1;
@@ -80,6 +84,32 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
 
+    /// Seconds a token lives from its login, however much it is used. 0: no limit.
+    #[arg(long, global = true, env = "KITCHEN_API_TOKEN_LIFETIME_SECS", default_value_t = defaults::TOKEN_LIFETIME_SECS)]
+    pub token_lifetime_secs: u64,
+
+    /// Seconds a token may go unused before it dies. 0: no limit.
+    #[arg(long, global = true, env = "KITCHEN_API_TOKEN_IDLE_TIMEOUT_SECS", default_value_t = defaults::TOKEN_IDLE_TIMEOUT_SECS)]
+    pub token_idle_timeout_secs: u64,
+
+    /// Live tokens one user may hold (one per device); a new login revokes the oldest beyond.
+    #[arg(long, global = true, env = "KITCHEN_API_MAX_TOKENS_PER_USER", default_value_t = defaults::MAX_TOKENS_PER_USER)]
+    pub max_tokens_per_user: u32,
+
+    /// Deadline (ms) for one request, body included; past it the answer is 503.
+    #[arg(long, global = true, env = "KITCHEN_API_REQUEST_TIMEOUT_MS", default_value_t = defaults::REQUEST_TIMEOUT_MS)]
+    pub request_timeout_ms: u64,
+
+    /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    /// `https://app.example.com`. Empty: no cross-origin access.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
     /// How long (ms) a process may answer from its cache of authenticated sessions. Writes
     /// through the API invalidate it at once (on PostgreSQL in every process, by NOTIFY); the
     /// TTL bounds staleness only for changes nothing announces, such as several processes on one
@@ -131,6 +161,16 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_REQUIRE_VERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set)]
     pub require_verified_email: bool,
 
+    /// Bearer token that `GET /metrics` requires (`Authorization: Bearer <token>`). Unset:
+    /// `/metrics` is public, for a port only the monitoring network reaches.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<crate::metrics::MetricsToken>,
+
     #[command(flatten)]
     pub mail: crate::mail::MailConfig,
 }
@@ -150,6 +190,11 @@ impl Default for Config {
             migrate_on_start: true,
             log: defaults::LOG.to_owned(),
             auth_cache_ttl_ms: defaults::AUTH_CACHE_TTL_MS,
+            request_timeout_ms: defaults::REQUEST_TIMEOUT_MS,
+            token_lifetime_secs: defaults::TOKEN_LIFETIME_SECS,
+            token_idle_timeout_secs: defaults::TOKEN_IDLE_TIMEOUT_SECS,
+            max_tokens_per_user: defaults::MAX_TOKENS_PER_USER,
+            cors_origins: Vec::new(),
             login_account_free_failures: defaults::LOGIN_ACCOUNT_FREE_FAILURES,
             login_address_free_failures: defaults::LOGIN_ADDRESS_FREE_FAILURES,
             login_base_delay_secs: defaults::LOGIN_BASE_DELAY_SECS,
@@ -158,6 +203,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
             require_verified_email: false,
+            metrics_token: None,
             mail: crate::mail::MailConfig::default(),
         }
     }
@@ -194,6 +240,28 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return bad("KITCHEN_API_MAX_BODY_BYTES", "must be at least 1024".into());
         }
+        if self.max_tokens_per_user == 0 {
+            return bad(
+                "KITCHEN_API_MAX_TOKENS_PER_USER",
+                "must be at least 1".into(),
+            );
+        }
+        if self.request_timeout_ms == 0 {
+            return bad(
+                "KITCHEN_API_REQUEST_TIMEOUT_MS",
+                "must be at least 1".into(),
+            );
+        }
+        if let Some(bad_origin) = self
+            .cors_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+        {
+            return bad(
+                "KITCHEN_API_CORS_ORIGINS",
+                format!("{bad_origin:?} is not an origin like https://app.example.com"),
+            );
+        }
         if self.db_max_connections == 0 {
             return bad(
                 "KITCHEN_API_DB_MAX_CONNECTIONS",
@@ -202,6 +270,20 @@ impl Config {
         }
         self.mail.validate()?;
         Ok(())
+    }
+
+    /// Whether a token created at `created` and last used at `last_used` is dead at `now`.
+    pub fn token_expired(
+        &self,
+        created: chrono::DateTime<chrono::Utc>,
+        last_used: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let older_than = |since: chrono::DateTime<chrono::Utc>, secs: u64| {
+            secs > 0 && now.signed_duration_since(since).num_seconds() >= secs as i64
+        };
+        older_than(created, self.token_lifetime_secs)
+            || older_than(last_used.unwrap_or(created), self.token_idle_timeout_secs)
     }
 
     /// The login throttle these settings describe.

@@ -103,6 +103,9 @@ pub enum ApiError {
     Throttled { retry_after_secs: u64 },
     #[error("service unavailable: {0:#}")]
     Unavailable(anyhow::Error),
+    /// The request ran past its deadline.
+    #[error("request timed out")]
+    TimedOut,
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -129,7 +132,7 @@ impl ApiError {
             Self::NotFound | Self::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,7 +154,7 @@ impl ApiError {
             Self::Throttled { retry_after_secs } => detail(&format!(
                 "Request was throttled. Expected available in {retry_after_secs} seconds."
             )),
-            Self::Unavailable(_) => detail("Service temporarily unavailable."),
+            Self::Unavailable(_) | Self::TimedOut => detail("Service temporarily unavailable."),
             Self::Internal(_) => detail("A server error occurred."),
         }
     }
@@ -163,6 +166,7 @@ impl IntoResponse for ApiError {
             Self::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "request failed")
             }
+            Self::TimedOut => tracing::warn!("request timed out"),
             Self::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "database unavailable")
             }

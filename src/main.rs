@@ -7,13 +7,26 @@ use kitchen_api::telemetry;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args = match kitchen_api::config_file::args_with_config_file(std::env::args_os().collect())
+    {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("kitchen-api: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     telemetry::init(&cli.config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => cli::migrate(&cli.config).await,
         Command::Createsuperuser { email } => cli::create_superuser(&cli.config, &email).await,
         Command::Users { action } => cli::users(&cli.config, action).await,
+        Command::ImportDjango {
+            from,
+            dry_run,
+            report_json,
+        } => cli::import_django(&cli.config, &from, dry_run, report_json.as_deref()).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -34,19 +34,55 @@ pub async fn invalidate_after_writes(
     let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
         && !only_creates(&method, request.uri().path());
     let response = next.run(request).await;
-    if writes && response.status().is_success() && state.auth_cache.enabled() {
-        state.auth_cache.invalidate_all();
-        if let Db::Postgres(pool) = &state.db {
-            if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
-                .bind(CHANNEL)
-                .execute(pool)
-                .await
-            {
-                tracing::warn!(error = %e, "could not announce a session change; other processes rely on the cache TTL");
-            }
-        }
+    if writes && response.status().is_success() {
+        announce_session_change(&state).await;
     }
     response
+}
+
+/// Invalidates this process's session cache and, on PostgreSQL, every other process's.
+pub async fn announce_session_change(state: &AppState) {
+    if !state.auth_cache.enabled() {
+        return;
+    }
+    state.auth_cache.invalidate_all();
+    if let Db::Postgres(pool) = &state.db {
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not announce a session change; other processes rely on the cache TTL");
+        }
+    }
+}
+
+/// Runs for the life of the process: every ten minutes, deletes the tokens that expired.
+pub async fn purge_expired_tokens(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        let before = |secs: u64| {
+            if secs == 0 {
+                chrono::DateTime::<chrono::Utc>::MIN_UTC
+            } else {
+                now - chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+            }
+        };
+        let config = &state.config;
+        match crate::db::purge_expired_tokens(
+            &state.db,
+            before(config.token_lifetime_secs),
+            before(config.token_idle_timeout_secs),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired tokens purged"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired tokens"),
+        }
+    }
 }
 
 /// Runs for the life of the process on PostgreSQL: every announcement, and every reconnection

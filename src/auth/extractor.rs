@@ -44,6 +44,14 @@ impl FromRequestParts<AppState> for AuthUser {
                 session
             }
         };
+        if state
+            .config
+            .token_expired(session.token_created_at, session.last_used_at, now)
+        {
+            // Purged on sight; the periodic purge catches the ones nobody presents again.
+            db::delete_token(&state.db, session.token_id).await?;
+            return Err(ApiError::Unauthenticated(AuthFailure::InvalidToken));
+        }
         if !session.user.is_active {
             return Err(ApiError::Unauthenticated(AuthFailure::Inactive));
         }

@@ -3,6 +3,7 @@
 //! cheap requests keep flowing on the async workers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use argon2::password_hash::rand_core::OsRng;
@@ -19,6 +20,11 @@ pub trait PasswordHasher: Send + Sync + 'static {
     fn hash(&self, password: &Password) -> anyhow::Result<String>;
     /// Whether `password` matches `phc`, using the parameters recorded in `phc`.
     fn verify(&self, password: &Password, phc: &str) -> anyhow::Result<bool>;
+    /// Whether a hash that just verified should be replaced by a fresh [`Self::hash`]: by
+    /// default, any hash that is not Argon2id (such as one imported from Django).
+    fn needs_rehash(&self, phc: &str) -> bool {
+        !phc.starts_with("$argon2id$")
+    }
 }
 
 /// Argon2id with configurable parameters (OWASP's minimum by default).
@@ -44,6 +50,10 @@ impl PasswordHasher for Argon2Hasher {
     }
 
     fn verify(&self, password: &Password, phc: &str) -> anyhow::Result<bool> {
+        // Hashes imported from the Django service, until their owner's next login.
+        if super::django_hash::is_django_hash(phc) {
+            return super::django_hash::verify(password.expose(), phc);
+        }
         let parsed =
             PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
         match Argon2::default().verify_password(password.expose().as_bytes(), &parsed) {
@@ -52,6 +62,23 @@ impl PasswordHasher for Argon2Hasher {
             Err(e) => Err(anyhow::anyhow!("argon2 verification failed: {e}")),
         }
     }
+
+    /// Also true for an Argon2id hash made with other parameters than the configured ones,
+    /// so raising the settings upgrades every account at its next login.
+    fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return true;
+        };
+        parsed.algorithm != Algorithm::Argon2id.ident()
+            || Params::try_from(&parsed).map_or(true, |p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    != (
+                        self.params.m_cost(),
+                        self.params.t_cost(),
+                        self.params.p_cost(),
+                    )
+            })
+    }
 }
 
 /// The hashing service handlers use. Cheap to clone.
@@ -59,6 +86,10 @@ impl PasswordHasher for Argon2Hasher {
 pub struct Hashing {
     hasher: Arc<dyn PasswordHasher>,
     permits: Arc<Semaphore>,
+    /// How many permits there are, to tell running hashes from free slots.
+    capacity: usize,
+    /// Hashes waiting for a permit: the queue depth `/metrics` reports.
+    waiting: Arc<AtomicUsize>,
     /// A hash of a random password, verified against when the account does not exist, so an
     /// unknown address costs exactly what a wrong password costs.
     dummy: Arc<str>,
@@ -74,6 +105,8 @@ impl Hashing {
         Ok(Self {
             hasher,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            capacity: concurrency.max(1),
+            waiting: Arc::new(AtomicUsize::new(0)),
             dummy: dummy.into(),
         })
     }
@@ -94,19 +127,37 @@ impl Hashing {
         Ok(real && matched)
     }
 
+    /// Whether a hash that just verified should be upgraded (see [`PasswordHasher::needs_rehash`]).
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        self.hasher.needs_rehash(phc)
+    }
+
     /// Hashes waiting for or holding a permit right now.
     pub fn available_permits(&self) -> usize {
         self.permits.available_permits()
+    }
+
+    /// Hashes waiting for a permit right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Hashes holding a permit (running) right now.
+    pub fn running(&self) -> usize {
+        self.capacity
+            .saturating_sub(self.permits.available_permits())
     }
 
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
+        let queued = Queued::enter(&self.waiting);
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(ApiError::internal)?;
+        drop(queued);
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             job()
@@ -114,5 +165,22 @@ impl Hashing {
         .await
         .map_err(ApiError::internal)?;
         result.map_err(ApiError::Internal)
+    }
+}
+
+/// One hash in the waiting count; leaves it when dropped, so a request cancelled while queued
+/// (client gone) is not counted forever.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Self(waiting)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -6,17 +6,20 @@ mod cache_sync;
 mod client_ip;
 mod clock;
 mod codes;
+pub mod django_hash;
 mod extractor;
 mod hashing;
 mod throttle;
 mod token;
 
 pub use cache::AuthCache;
-pub use cache_sync::{invalidate_after_writes, listen_for_changes};
+pub use cache_sync::{
+    announce_session_change, invalidate_after_writes, listen_for_changes, purge_expired_tokens,
+};
 pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use extractor::AuthUser;
 pub use hashing::{Argon2Hasher, Hashing, PasswordHasher};
 pub use throttle::{DelayPolicy, LoginKeys, LoginThrottle};
-pub use token::{PlainToken, TokenDigest, parse_authorization};
+pub use token::{PlainToken, TokenDigest, is_drf_key, parse_authorization};

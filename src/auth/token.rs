@@ -15,6 +15,13 @@ const TOKEN_BYTES: usize = 32;
 /// Length of a token's text: 32 bytes in unpadded base64.
 pub const TOKEN_LEN: usize = 43;
 
+/// Whether `key` is shaped like a Django REST Framework token: 40 lowercase hex characters
+/// (20 random bytes). `kitchen-api import-django` stores their SHA-256 digests, so app sessions
+/// opened against the Django service keep working; they are looked up like our own tokens.
+pub fn is_drf_key(key: &[u8]) -> bool {
+    key.len() == 40 && key.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// A token as the client holds it. Printing it shows nothing.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PlainToken(String);
@@ -25,6 +32,11 @@ impl PlainToken {
         let mut bytes = [0u8; TOKEN_BYTES];
         OsRng.fill_bytes(&mut bytes);
         Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A Django REST Framework key (see [`is_drf_key`]), to store its digest at import.
+    pub fn from_drf_key(key: &str) -> Option<Self> {
+        is_drf_key(key.as_bytes()).then(|| Self(key.to_owned()))
     }
 
     /// The token text, to hand to the client once.
@@ -63,7 +75,7 @@ impl TokenDigest {
 /// `Ok(None)`: no header or another scheme (the route decides whether that is allowed).
 /// `Ok(Some(token))`: a key that is shaped like one of ours (it may still be unknown).
 /// A key of the right alphabet but the wrong length cannot exist, so it is `InvalidToken`
-/// without a database lookup.
+/// without a database lookup; the one other length accepted is an imported DRF key.
 pub fn parse_authorization(
     header: Option<&HeaderValue>,
 ) -> Result<Option<PlainToken>, AuthFailure> {
@@ -92,7 +104,7 @@ pub fn parse_authorization(
     {
         return Err(AuthFailure::InvalidCharacters);
     }
-    if key.len() != TOKEN_LEN {
+    if key.len() != TOKEN_LEN && !is_drf_key(key) {
         return Err(AuthFailure::InvalidToken);
     }
     // All bytes are ASCII, checked above.
@@ -146,6 +158,23 @@ mod tests {
         );
         assert_eq!(parse("Token short").unwrap_err(), AuthFailure::InvalidToken);
         assert_eq!(parse_authorization(None).unwrap(), None);
+    }
+
+    #[test]
+    fn imported_drf_keys_are_accepted_but_only_as_lowercase_hex() {
+        let drf = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
+        let parsed = parse(&format!("Token {drf}")).unwrap().unwrap();
+        assert_eq!(parsed.expose(), drf);
+        let upper = drf.to_ascii_uppercase();
+        assert_eq!(
+            parse(&format!("Token {upper}")).unwrap_err(),
+            AuthFailure::InvalidToken
+        );
+        let not_hex = "g944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
+        assert_eq!(
+            parse(&format!("Token {not_hex}")).unwrap_err(),
+            AuthFailure::InvalidToken
+        );
     }
 
     #[test]

@@ -22,11 +22,12 @@ pub use staff::{
 };
 pub use throttle::{ThrottleRow, clear_throttle, find_throttle, record_failure};
 pub use tokens::{
-    NewToken, SessionRow, delete_token, find_session_by_digest, insert_token, touch_token,
+    NewToken, SessionRow, delete_token, find_session_by_digest, insert_token, purge_expired_tokens,
+    touch_token,
 };
 pub use users::{
     Change, Credentials, NewUser, ProfileChanges, UserRow, find_credentials_by_email_key,
-    insert_user_with_token, update_profile,
+    insert_user_with_token, update_password_hash, update_profile,
 };
 
 use std::str::FromStr;
@@ -127,6 +128,36 @@ impl Db {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
+    }
+
+    /// A trivial query: whether the database answers at all (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// Whether every migration this binary embeds has been applied (for `/readyz`): a server
+    /// started with `--migrate-on-start false` before `kitchen-api migrate` ran is not ready.
+    pub async fn migrations_applied(&self) -> Result<bool, sqlx::Error> {
+        let sql = "SELECT version FROM _sqlx_migrations WHERE success";
+        let (applied, migrator): (Vec<i64>, &sqlx::migrate::Migrator) = match self {
+            Db::Sqlite(pool) => (
+                sqlx::query_scalar(sql).fetch_all(pool).await?,
+                &SQLITE_MIGRATOR,
+            ),
+            Db::Postgres(pool) => (
+                sqlx::query_scalar(sql).fetch_all(pool).await?,
+                &POSTGRES_MIGRATOR,
+            ),
+        };
+        Ok(migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .all(|m| applied.contains(&m.version)))
+    }
+
+    /// Connections open and idle, for `/metrics`.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        on_db!(self, pool => (pool.size(), pool.num_idle()))
     }
 
     /// Finishes in-flight queries and closes every connection.

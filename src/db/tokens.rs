@@ -18,6 +18,7 @@ pub struct NewToken<'a> {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
     pub token_id: i64,
+    pub token_created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     pub user: UserRow,
@@ -44,9 +45,40 @@ where
     .bind(token.user_agent)
 }
 
-/// Stores a new token for `user_id`.
-pub async fn insert_token(db: &Db, user_id: i64, token: &NewToken<'_>) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => insert_token_query(user_id, token).execute(pool).await.map(drop))
+/// Stores a new token for `user_id` and revokes the user's oldest tokens beyond the newest
+/// `keep`, in one transaction. Returns how many were revoked.
+pub async fn insert_token(
+    db: &Db,
+    user_id: i64,
+    token: &NewToken<'_>,
+    keep: i64,
+) -> Result<u64, sqlx::Error> {
+    const TRIM: &str = "DELETE FROM tokens WHERE user_id = $1 AND id NOT IN \
+         (SELECT id FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2)";
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        insert_token_query(user_id, token).execute(&mut *tx).await?;
+        let revoked = sqlx::query(TRIM).bind(user_id).bind(keep).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(revoked.rows_affected())
+    })
+}
+
+/// Deletes every token past its lifetime (created before `created_before`) or idle since before
+/// `idle_before`. Returns how many.
+pub async fn purge_expired_tokens(
+    db: &Db,
+    created_before: DateTime<Utc>,
+    idle_before: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str =
+        "DELETE FROM tokens WHERE created_at < $1 OR COALESCE(last_used_at, created_at) < $2";
+    on_db!(db, pool => sqlx::query(SQL)
+        .bind(created_before)
+        .bind(idle_before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
 }
 
 /// The token with this digest and its user, if the token exists.
@@ -56,9 +88,10 @@ pub async fn find_session_by_digest(
 ) -> Result<Option<SessionRow>, sqlx::Error> {
     // The subquery names no `id`, so the bare column names below are the user's.
     const SQL: &str = concat!(
-        "SELECT t.token_id, t.last_used_at, ",
+        "SELECT t.token_id, t.token_created_at, t.last_used_at, ",
         user_columns!(),
-        " FROM (SELECT id AS token_id, user_id, last_used_at FROM tokens WHERE digest = $1) t \
+        " FROM (SELECT id AS token_id, user_id, created_at AS token_created_at, last_used_at \
+           FROM tokens WHERE digest = $1) t \
          JOIN users ON users.id = t.user_id"
     );
     on_db!(db, pool => sqlx::query_as(SQL).bind(digest).fetch_optional(pool).await)

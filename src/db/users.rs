@@ -168,3 +168,22 @@ pub async fn update_profile(
         .fetch_optional(pool)
         .await)
 }
+
+/// Replaces a password hash that just verified by a stronger one (an imported Django hash, or
+/// Argon2 with old parameters), only if it is still `old_hash`: a password changed meanwhile by
+/// another request wins. Returns whether the row was updated.
+pub async fn update_password_hash(
+    db: &Db,
+    user_id: i64,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
+    on_db!(db, pool => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(old_hash)
+        .bind(new_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0))
+}

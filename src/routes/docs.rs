@@ -35,6 +35,9 @@ use crate::error::ApiError;
         super::staff::get_user,
         super::staff::update_user,
         super::staff::revoke_user_tokens,
+        super::ops::healthz,
+        super::ops::readyz,
+        super::ops::metrics,
     ),
     modifiers(&TokenAuth),
     tags(
@@ -42,6 +45,7 @@ use crate::error::ApiError;
         (name = "users", description = "Registration and profiles"),
         (name = "account", description = "Email verification, password reset and change"),
         (name = "staff", description = "User administration, for staff and superusers"),
+        (name = "operations", description = "Health, readiness and metrics, for operators"),
     )
 )]
 pub struct ApiDoc;

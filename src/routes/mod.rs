@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod docs;
+pub mod ops;
 pub mod schemas;
 pub mod sessions;
 pub mod staff;

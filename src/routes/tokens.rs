@@ -79,24 +79,25 @@ pub async fn obtain_token(
         Some(a) => (Some(a.password_hash.clone()), Some(a)),
         None => (None, None),
     };
-    let matched = state
-        .hashing
-        .verify(Password::new(password), stored_hash)
-        .await?;
+    let password = Password::new(password);
+    let matched = state.hashing.verify(password.clone(), stored_hash).await?;
     let account = match account {
         Some(a) if matched && a.is_active => a,
         _ => {
             tracing::info!("login failed");
+            crate::metrics::record_login(false);
             throttle.failed(&state.db, &keys, state.clock.now()).await?;
             return Err(ApiError::field("non_field_errors", BAD_CREDENTIALS));
         }
     };
     throttle.succeeded(&state.db, &keys).await?;
+    // Only now, after the right password: the extra hash says nothing to someone without it.
+    upgrade_password_hash(&state, &account, password).await;
 
     super::account::verification::check_login_allowed(&state, account.id).await?;
     let token = PlainToken::generate();
     let user_agent = super::user_agent(&headers);
-    db::insert_token(
+    let revoked = db::insert_token(
         &state.db,
         account.id,
         &NewToken {
@@ -104,14 +105,44 @@ pub async fn obtain_token(
             created_at: state.clock.now(),
             user_agent: user_agent.as_deref(),
         },
+        i64::from(state.config.max_tokens_per_user),
     )
     .await?;
+    if revoked > 0 {
+        // A login that pushed out the oldest tokens changed sessions other processes may cache.
+        crate::auth::announce_session_change(&state).await;
+    }
     tracing::info!(user_id = account.id, "login succeeded");
+    crate::metrics::record_login(true);
     Ok(Json(ObtainedToken {
         token: token.expose().to_owned(),
         user_id: account.id,
         email: account.email,
     }))
+}
+
+/// Replaces a hash imported from Django (or made with older Argon2 parameters) by one with the
+/// current settings. A failure only costs the upgrade, never the login.
+async fn upgrade_password_hash(state: &AppState, account: &db::Credentials, password: Password) {
+    if !state.hashing.needs_rehash(&account.password_hash) {
+        return;
+    }
+    let upgraded = match state.hashing.hash(password).await {
+        Ok(new_hash) => {
+            db::update_password_hash(&state.db, account.id, &account.password_hash, &new_hash)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))
+        }
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    };
+    match upgraded {
+        Ok(true) => tracing::info!(user_id = account.id, "password hash upgraded"),
+        Ok(false) => tracing::info!(
+            user_id = account.id,
+            "password changed meanwhile; hash kept"
+        ),
+        Err(e) => tracing::warn!(user_id = account.id, error = %e, "password hash upgrade failed"),
+    }
 }
 
 /// Log out: revoke the token this request presents (other devices stay logged in).

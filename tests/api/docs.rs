@@ -34,6 +34,10 @@ const DOCUMENTED: &[(&str, &str, &[&str])] = &[
     ("/logout/all/", "post", &["200", "401"]),
     ("/users/me/sessions/", "get", &["200", "401"]),
     ("/users/me/sessions/{id}/", "delete", &["204", "401", "404"]),
+    ("/healthz", "get", &["200"]),
+    ("/readyz", "get", &["200", "503"]),
+    // 200 is Prometheus text, not JSON.
+    ("/metrics", "get", &["401"]),
 ];
 
 /// The operations that need `Authorization: Token <key>`.

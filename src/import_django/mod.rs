@@ -1,0 +1,168 @@
+//! `kitchen-api import-django --from <url>`: moves the users of the Django service (ids,
+//! addresses, flags, profiles, password hashes, DRF tokens as digests) into our database.
+//!
+//! The whole import is one transaction: it is committed at the end, or rolled back with
+//! `--dry-run`, so the report of a dry run is exactly what a real run would do. It is
+//! idempotent: a user whose id already holds the same address is "unchanged" and left as it is
+//! (local edits since the first run win), and its token is not imported again (a session
+//! revoked here stays revoked). Secrets (hashes, tokens, the source URL's password) are never
+//! printed.
+
+mod plan;
+mod source;
+mod target;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use plan::{Skipped, Warning};
+
+use crate::auth::{Clock, SystemClock};
+use crate::db::Db;
+use plan::SeenEmails;
+use source::Source;
+use target::{Outcome, Tx};
+
+/// Users read from Django per query.
+const BATCH: i64 = 500;
+
+/// What an import did (or, with `--dry-run`, would do).
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub dry_run: bool,
+    /// `sqlite` or `postgres`: the Django database's engine.
+    pub source_engine: &'static str,
+    /// Users in the Django database.
+    pub source_users: i64,
+    pub imported: u64,
+    pub unchanged: u64,
+    pub skipped: Vec<Skipped>,
+    pub tokens_imported: u64,
+    pub warnings: Vec<Warning>,
+}
+
+/// Runs the import from the Django database at `from` into `db`.
+pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report> {
+    let source = Source::open(from).await?;
+    let mut report = Report {
+        dry_run,
+        source_engine: source.engine(),
+        source_users: source.count_users().await?,
+        ..Report::default()
+    };
+    let now = SystemClock.now();
+    let today = now.date_naive();
+    let mut seen = SeenEmails::new();
+    let mut tx = Tx::begin(db).await?;
+    let (mut after, mut done) = (i64::MIN, 0);
+    loop {
+        let batch = source.batch(after, BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = match last {
+            Ok(u) => u.id,
+            Err(u) => u.id,
+        };
+        for row in batch {
+            done += 1;
+            let user = match row {
+                Ok(user) => user,
+                Err(bad) => {
+                    report.skipped.push(Skipped {
+                        id: bad.id,
+                        email: String::new(),
+                        reason: bad.reason,
+                    });
+                    continue;
+                }
+            };
+            match plan::plan_user(user, today, &mut seen) {
+                Err(skipped) => report.skipped.push(skipped),
+                Ok(planned) => write(&mut tx, planned, now, &mut report).await?,
+            }
+        }
+        // Progress on stderr, so stdout stays the report.
+        eprint!("\rimported {done}/{}", report.source_users);
+    }
+    if done > 0 {
+        eprintln!();
+    }
+    source.close().await;
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await.context("cannot commit the import")?;
+    }
+    Ok(report)
+}
+
+async fn write(
+    tx: &mut Tx,
+    planned: plan::Planned,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    match tx.write_user(&planned).await? {
+        Outcome::Inserted => {
+            report.imported += 1;
+            report.warnings.extend(planned.warnings);
+            if let Some(digest) = planned.token {
+                if tx.write_token(planned.id, &digest, now).await? {
+                    report.tokens_imported += 1;
+                }
+            }
+        }
+        Outcome::Unchanged => report.unchanged += 1,
+        Outcome::Conflict(reason) => report.skipped.push(Skipped {
+            id: planned.id,
+            email: planned.email.as_str().to_owned(),
+            reason,
+        }),
+    }
+    Ok(())
+}
+
+impl Report {
+    /// The summary table printed on stdout.
+    pub fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let dry = if self.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        };
+        writeln!(out, "Django import from {}{dry}", self.source_engine)?;
+        for (label, n) in [
+            ("users in Django", self.source_users.unsigned_abs()),
+            ("imported", self.imported),
+            ("unchanged", self.unchanged),
+            ("skipped", self.skipped.len() as u64),
+            ("tokens imported", self.tokens_imported),
+            ("warnings", self.warnings.len() as u64),
+        ] {
+            writeln!(out, "{label:<16}{n:>8}")?;
+        }
+        if !self.skipped.is_empty() {
+            writeln!(out, "\nskipped users:")?;
+            for s in &self.skipped {
+                writeln!(out, "  id {:<8} {:<32} {}", s.id, s.email, s.reason)?;
+            }
+        }
+        if !self.warnings.is_empty() {
+            writeln!(out, "\nwarnings:")?;
+            for w in &self.warnings {
+                writeln!(out, "  id {:<8} {:<16} {}", w.id, w.field, w.reason)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the report as JSON to `path`.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write the report to {}", path.display()))
+    }
+}

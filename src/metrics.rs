@@ -1,0 +1,155 @@
+//! Prometheus metrics: one process-wide recorder (the `metrics` facade can hold only one), the
+//! request middleware that feeds it, and the names of every series in one place.
+//!
+//! The recorder renders on demand from `GET /metrics` (see [`crate::routes::ops`]); it has no
+//! listener of its own. Requests are labelled by the route *template* (`/users/{id}`), never the
+//! raw path, so an attacker cannot grow the series without bound.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests served, by `method`, `route` and `status`.
+pub const HTTP_REQUESTS: &str = "kitchen_api_http_requests_total";
+/// Seconds from request to response head, by `method`, `route` and `status`.
+pub const HTTP_DURATION: &str = "kitchen_api_http_request_duration_seconds";
+/// Requests refused with 429 (login throttling), by `route`.
+pub const HTTP_THROTTLED: &str = "kitchen_api_http_throttled_total";
+/// `POST /token/` attempts that checked a password, by `outcome` (`ok` or `failed`).
+pub const LOGINS: &str = "kitchen_api_logins_total";
+/// Password hashes waiting for a hashing slot.
+pub const HASHING_WAITING: &str = "kitchen_api_hashing_queue_depth";
+/// Password hashes running now.
+pub const HASHING_RUNNING: &str = "kitchen_api_hashing_in_progress";
+/// Database connections open (in use or idle).
+pub const DB_POOL_SIZE: &str = "kitchen_api_db_pool_connections";
+/// Database connections open and idle.
+pub const DB_POOL_IDLE: &str = "kitchen_api_db_pool_idle_connections";
+/// Largest number of database connections the pool may open.
+pub const DB_POOL_MAX: &str = "kitchen_api_db_pool_max_connections";
+
+/// The route label of requests no route matched (404s): one series, whatever the path.
+const UNMATCHED: &str = "unmatched";
+
+/// Latency buckets in seconds: from a cache hit to a queued Argon2 hash.
+const BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How often histograms are folded and idle data dropped, when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed on first use. Every application built in this process (the
+/// test suite builds many) shares it, so series add up across them.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            // Only possible if an embedding program installed its own: our series go there.
+            tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        describe();
+        let upkeep = handle.clone();
+        // A plain thread, not a task: it must outlive whichever runtime happened to start it.
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+        }
+        handle
+    })
+}
+
+/// `# HELP` lines for every series.
+fn describe() {
+    metrics::describe_counter!(
+        HTTP_REQUESTS,
+        "Requests served, by method, route and status."
+    );
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "Time to answer a request, by method, route and status."
+    );
+    metrics::describe_counter!(HTTP_THROTTLED, "Requests refused with 429, by route.");
+    metrics::describe_counter!(LOGINS, "Password checks at login, by outcome (ok, failed).");
+    metrics::describe_gauge!(HASHING_WAITING, "Password hashes waiting for a slot.");
+    metrics::describe_gauge!(HASHING_RUNNING, "Password hashes running now.");
+    metrics::describe_gauge!(DB_POOL_SIZE, "Database connections open.");
+    metrics::describe_gauge!(DB_POOL_IDLE, "Database connections open and idle.");
+    metrics::describe_gauge!(DB_POOL_MAX, "Database connections the pool may open.");
+}
+
+/// Counts a login attempt whose password was checked.
+pub fn record_login(ok: bool) {
+    let outcome = if ok { "ok" } else { "failed" };
+    metrics::counter!(LOGINS, "outcome" => outcome).increment(1);
+}
+
+/// Middleware: counts and times every request by its matched route, method and status.
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED.to_owned(), |m| m.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let labels = [
+        ("method", method),
+        ("route", route.clone()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    if status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+        metrics::counter!(HTTP_THROTTLED, "route" => route).increment(1);
+    }
+    response
+}
+
+/// The bearer token `GET /metrics` requires when set (`KITCHEN_API_METRICS_TOKEN`). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Whether `presented` is this token. Compares digests in constant time, so neither the
+    /// content nor the length leaks through timing.
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let want = Sha256::digest(self.0.as_bytes());
+        let got = Sha256::digest(presented.as_bytes());
+        want.ct_eq(&got).into()
+    }
+}
+
+impl std::str::FromStr for MetricsToken {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
+}

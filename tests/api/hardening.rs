@@ -1,0 +1,179 @@
+//! Response headers, CORS, request deadlines and panics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kitchen_api::app::{Application, Overrides};
+use kitchen_api::auth::Clock;
+use reqwest::{Method, Response};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{
+    GOOD_PASSWORD, assert_json, scratch_database, spawn_app, spawn_app_with, test_config,
+};
+
+fn assert_hardened(res: &Response, cacheable: bool) {
+    let h = res.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff", "{}", res.url());
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert!(h.get("server").is_none(), "no version banner");
+    if cacheable {
+        assert!(h.get("cache-control").is_none_or(|v| v != "no-store"));
+    } else {
+        assert_eq!(h["cache-control"], "no-store", "{}", res.url());
+    }
+}
+
+#[tokio::test]
+async fn every_api_answer_is_no_store_and_nosniff_without_a_server_banner() {
+    let app = spawn_app().await;
+    let registered = app
+        .post_json(
+            "/users/",
+            &json!({"email": "h@example.com", "password": GOOD_PASSWORD}),
+        )
+        .await;
+    assert_hardened(&registered, false);
+    let token = app.login("h@example.com", GOOD_PASSWORD).await;
+    let answers = [
+        app.get_me(&token).await,
+        app.post_json("/token/", &json!({})).await,
+        app.request(Method::GET, "/users/me/").send().await.unwrap(),
+        app.request(Method::GET, "/nope").send().await.unwrap(),
+        app.request(Method::DELETE, "/token/").send().await.unwrap(),
+        app.request(Method::GET, "/openapi.json")
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for res in &answers {
+        assert_hardened(res, false);
+    }
+    let docs = app.request(Method::GET, "/docs/").send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert_hardened(&docs, true);
+}
+
+#[tokio::test]
+async fn without_configured_origins_there_are_no_cors_headers() {
+    let app = spawn_app().await;
+    let res = app
+        .request(Method::GET, "/users/me/")
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn cors_answers_preflights_for_allowed_origins_only() {
+    let app = spawn_app_with(|c| c.cors_origins = vec!["https://app.example.com".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.request(Method::OPTIONS, "/users/me/")
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "PUT")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let res = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let methods = res.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(methods.contains("PUT"), "{methods}");
+    let res = preflight("https://evil.example").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_request_whose_body_never_arrives_gets_503_at_the_deadline() {
+    let app = spawn_app_with(|c| c.request_timeout_ms = 300).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || String::from_utf8_lossy(&answer).contains("unavailable") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer within 10 s");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(
+        text.contains(r#"{"detail":"Service temporarily unavailable."}"#),
+        "{text}"
+    );
+}
+
+/// A clock that panics when told to: a real panic inside request handling.
+struct PanickyClock(AtomicBool);
+
+impl Clock for PanickyClock {
+    fn now(&self) -> DateTime<Utc> {
+        assert!(!self.0.load(Ordering::SeqCst), "injected panic");
+        Utc::now()
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_json_and_the_server_lives_on() {
+    let (url, _scratch) = scratch_database().await;
+    let clock = Arc::new(PanickyClock(AtomicBool::new(false)));
+    let mut config = test_config(&url);
+    config.argon2_memory_kib = 64;
+    config.argon2_iterations = 1;
+    let app = Application::build_with(
+        config,
+        Overrides {
+            clock: Some(clock.clone()),
+            ..Overrides::default()
+        },
+    )
+    .await
+    .unwrap();
+    let addr = app.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        rx.await.ok();
+    }));
+    let client = reqwest::Client::new();
+    let register = || {
+        client
+            .post(format!("http://{addr}/users/"))
+            .json(&json!({"email": "p@example.com", "password": GOOD_PASSWORD}))
+            .send()
+    };
+
+    clock.0.store(true, Ordering::SeqCst);
+    let res = register().await.unwrap();
+    assert_hardened(&res, false);
+    assert_json(res, 500, json!({"detail": "A server error occurred."})).await;
+
+    clock.0.store(false, Ordering::SeqCst);
+    assert_eq!(
+        register().await.unwrap().status(),
+        201,
+        "the server lives on"
+    );
+    tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

@@ -1,0 +1,86 @@
+//! Token lifetimes (absolute and idle), purging, and the cap on live tokens per user.
+
+use chrono::TimeDelta;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{GOOD_PASSWORD, assert_json, spawn_app_with};
+
+#[tokio::test]
+async fn a_token_dies_at_its_absolute_lifetime_however_much_it_is_used_and_is_purged() {
+    let app = spawn_app_with(|c| {
+        c.token_lifetime_secs = 3600;
+        c.token_idle_timeout_secs = 0;
+    })
+    .await;
+    let (_, token) = app.register("cook@example.com").await;
+    let start = app.clock.now_for_tests();
+    for minutes in [10, 30, 59] {
+        app.clock.set(start + TimeDelta::minutes(minutes));
+        assert_eq!(
+            app.get_me(&token).await.status(),
+            200,
+            "alive at {minutes} min"
+        );
+    }
+    app.clock.set(start + TimeDelta::seconds(3600));
+    assert_json(
+        app.get_me(&token).await,
+        401,
+        json!({"detail": "Invalid token."}),
+    )
+    .await;
+    assert!(
+        app.stored_token_digests().await.is_empty(),
+        "the dead token was purged"
+    );
+}
+
+#[tokio::test]
+async fn a_token_dies_after_the_idle_timeout_but_use_keeps_it_alive() {
+    let app = spawn_app_with(|c| {
+        c.token_lifetime_secs = 0;
+        c.token_idle_timeout_secs = 600;
+    })
+    .await;
+    let (_, busy) = app.register("busy@example.com").await;
+    let (_, idle) = app.register("idle@example.com").await;
+    let mut now = app.clock.now_for_tests();
+    // The busy token is used every 5 minutes for an hour.
+    for _ in 0..12 {
+        now += TimeDelta::minutes(5);
+        app.clock.set(now);
+        assert_eq!(app.get_me(&busy).await.status(), 200);
+    }
+    assert_json(
+        app.get_me(&idle).await,
+        401,
+        json!({"detail": "Invalid token."}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_keeps_at_most_the_configured_number_of_tokens_newest_first() {
+    let app = spawn_app_with(|c| c.max_tokens_per_user = 3).await;
+    let (_, first) = app.register("cook@example.com").await;
+    let mut tokens = vec![first];
+    for _ in 0..4 {
+        let token = app.login("cook@example.com", GOOD_PASSWORD).await;
+        // Each token is cached by a read before the next login pushes the oldest out.
+        assert_eq!(app.get_me(&token).await.status(), 200);
+        tokens.push(token);
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let expected = if i < 2 { 401 } else { 200 };
+        assert_eq!(app.get_me(token).await.status(), expected, "token #{i}");
+    }
+    assert_eq!(app.stored_token_digests().await.len(), 3);
+    let res = app
+        .request(Method::POST, "/logout/")
+        .header("Authorization", format!("Token {}", tokens[4]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
