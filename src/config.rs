@@ -21,6 +21,10 @@ pub mod defaults {
     pub const LOG: &str = "info";
     pub const AUTH_CACHE_TTL_MS: u64 = 5_000;
     pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+    pub const REGISTRATIONS_PER_ADDRESS: u32 = 20;
+    pub const CODE_MAILS_PER_ADDRESS: u32 = 10;
+    pub const CODE_MAILS_PER_ACCOUNT: u32 = 5;
+    pub const RATE_WINDOW_SECS: u64 = 3600;
     pub const TOKEN_LIFETIME_SECS: u64 = 90 * 24 * 60 * 60;
     pub const TOKEN_IDLE_TIMEOUT_SECS: u64 = 30 * 24 * 60 * 60;
     pub const MAX_TOKENS_PER_USER: u32 = 50;
@@ -95,6 +99,26 @@ pub struct Config {
     /// Live tokens one user may hold (one per device); a new login revokes the oldest beyond.
     #[arg(long, global = true, env = "KITCHEN_API_MAX_TOKENS_PER_USER", default_value_t = defaults::MAX_TOKENS_PER_USER)]
     pub max_tokens_per_user: u32,
+
+    /// Registrations one client address may attempt per window (each costs a password hash).
+    /// 0: no limit.
+    #[arg(long, global = true, env = "KITCHEN_API_REGISTRATIONS_PER_ADDRESS", default_value_t = defaults::REGISTRATIONS_PER_ADDRESS)]
+    pub registrations_per_address: u32,
+
+    /// Code mails (verification resends, password resets) one client address may ask for per
+    /// window. 0: no limit.
+    #[arg(long, global = true, env = "KITCHEN_API_CODE_MAILS_PER_ADDRESS", default_value_t = defaults::CODE_MAILS_PER_ADDRESS)]
+    pub code_mails_per_address: u32,
+
+    /// Code mails one account may be sent per window, whoever asks: each new code brings new
+    /// tries, so this also bounds code guessing. 0: no limit.
+    #[arg(long, global = true, env = "KITCHEN_API_CODE_MAILS_PER_ACCOUNT", default_value_t = defaults::CODE_MAILS_PER_ACCOUNT)]
+    pub code_mails_per_account: u32,
+
+    /// The window (seconds) of the registration and code-mail limits: a count starts over after
+    /// this long without an event.
+    #[arg(long, global = true, env = "KITCHEN_API_RATE_WINDOW_SECS", default_value_t = defaults::RATE_WINDOW_SECS)]
+    pub rate_window_secs: u64,
 
     /// Deadline (ms) for one request, body included; past it the answer is 503.
     #[arg(long, global = true, env = "KITCHEN_API_REQUEST_TIMEOUT_MS", default_value_t = defaults::REQUEST_TIMEOUT_MS)]
@@ -191,6 +215,10 @@ impl Default for Config {
             log: defaults::LOG.to_owned(),
             auth_cache_ttl_ms: defaults::AUTH_CACHE_TTL_MS,
             request_timeout_ms: defaults::REQUEST_TIMEOUT_MS,
+            registrations_per_address: defaults::REGISTRATIONS_PER_ADDRESS,
+            code_mails_per_address: defaults::CODE_MAILS_PER_ADDRESS,
+            code_mails_per_account: defaults::CODE_MAILS_PER_ACCOUNT,
+            rate_window_secs: defaults::RATE_WINDOW_SECS,
             token_lifetime_secs: defaults::TOKEN_LIFETIME_SECS,
             token_idle_timeout_secs: defaults::TOKEN_IDLE_TIMEOUT_SECS,
             max_tokens_per_user: defaults::MAX_TOKENS_PER_USER,
@@ -284,6 +312,14 @@ impl Config {
         };
         older_than(created, self.token_lifetime_secs)
             || older_than(last_used.unwrap_or(created), self.token_idle_timeout_secs)
+    }
+
+    /// A limit of `max` events per the configured window.
+    pub fn rate_limit(&self, max: u32) -> crate::auth::RateLimit {
+        crate::auth::RateLimit {
+            max,
+            window_secs: self.rate_window_secs,
+        }
     }
 
     /// The login throttle these settings describe.

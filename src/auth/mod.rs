@@ -21,5 +21,5 @@ pub use clock::{Clock, SystemClock};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use extractor::AuthUser;
 pub use hashing::{Argon2Hasher, Hashing, PasswordHasher};
-pub use throttle::{DelayPolicy, LoginKeys, LoginThrottle};
+pub use throttle::{DelayPolicy, LoginKeys, LoginThrottle, RateLimit, account_key};
 pub use token::{PlainToken, TokenDigest, is_drf_key, parse_authorization};

@@ -57,10 +57,8 @@ impl LoginKeys {
     /// The account key is a digest of the normalized address, so the table holds no addresses
     /// (including ones that have no account).
     pub fn new(email_key: &str, client: IpAddr) -> Self {
-        let digest = Sha256::digest(email_key.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         Self {
-            account: format!("login-account:{hex}"),
+            account: account_key("login-account", email_key),
             address: format!("login-ip:{client}"),
         }
     }
@@ -119,6 +117,51 @@ impl LoginThrottle {
         db::clear_throttle(db, &keys.account).await?;
         Ok(())
     }
+}
+
+/// At most `max` events per key, counted in the database (shared by every process), for actions
+/// that cost us a hash or a mail whether or not they succeed. A key's count starts over once
+/// `window_secs` pass without an event. `max = 0` means no limit.
+///
+/// The check and the count are two statements, so a burst of simultaneous requests can pass
+/// the limit by a few; the limit bounds cost, it is not an exact quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window_secs: u64,
+}
+
+impl RateLimit {
+    /// Counts one event under each key, or refuses with 429 if any key is at its limit.
+    pub async fn hit(&self, db: &Db, keys: &[&str], now: DateTime<Utc>) -> Result<(), ApiError> {
+        if self.max == 0 {
+            return Ok(());
+        }
+        let now = now.timestamp();
+        let window = i64::try_from(self.window_secs).unwrap_or(i64::MAX);
+        for key in keys {
+            if let Some(row) = db::find_throttle(db, key).await? {
+                let age = now - row.last_failure;
+                if age < window && u32::try_from(row.failures).unwrap_or(0) >= self.max {
+                    let retry_after_secs = u64::try_from((window - age).max(1)).unwrap_or(1);
+                    tracing::info!(retry_after_secs, "rate limit reached");
+                    return Err(ApiError::Throttled { retry_after_secs });
+                }
+            }
+        }
+        for key in keys {
+            db::record_failure(db, key, now, now.saturating_sub(window)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A throttle key naming an account by a digest of its normalized address or id, so the table
+/// holds no addresses.
+pub fn account_key(kind: &str, account: &str) -> String {
+    let digest = Sha256::digest(account.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{kind}:{hex}")
 }
 
 #[cfg(test)]

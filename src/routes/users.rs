@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::account::Recipient;
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
 use crate::app::AppState;
-use crate::auth::{AuthUser, PlainToken};
+use crate::auth::{AuthUser, ClientIp, PlainToken};
 use crate::body::Fields;
 use crate::db::{self, Change, NewToken, NewUser, ProfileChanges, UserRow};
 use crate::domain::{Bio, DateOfBirth, Email, Invalid, Name, Password, PhoneNumber, PictureUrl};
@@ -107,6 +107,7 @@ pub struct ProfileUpdate {
 )]
 pub async fn register_user(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     fields: Fields,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
@@ -133,6 +134,16 @@ pub async fn register_user(
 
     // A place in the mail queue first: when it is full, nothing is created.
     let slot = state.mailer.reserve()?;
+    // Each registration costs a hash: bound them per client address.
+    state
+        .config
+        .rate_limit(state.config.registrations_per_address)
+        .hit(
+            &state.db,
+            &[&format!("register-ip:{client}")],
+            state.clock.now(),
+        )
+        .await?;
     let password_hash = state.hashing.hash(password).await?;
     let token = PlainToken::generate();
     let now = state.clock.now();

@@ -119,6 +119,21 @@ async fn production_defaults_are_owasp_argon2id_and_are_what_the_server_uses() {
     assert_eq!(defaults.database_url, "sqlite://kitchen.db");
     assert_eq!(defaults.bind.to_string(), "127.0.0.1:8000");
     assert_eq!(defaults.max_body_bytes, 64 * 1024);
+    assert_eq!(
+        (
+            defaults.registrations_per_address,
+            defaults.code_mails_per_address,
+            defaults.code_mails_per_account
+        ),
+        (20, 10, 5)
+    );
+    assert_eq!(
+        (
+            defaults.token_lifetime_secs,
+            defaults.token_idle_timeout_secs
+        ),
+        (90 * 86_400, 30 * 86_400)
+    );
 
     // A real server with the real hasher (no override) stores hashes with those parameters.
     let dir = tempfile::tempdir().unwrap();

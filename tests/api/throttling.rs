@@ -198,3 +198,140 @@ async fn two_servers_on_one_database_share_the_counters() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn registrations_are_limited_per_client_address() {
+    let app = spawn_app_with(|c| {
+        c.registrations_per_address = 2;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let register = |email: &'static str, client: &'static str| {
+        app.request(reqwest::Method::POST, "/users/")
+            .header("X-Forwarded-For", client)
+            .json(&json!({"email": email, "password": GOOD_PASSWORD}))
+            .send()
+    };
+    assert_eq!(
+        register("a@example.com", "198.51.100.1")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        register("b@example.com", "198.51.100.1")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let hashes = app.hasher.hashes();
+    assert_throttled(
+        register("c@example.com", "198.51.100.1").await.unwrap(),
+        3600,
+    )
+    .await;
+    assert_eq!(
+        app.hasher.hashes(),
+        hashes,
+        "a refused registration costs no hash"
+    );
+    // Another address is not affected, and the window passes.
+    assert_eq!(
+        register("d@example.com", "198.51.100.2")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    app.clock
+        .set(app.clock.now_for_tests() + TimeDelta::seconds(3600));
+    assert_eq!(
+        register("c@example.com", "198.51.100.1")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn reset_codes_are_limited_per_account_whoever_asks_and_per_address() {
+    let app = spawn_app_with(|c| {
+        c.code_mails_per_account = 2;
+        c.code_mails_per_address = 3;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    app.register("victim@example.com").await;
+    let reset = |email: &'static str, client: &'static str| {
+        app.request(reqwest::Method::POST, "/users/reset/password/")
+            .header("X-Forwarded-For", client)
+            .json(&json!({"email": email}))
+            .send()
+    };
+    assert_eq!(
+        reset("victim@example.com", "198.51.100.1")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        reset("VICTIM@example.com", "198.51.100.2")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A third code for the same account, from yet another address: refused.
+    assert_throttled(
+        reset("victim@example.com", "198.51.100.3").await.unwrap(),
+        3600,
+    )
+    .await;
+    // An unknown address is limited exactly the same way (nothing to learn from the limit).
+    assert_eq!(
+        reset("nobody@example.com", "198.51.100.4")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        reset("nobody@example.com", "198.51.100.4")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_throttled(
+        reset("nobody@example.com", "198.51.100.5").await.unwrap(),
+        3600,
+    )
+    .await;
+    // One address asking for many accounts hits the per-address limit.
+    for email in ["x0@example.com", "x1@example.com", "x2@example.com"] {
+        assert_eq!(reset(email, "198.51.100.9").await.unwrap().status(), 200);
+    }
+    assert_throttled(reset("x9@example.com", "198.51.100.9").await.unwrap(), 3600).await;
+}
+
+#[tokio::test]
+async fn verification_resends_are_limited_per_account() {
+    let app = spawn_app_with(|c| c.code_mails_per_account = 1).await;
+    let (id, _) = app.register("new@example.com").await;
+    let body = json!({"user_id": id});
+    assert_eq!(
+        app.post_json("/users/verify/resend-code/", &body)
+            .await
+            .status(),
+        200
+    );
+    assert_throttled(
+        app.post_json("/users/verify/resend-code/", &body).await,
+        3600,
+    )
+    .await;
+}

@@ -143,3 +143,22 @@ async fn issue_code(
     let mail = Mail::with_code(target.map_or("", |t| t.email.as_str()), purpose, &code);
     Ok(stored.then_some(mail))
 }
+
+/// Bounds code mails per client address and per account (each new code brings new tries, so
+/// this also bounds code guessing). Checked before anything is queued.
+async fn limit_code_mails(
+    state: &AppState,
+    client: std::net::IpAddr,
+    account: &str,
+) -> Result<(), ApiError> {
+    let config = &state.config;
+    let now = state.clock.now();
+    config
+        .rate_limit(config.code_mails_per_address)
+        .hit(&state.db, &[&format!("code-mail-ip:{client}")], now)
+        .await?;
+    config
+        .rate_limit(config.code_mails_per_account)
+        .hit(&state.db, &[account], now)
+        .await
+}

@@ -12,7 +12,7 @@ use super::{
     take_valid_code, validated,
 };
 use crate::app::AppState;
-use crate::auth::{AuthUser, CodePurpose};
+use crate::auth::{AuthUser, ClientIp, CodePurpose, account_key};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::domain::{Email, Invalid, Password};
@@ -105,11 +105,14 @@ fn new_password_fields(
 )]
 pub async fn request_password_reset(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     fields: Fields,
 ) -> Result<Json<Detail>, ApiError> {
     let mut errors = FieldErrors::new();
     let email = email_field(&fields, &mut errors);
     let email = validated(errors, email)?;
+    // Counted whether or not the address has an account, so the limit reveals nothing.
+    super::limit_code_mails(&state, client, &account_key("code-mail-email", email.key())).await?;
     let slot = state.mailer.reserve()?;
     let to = Recipient::EmailKey(email.key().to_owned());
     queue_code_mail(&state, slot, CodePurpose::ResetPassword, to);

@@ -11,7 +11,7 @@ use super::{
     Recipient, code_field, invalid_code, queue_code_mail, take_valid_code, user_id_field, validated,
 };
 use crate::app::AppState;
-use crate::auth::CodePurpose;
+use crate::auth::{ClientIp, CodePurpose, account_key};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::error::{ApiError, FieldErrors};
@@ -86,11 +86,18 @@ pub async fn verify_email(
 )]
 pub async fn resend_verification_code(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     fields: Fields,
 ) -> Result<Json<Detail>, ApiError> {
     let mut errors = FieldErrors::new();
     let user_id = user_id_field(&fields, &mut errors);
     let user_id = validated(errors, user_id)?;
+    super::limit_code_mails(
+        &state,
+        client,
+        &account_key("code-mail-user", &user_id.to_string()),
+    )
+    .await?;
     let slot = state.mailer.reserve()?;
     queue_code_mail(
         &state,
