@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users", post(users::register_user).get(staff::list_users))
         .route("/users/{id}", get(staff::get_user).patch(staff::update_user))
         .route("/users/{id}/revoke-tokens", post(staff::revoke_user_tokens))
+        .route("/security-events", get(crate::routes::audit::list_security_events))
         .route(
             "/users/me",
             get(users::get_me)

@@ -5,6 +5,7 @@
 //! only values that `domain` has already parsed.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod cli;

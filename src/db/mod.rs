@@ -4,6 +4,7 @@
 
 mod account;
 mod codes;
+mod events;
 mod sessions;
 mod staff;
 mod throttle;
@@ -15,6 +16,7 @@ pub use account::{
     find_mail_target_by_id, find_password_hash,
 };
 pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
+pub use events::{EventRow, NewEvent, insert_event, list_events};
 pub use sessions::{SessionInfo, delete_all_sessions, delete_session, list_sessions};
 pub use staff::{
     FlagChanges, FlagOutcome, deactivate_user_by_email_key, delete_user_tokens, find_user,

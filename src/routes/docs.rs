@@ -35,6 +35,7 @@ use crate::error::ApiError;
         super::staff::get_user,
         super::staff::update_user,
         super::staff::revoke_user_tokens,
+        super::audit::list_security_events,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,

@@ -2,6 +2,7 @@
 //! response types; the route table itself is in [`crate::app`].
 
 pub mod account;
+pub mod audit;
 pub mod docs;
 pub mod ops;
 pub mod schemas;

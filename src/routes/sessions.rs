@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 
 use super::schemas::Detail;
 use crate::app::AppState;
+use crate::audit;
 use crate::auth::AuthUser;
+use crate::auth::ClientIp;
 use crate::db::{self, SessionInfo};
 use crate::error::ApiError;
 
@@ -62,9 +64,20 @@ impl Session {
 )]
 pub async fn logout_all(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     auth: AuthUser,
 ) -> Result<Json<Detail>, ApiError> {
     let revoked = db::delete_all_sessions(&state.db, auth.user.id).await?;
+    let detail = format!("logout_all: {revoked} tokens");
+    audit::record(
+        &state,
+        audit::Kind::TokensRevoked,
+        Some(auth.user.id),
+        None,
+        Some(client),
+        Some(&detail),
+    )
+    .await;
     tracing::info!(
         user_id = auth.user.id,
         revoked,
@@ -111,6 +124,7 @@ pub async fn list_sessions(
 )]
 pub async fn delete_session(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -122,6 +136,15 @@ pub async fn delete_session(
     if !db::delete_session(&state.db, auth.user.id, id).await? {
         return Err(ApiError::NotFound);
     }
-    tracing::info!(user_id = auth.user.id, token_id = id, "session ended");
+    let detail = format!("session {id}");
+    audit::record(
+        &state,
+        audit::Kind::TokensRevoked,
+        Some(auth.user.id),
+        None,
+        Some(client),
+        Some(&detail),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

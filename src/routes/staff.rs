@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 use super::schemas::{Detail, ValidationErrors};
 use super::users::Profile;
 use crate::app::AppState;
-use crate::auth::AuthUser;
+use crate::audit;
+use crate::auth::{AuthUser, ClientIp};
 use crate::body::Fields;
 use crate::db::{self, FlagChanges, FlagOutcome};
 use crate::error::{ApiError, FieldErrors};
@@ -169,6 +170,7 @@ pub async fn get_user(
 )]
 pub async fn update_user(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
     Path(id): Path<String>,
     fields: Fields,
@@ -186,11 +188,20 @@ pub async fn update_user(
     }
     match db::set_user_flags(&state.db, id, changes).await? {
         FlagOutcome::Updated(user) => {
-            tracing::info!(
-                staff_id = staff.user.id, target_id = id, action = "update_user_flags",
-                is_active = ?changes.is_active, is_staff = ?changes.is_staff,
-                is_superuser = ?changes.is_superuser, "staff action"
+            let detail = format!(
+                "is_active={:?} is_staff={:?} is_superuser={:?}",
+                changes.is_active, changes.is_staff, changes.is_superuser
             );
+            let (who, by) = (Some(id), Some(staff.user.id));
+            audit::record(
+                &state,
+                audit::Kind::StaffUpdatedUser,
+                who,
+                by,
+                Some(client),
+                Some(&detail),
+            )
+            .await;
             Ok(Json(Profile::from(user)))
         }
         FlagOutcome::NotFound => Err(ApiError::NotFound),
@@ -210,6 +221,7 @@ pub async fn update_user(
 )]
 pub async fn revoke_user_tokens(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
     Path(id): Path<String>,
 ) -> Result<Json<Revoked>, ApiError> {
@@ -218,13 +230,17 @@ pub async fn revoke_user_tokens(
         .await?
         .ok_or(ApiError::NotFound)?;
     let revoked = db::delete_user_tokens(&state.db, id).await?;
-    tracing::info!(
-        staff_id = staff.user.id,
-        target_id = id,
-        action = "revoke_tokens",
-        revoked,
-        "staff action"
-    );
+    let detail = format!("staff revoked {revoked} tokens");
+    let (who, by) = (Some(id), Some(staff.user.id));
+    audit::record(
+        &state,
+        audit::Kind::TokensRevoked,
+        who,
+        by,
+        Some(client),
+        Some(&detail),
+    )
+    .await;
     Ok(Json(Revoked { revoked }))
 }
 

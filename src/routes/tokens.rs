@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
 use crate::app::AppState;
+use crate::audit;
 use crate::auth::{AuthUser, ClientIp, LoginKeys, PlainToken};
 use crate::body::Fields;
 use crate::db::{self, NewToken};
@@ -81,12 +82,23 @@ pub async fn obtain_token(
     };
     let password = Password::new(password);
     let matched = state.hashing.verify(password.clone(), stored_hash).await?;
+    let known_id = account.as_ref().map(|a| a.id);
     let account = match account {
         Some(a) if matched && a.is_active => a,
         _ => {
             tracing::info!("login failed");
             crate::metrics::record_login(false);
             throttle.failed(&state.db, &keys, state.clock.now()).await?;
+            // Written for known and unknown addresses alike: the same work either way.
+            audit::record(
+                &state,
+                audit::Kind::LoginFailed,
+                known_id,
+                None,
+                Some(client),
+                None,
+            )
+            .await;
             return Err(ApiError::field("non_field_errors", BAD_CREDENTIALS));
         }
     };
@@ -112,7 +124,15 @@ pub async fn obtain_token(
         // A login that pushed out the oldest tokens changed sessions other processes may cache.
         crate::auth::announce_session_change(&state).await;
     }
-    tracing::info!(user_id = account.id, "login succeeded");
+    audit::record(
+        &state,
+        audit::Kind::LoginSucceeded,
+        Some(account.id),
+        None,
+        Some(client),
+        None,
+    )
+    .await;
     crate::metrics::record_login(true);
     Ok(Json(ObtainedToken {
         token: token.expose().to_owned(),
@@ -153,10 +173,19 @@ async fn upgrade_password_hash(state: &AppState, account: &db::Credentials, pass
 )]
 pub async fn logout(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     auth: AuthUser,
 ) -> Result<Json<LoggedOut>, ApiError> {
     db::delete_token(&state.db, auth.token_id).await?;
-    tracing::info!(user_id = auth.user.id, "logged out");
+    audit::record(
+        &state,
+        audit::Kind::LoggedOut,
+        Some(auth.user.id),
+        None,
+        Some(client),
+        None,
+    )
+    .await;
     Ok(Json(LoggedOut {
         detail: "Logged out successfully.",
     }))

@@ -266,7 +266,7 @@ async fn no_log_line_contains_a_password_token_or_authorization_header() {
     assert!(server.terminate().success());
 
     let log = server.log_text();
-    assert!(log.contains("login succeeded"), "the log is being captured");
+    assert!(log.contains("login_succeeded"), "the log is being captured");
     for secret in [
         secret_password,
         "wrong-but-secret-9",

@@ -22,6 +22,7 @@ mod password_reset;
 mod profile;
 mod registration;
 mod security;
+mod security_events;
 mod session_cache;
 mod sessions;
 mod smtp_sink;

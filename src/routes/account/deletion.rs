@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 
 use super::{WRONG_PASSWORD, is_current_password, validated};
 use crate::app::AppState;
+use crate::audit;
 use crate::auth::AuthUser;
+use crate::auth::ClientIp;
 use crate::body::Fields;
 use crate::db;
 use crate::error::{ApiError, FieldErrors};
@@ -36,6 +38,7 @@ pub struct DeleteAccountBody {
 )]
 pub async fn delete_me(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     auth: AuthUser,
     fields: Fields,
 ) -> Result<StatusCode, ApiError> {
@@ -46,6 +49,14 @@ pub async fn delete_me(
         return Err(ApiError::field("password", WRONG_PASSWORD));
     }
     db::delete_user(&state.db, auth.user.id).await?;
-    tracing::info!(user_id = auth.user.id, "account deleted");
+    audit::record(
+        &state,
+        audit::Kind::AccountDeleted,
+        Some(auth.user.id),
+        None,
+        Some(client),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,6 +12,7 @@ use super::{
     take_valid_code, validated,
 };
 use crate::app::AppState;
+use crate::audit;
 use crate::auth::{AuthUser, ClientIp, CodePurpose, account_key};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeUse};
@@ -138,6 +139,7 @@ pub async fn request_password_reset(
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     fields: Fields,
 ) -> Result<Json<Detail>, ApiError> {
     let mut errors = FieldErrors::new();
@@ -160,10 +162,8 @@ pub async fn reset_password(
     if !db::use_code(&state.db, &valid, state.clock.now(), reset).await? {
         return Err(invalid_code());
     }
-    tracing::info!(
-        user_id = valid.user_id,
-        "password reset; every token revoked"
-    );
+    let (user, ip) = (Some(valid.user_id), Some(client));
+    audit::record(&state, audit::Kind::PasswordReset, user, None, ip, None).await;
     Ok(detail("Password has been reset."))
 }
 
@@ -186,6 +186,7 @@ pub async fn reset_password(
 )]
 pub async fn change_password(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     auth: AuthUser,
     fields: Fields,
 ) -> Result<Json<Detail>, ApiError> {
@@ -207,9 +208,7 @@ pub async fn change_password(
     let new = validated(errors, new)?;
     let hash = state.hashing.hash(new).await?;
     db::change_password(&state.db, auth.user.id, &hash, auth.token_id).await?;
-    tracing::info!(
-        user_id = auth.user.id,
-        "password changed; other tokens revoked"
-    );
+    let (user, ip) = (Some(auth.user.id), Some(client));
+    audit::record(&state, audit::Kind::PasswordChanged, user, None, ip, None).await;
     Ok(detail("Password changed."))
 }

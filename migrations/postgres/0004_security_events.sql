@@ -1,0 +1,12 @@
+-- The security event log: who did what, when, from where. Never a secret. No foreign key: the
+-- record of an account's deletion must outlive the account.
+CREATE TABLE security_events (
+    id       BIGINT      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at       TIMESTAMPTZ NOT NULL,
+    kind     TEXT        NOT NULL,
+    user_id  BIGINT,
+    actor_id BIGINT,
+    ip       TEXT,
+    detail   TEXT
+);
+CREATE INDEX security_events_user_idx ON security_events (user_id, id);

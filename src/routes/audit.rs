@@ -1,0 +1,99 @@
+//! `GET /security-events/`: the security event log, for staff.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::SecondsFormat;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::schemas::Detail;
+use super::staff::StaffUser;
+use crate::app::AppState;
+use crate::db::{self, EventRow};
+use crate::error::ApiError;
+
+/// One security event. Never carries a secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityEvent {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `login_succeeded`, `login_failed`, `logged_out`, `tokens_revoked`, `password_changed`,
+    /// `password_reset`, `account_deleted`, `staff_updated_user`.
+    pub kind: String,
+    /// The account concerned (null for a failed login with an unknown address).
+    pub user_id: Option<i64>,
+    /// The staff member who acted, when it was not the user.
+    pub actor_id: Option<i64>,
+    /// The client address.
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl From<EventRow> for SecurityEvent {
+    fn from(e: EventRow) -> Self {
+        SecurityEvent {
+            id: e.id,
+            at: e.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            kind: e.kind,
+            user_id: e.user_id,
+            actor_id: e.actor_id,
+            ip: e.ip,
+            detail: e.detail,
+        }
+    }
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub count: i64,
+    pub results: Vec<SecurityEvent>,
+}
+
+/// The security event log, newest first (staff only).
+#[utoipa::path(
+    get, path = "/security-events/", tag = "staff",
+    security(("token" = [])),
+    params(
+        ("user_id" = Option<i64>, Query, description = "Only events about this user"),
+        ("page" = Option<i64>, Query, description = "1-based page number (100 events a page)"),
+    ),
+    responses(
+        (status = 200, body = EventPage), (status = 401, body = Detail), (status = 403, body = Detail),
+        (status = 404, description = "`{\"detail\": \"Invalid page.\"}`", body = Detail),
+    )
+)]
+pub async fn list_security_events(
+    State(state): State<AppState>,
+    StaffUser(_staff): StaffUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<EventPage>, ApiError> {
+    const PAGE: i64 = 100;
+    let invalid_page = || ApiError::NotFoundDetail("Invalid page.");
+    let page = match params.get("page") {
+        None => 1,
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(invalid_page)?,
+    };
+    let user_id = match params.get("user_id") {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .map_err(|_| ApiError::field("user_id", "A valid integer is required."))?,
+        ),
+    };
+    let (count, rows) = db::list_events(&state.db, user_id, PAGE, (page - 1) * PAGE).await?;
+    if page > 1 && rows.is_empty() {
+        return Err(invalid_page());
+    }
+    Ok(Json(EventPage {
+        count,
+        results: rows.into_iter().map(SecurityEvent::from).collect(),
+    }))
+}

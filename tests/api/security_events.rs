@@ -1,0 +1,186 @@
+//! The security event log: what is recorded, who may read it, and that it holds no secret.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{GOOD_PASSWORD, TestApp, assert_json, spawn_app};
+
+async fn events(app: &TestApp, staff: &str, query: &str) -> Value {
+    let res = app
+        .request(Method::GET, &format!("/security-events/{query}"))
+        .header("Authorization", format!("Token {staff}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+fn kinds(page: &Value) -> Vec<String> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn logins_logouts_and_staff_actions_are_recorded_with_who_and_where() {
+    let app = spawn_app().await;
+    let (staff_id, staff) = app.register("staff@example.com").await;
+    app.execute(&format!(
+        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
+    ))
+    .await;
+    let (user_id, _) = app.register("cook@example.com").await;
+
+    let res = app
+        .post_json(
+            "/token/",
+            &json!({"email": "cook@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let res = app
+        .post_json(
+            "/token/",
+            &json!({"email": "ghost@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let token = app.login("cook@example.com", GOOD_PASSWORD).await;
+    let res = app
+        .request(Method::POST, "/logout/")
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .request(Method::PATCH, &format!("/users/{user_id}/"))
+        .header("Authorization", format!("Token {staff}"))
+        .json(&json!({"is_active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let page = events(&app, &staff, &format!("?user_id={user_id}")).await;
+    assert_eq!(
+        kinds(&page),
+        [
+            "staff_updated_user",
+            "logged_out",
+            "login_succeeded",
+            "login_failed"
+        ]
+    );
+    let newest = &page["results"][0];
+    assert_eq!(newest["actor_id"], staff_id);
+    assert_eq!(newest["user_id"], user_id);
+    assert_eq!(newest["ip"], "127.0.0.1");
+    assert_eq!(
+        newest["detail"],
+        "is_active=Some(false) is_staff=None is_superuser=None"
+    );
+    assert!(newest["at"].as_str().unwrap().ends_with('Z'));
+
+    // The unknown address's failure is recorded too, without a user.
+    let all = events(&app, &staff, "").await;
+    let anonymous: Vec<&Value> = all["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["user_id"].is_null())
+        .collect();
+    assert_eq!(anonymous.len(), 1);
+    assert_eq!(anonymous[0]["kind"], "login_failed");
+}
+
+#[tokio::test]
+async fn password_changes_and_account_deletions_are_recorded_and_outlive_the_account() {
+    let app = spawn_app().await;
+    let (staff_id, staff) = app.register("staff@example.com").await;
+    app.execute(&format!(
+        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
+    ))
+    .await;
+    let (user_id, token) = app.register("cook@example.com").await;
+    let new_password = "an entirely new kitchen passphrase";
+    let res = app
+        .request(Method::POST, "/users/change/password/")
+        .header("Authorization", format!("Token {token}"))
+        .json(&json!({"old_password": GOOD_PASSWORD, "new_password": new_password, "confirm_new_password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .request(Method::DELETE, "/users/me/")
+        .header("Authorization", format!("Token {token}"))
+        .json(&json!({"password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let page = events(&app, &staff, &format!("?user_id={user_id}")).await;
+    assert_eq!(kinds(&page), ["account_deleted", "password_changed"]);
+
+    let table = app.dump_table("security_events").await;
+    for secret in [GOOD_PASSWORD, new_password, token.as_str()] {
+        assert!(!table.contains(secret), "a secret reached the security log");
+    }
+}
+
+#[tokio::test]
+async fn only_staff_read_the_log_and_bad_queries_are_clear_errors() {
+    let app = spawn_app().await;
+    let (staff_id, staff) = app.register("staff@example.com").await;
+    app.execute(&format!(
+        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
+    ))
+    .await;
+    let (_, user) = app.register("cook@example.com").await;
+    let res = app
+        .request(Method::GET, "/security-events/")
+        .header("Authorization", format!("Token {user}"))
+        .send()
+        .await
+        .unwrap();
+    assert_json(
+        res,
+        403,
+        json!({"detail": "You do not have permission to perform this action."}),
+    )
+    .await;
+    let res = app
+        .request(Method::GET, "/security-events/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let bad = |q: &'static str| {
+        app.request(Method::GET, &format!("/security-events/{q}"))
+            .header("Authorization", format!("Token {staff}"))
+            .send()
+    };
+    assert_json(
+        bad("?user_id=abc").await.unwrap(),
+        400,
+        json!({"user_id": ["A valid integer is required."]}),
+    )
+    .await;
+    assert_json(
+        bad("?page=0").await.unwrap(),
+        404,
+        json!({"detail": "Invalid page."}),
+    )
+    .await;
+    assert_json(
+        bad("?page=99").await.unwrap(),
+        404,
+        json!({"detail": "Invalid page."}),
+    )
+    .await;
+}
