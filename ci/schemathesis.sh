@@ -54,14 +54,20 @@ trap cleanup EXIT
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
-# Cheap hashing, and throttles far above what a run produces: the tool is one client address
-# sending thousands of failed logins on purpose, which is exactly what the throttle is for.
+# Cheap hashing, and throttles off or far above what a run produces: the tool is one client
+# address sending thousands of failed logins and registrations on purpose, which is exactly
+# what the throttles are for. Tokens per user are not capped, so that the logins of a run
+# never evict the token it is using.
 export DATABASE_URL="sqlite://$WORK/schemathesis.db" \
   KITCHEN_API_BIND="127.0.0.1:$PORT" \
   KITCHEN_API_ARGON2_MEMORY_KIB=64 \
   KITCHEN_API_ARGON2_ITERATIONS=1 \
   KITCHEN_API_LOGIN_ACCOUNT_FREE_FAILURES=1000000 \
   KITCHEN_API_LOGIN_ADDRESS_FREE_FAILURES=1000000 \
+  KITCHEN_API_REGISTRATIONS_PER_ADDRESS=0 \
+  KITCHEN_API_CODE_MAILS_PER_ADDRESS=0 \
+  KITCHEN_API_CODE_MAILS_PER_ACCOUNT=0 \
+  KITCHEN_API_MAX_TOKENS_PER_USER=1000000 \
   KITCHEN_API_MAIL_BACKEND=log \
   KITCHEN_API_LOG=warn
 

@@ -8,7 +8,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::schemas::Detail;
+use super::schemas::{Detail, ValidationErrors};
 use super::staff::StaffUser;
 use crate::app::AppState;
 use crate::db::{self, EventRow};
@@ -62,7 +62,9 @@ pub struct EventPage {
         ("page" = Option<i64>, Query, description = "1-based page number (100 events a page)"),
     ),
     responses(
-        (status = 200, body = EventPage), (status = 401, body = Detail), (status = 403, body = Detail),
+        (status = 200, body = EventPage),
+        (status = 400, description = "`user_id` is not an integer", body = ValidationErrors),
+        (status = 401, body = Detail), (status = 403, body = Detail),
         (status = 404, description = "`{\"detail\": \"Invalid page.\"}`", body = Detail),
     )
 )]
@@ -88,7 +90,8 @@ pub async fn list_security_events(
                 .map_err(|_| ApiError::field("user_id", "A valid integer is required."))?,
         ),
     };
-    let (count, rows) = db::list_events(&state.db, user_id, PAGE, (page - 1) * PAGE).await?;
+    let (count, rows) =
+        db::list_events(&state.db, user_id, PAGE, (page - 1).saturating_mul(PAGE)).await?;
     if page > 1 && rows.is_empty() {
         return Err(invalid_page());
     }
