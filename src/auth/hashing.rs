@@ -1,18 +1,22 @@
-//! Password hashing: Argon2id, run on tokio's blocking pool behind a semaphore. The semaphore
-//! bounds memory (each hash holds `m` KiB) and CPU, so a login storm queues for hashing while
-//! cheap requests keep flowing on the async workers.
+//! Password hashing, on a fixed pool of `hash_concurrency` threads of its own. The pool bounds
+//! memory (each running hash holds `m` KiB, kept per thread between hashes, see `argon`) and
+//! CPU, so a login storm queues for hashing while cheap requests keep flowing on the async
+//! workers, and a storm never creates more threads (tokio's blocking pool would start one per
+//! queued hash, each keeping its own allocator arena).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::domain::Password;
 use crate::error::ApiError;
+
+/// How long a hashing thread waits for work before it gives its Argon2 memory back.
+const IDLE_RELEASE: Duration = Duration::from_secs(30);
 
 /// The hashing algorithm, behind a trait so tests can count calls or use cheaper parameters.
 pub trait PasswordHasher: Send + Sync + 'static {
@@ -27,86 +31,49 @@ pub trait PasswordHasher: Send + Sync + 'static {
     }
 }
 
-/// Argon2id with configurable parameters (OWASP's minimum by default).
-#[derive(Debug, Clone)]
-pub struct Argon2Hasher {
-    params: Params,
-}
-
-impl Argon2Hasher {
-    pub fn new(params: Params) -> Self {
-        Self { params }
-    }
-}
-
-impl PasswordHasher for Argon2Hasher {
-    fn hash(&self, password: &Password) -> anyhow::Result<String> {
-        let salt = SaltString::generate(&mut OsRng);
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
-        let phc = argon
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
-        Ok(phc.to_string())
-    }
-
-    fn verify(&self, password: &Password, phc: &str) -> anyhow::Result<bool> {
-        // Hashes imported from the Django service, until their owner's next login.
-        if super::django_hash::is_django_hash(phc) {
-            return super::django_hash::verify(password.expose(), phc);
-        }
-        let parsed =
-            PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        match Argon2::default().verify_password(password.expose().as_bytes(), &parsed) {
-            Ok(()) => Ok(true),
-            Err(argon2::password_hash::Error::Password) => Ok(false),
-            Err(e) => Err(anyhow::anyhow!("argon2 verification failed: {e}")),
-        }
-    }
-
-    /// Also true for an Argon2id hash made with other parameters than the configured ones,
-    /// so raising the settings upgrades every account at its next login.
-    fn needs_rehash(&self, phc: &str) -> bool {
-        let Ok(parsed) = PasswordHash::new(phc) else {
-            return true;
-        };
-        parsed.algorithm != Algorithm::Argon2id.ident()
-            || Params::try_from(&parsed).map_or(true, |p| {
-                (p.m_cost(), p.t_cost(), p.p_cost())
-                    != (
-                        self.params.m_cost(),
-                        self.params.t_cost(),
-                        self.params.p_cost(),
-                    )
-            })
-    }
-}
-
-/// The hashing service handlers use. Cheap to clone.
+/// The hashing service handlers use. Cheap to clone; the pool's threads end when the last
+/// clone is dropped.
 #[derive(Clone)]
 pub struct Hashing {
     hasher: Arc<dyn PasswordHasher>,
-    permits: Arc<Semaphore>,
-    /// How many permits there are, to tell running hashes from free slots.
-    capacity: usize,
-    /// Hashes waiting for a permit: the queue depth `/metrics` reports.
-    waiting: Arc<AtomicUsize>,
+    jobs: flume::Sender<Job>,
+    counts: Arc<Counts>,
     /// A hash of a random password, verified against when the account does not exist, so an
     /// unknown address costs exactly what a wrong password costs.
     dummy: Arc<str>,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct Counts {
+    /// Hashes queued for a thread: the queue depth `/metrics` reports.
+    waiting: AtomicUsize,
+    /// Hashes running now (at most the pool size).
+    running: AtomicUsize,
+}
+
 impl Hashing {
-    /// Builds the service; computes the dummy hash once (one hash of start-up time).
+    /// Starts `concurrency` hashing threads and computes the dummy hash (one hash of start-up
+    /// time, on the calling thread, whose buffer is freed again at once).
     pub fn new(hasher: Arc<dyn PasswordHasher>, concurrency: usize) -> anyhow::Result<Self> {
         let random = crate::auth::PlainToken::generate();
         let dummy = hasher
             .hash(&Password::new(random.expose().to_owned()))
             .context("cannot compute the dummy password hash")?;
+        super::argon::release_scratch();
+        let (jobs, queue) = flume::unbounded::<Job>();
+        for n in 0..concurrency.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("kitchen-hash-{n}"))
+                .spawn(move || work(&queue))
+                .context("cannot start a password hashing thread")?;
+        }
         Ok(Self {
             hasher,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            capacity: concurrency.max(1),
-            waiting: Arc::new(AtomicUsize::new(0)),
+            jobs,
+            counts: Arc::default(),
             dummy: dummy.into(),
         })
     }
@@ -132,55 +99,57 @@ impl Hashing {
         self.hasher.needs_rehash(phc)
     }
 
-    /// Hashes waiting for or holding a permit right now.
-    pub fn available_permits(&self) -> usize {
-        self.permits.available_permits()
-    }
-
-    /// Hashes waiting for a permit right now.
+    /// Hashes waiting for a thread right now.
     pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.counts.waiting.load(Ordering::Relaxed)
     }
 
-    /// Hashes holding a permit (running) right now.
+    /// Hashes running right now.
     pub fn running(&self) -> usize {
-        self.capacity
-            .saturating_sub(self.permits.available_permits())
+        self.counts.running.load(Ordering::Relaxed)
     }
 
+    /// Queues `job` for the pool and waits for its answer. A request that goes away while its
+    /// hash is queued (client gone, deadline) costs no hash: the thread skips it.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let queued = Queued::enter(&self.waiting);
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
+        let (answer, answered) = oneshot::channel();
+        let counts = Arc::clone(&self.counts);
+        counts.waiting.fetch_add(1, Ordering::Relaxed);
+        let task: Job = Box::new(move || {
+            counts.waiting.fetch_sub(1, Ordering::Relaxed);
+            if answer.is_closed() {
+                return;
+            }
+            counts.running.fetch_add(1, Ordering::Relaxed);
+            let result = std::panic::catch_unwind(AssertUnwindSafe(job))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("password hashing panicked")));
+            counts.running.fetch_sub(1, Ordering::Relaxed);
+            answer.send(result).ok();
+        });
+        if self.jobs.send(task).is_err() {
+            self.counts.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "the hashing threads are gone"
+            )));
+        }
+        answered
             .await
-            .map_err(ApiError::internal)?;
-        drop(queued);
-        let result = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            job()
-        })
-        .await
-        .map_err(ApiError::internal)?;
-        result.map_err(ApiError::Internal)
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("a hashing job was dropped")))?
+            .map_err(ApiError::Internal)
     }
 }
 
-/// One hash in the waiting count; leaves it when dropped, so a request cancelled while queued
-/// (client gone) is not counted forever.
-struct Queued<'a>(&'a AtomicUsize);
-
-impl<'a> Queued<'a> {
-    fn enter(waiting: &'a AtomicUsize) -> Self {
-        waiting.fetch_add(1, Ordering::Relaxed);
-        Self(waiting)
-    }
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+/// One hashing thread: runs jobs until every sender is gone, and frees its Argon2 memory after
+/// [`IDLE_RELEASE`] without work.
+fn work(queue: &flume::Receiver<Job>) {
+    loop {
+        match queue.recv_timeout(IDLE_RELEASE) {
+            Ok(job) => job(),
+            Err(flume::RecvTimeoutError::Timeout) => super::argon::release_scratch(),
+            Err(flume::RecvTimeoutError::Disconnected) => return,
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Who is calling: opaque tokens and the `Authorization` header, password hashing kept off the
 //! async executor, the [`AuthUser`] extractor that guards every private route, and the clock.
 
+mod argon;
 mod cache;
 mod cache_sync;
 mod client_ip;
@@ -12,6 +13,7 @@ mod hashing;
 mod throttle;
 mod token;
 
+pub use argon::Argon2Hasher;
 pub use cache::AuthCache;
 pub use cache_sync::{
     announce_session_change, invalidate_after_writes, listen_for_changes, purge_expired_tokens,
@@ -20,6 +22,6 @@ pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use extractor::AuthUser;
-pub use hashing::{Argon2Hasher, Hashing, PasswordHasher};
+pub use hashing::{Hashing, PasswordHasher};
 pub use throttle::{DelayPolicy, LoginKeys, LoginThrottle, RateLimit, account_key};
 pub use token::{PlainToken, TokenDigest, is_drf_key, parse_authorization};
