@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Router, ServiceExt};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -232,15 +232,13 @@ impl Application {
         tracing::info!(%addr, engine = self.state.db.engine(), "listening on http://{addr}");
         let db = self.state.db.clone();
         let mailer = self.state.mailer.clone();
+        let limits = crate::serve::Limits {
+            max_connections: self.state.config.max_connections,
+            header_read_timeout: Duration::from_millis(self.state.config.header_read_timeout_ms),
+        };
         let service =
             tower::util::MapRequestLayer::new(trim_trailing_slash).layer(router(self.state));
-        axum::serve(
-            self.listener,
-            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error")?;
+        crate::serve::serve(self.listener, service, limits, shutdown).await;
         // Codes already promised to users go out before the process ends, if they can.
         mailer.shutdown(Duration::from_secs(10)).await;
         // Give the pool a moment to return connections held by finishing requests.

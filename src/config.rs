@@ -21,6 +21,8 @@ pub mod defaults {
     pub const LOG: &str = "info";
     pub const AUTH_CACHE_TTL_MS: u64 = 5_000;
     pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+    pub const MAX_CONNECTIONS: usize = 1024;
+    pub const HEADER_READ_TIMEOUT_MS: u64 = 30_000;
     pub const REGISTRATIONS_PER_ADDRESS: u32 = 20;
     pub const CODE_MAILS_PER_ADDRESS: u32 = 10;
     pub const CODE_MAILS_PER_ACCOUNT: u32 = 5;
@@ -124,6 +126,17 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_REQUEST_TIMEOUT_MS", default_value_t = defaults::REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
 
+    /// Client connections open at once; beyond this, new connections wait in the listen
+    /// backlog until one closes. Keep it below the process's open-file limit (`ulimit -n`).
+    #[arg(long, global = true, env = "KITCHEN_API_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Time (ms) a connection gets to send a request's headers, and to stay idle between
+    /// requests, before it is closed. Behind a load balancer, keep it above the balancer's own
+    /// idle timeout.
+    #[arg(long, global = true, env = "KITCHEN_API_HEADER_READ_TIMEOUT_MS", default_value_t = defaults::HEADER_READ_TIMEOUT_MS)]
+    pub header_read_timeout_ms: u64,
+
     /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
     /// `https://app.example.com`. Empty: no cross-origin access.
     #[arg(
@@ -215,6 +228,8 @@ impl Default for Config {
             log: defaults::LOG.to_owned(),
             auth_cache_ttl_ms: defaults::AUTH_CACHE_TTL_MS,
             request_timeout_ms: defaults::REQUEST_TIMEOUT_MS,
+            max_connections: defaults::MAX_CONNECTIONS,
+            header_read_timeout_ms: defaults::HEADER_READ_TIMEOUT_MS,
             registrations_per_address: defaults::REGISTRATIONS_PER_ADDRESS,
             code_mails_per_address: defaults::CODE_MAILS_PER_ADDRESS,
             code_mails_per_account: defaults::CODE_MAILS_PER_ACCOUNT,
@@ -277,6 +292,15 @@ impl Config {
         if self.request_timeout_ms == 0 {
             return bad(
                 "KITCHEN_API_REQUEST_TIMEOUT_MS",
+                "must be at least 1".into(),
+            );
+        }
+        if self.max_connections == 0 {
+            return bad("KITCHEN_API_MAX_CONNECTIONS", "must be at least 1".into());
+        }
+        if self.header_read_timeout_ms == 0 {
+            return bad(
+                "KITCHEN_API_HEADER_READ_TIMEOUT_MS",
                 "must be at least 1".into(),
             );
         }

@@ -19,4 +19,5 @@ pub mod import_django;
 pub mod mail;
 pub mod metrics;
 pub mod routes;
+pub mod serve;
 pub mod telemetry;
