@@ -48,24 +48,32 @@ impl FromRequestParts<AppState> for AuthUser {
             .config
             .token_expired(session.token_created_at, session.last_used_at, now)
         {
-            // Purged on sight; the periodic purge catches the ones nobody presents again.
-            db::delete_token(&state.db, session.token_id).await?;
+            // Purged on sight; the periodic purge catches the ones nobody presents again (and
+            // this one, if the database cannot take the write now: the answer stays the same).
+            if let Err(e) = db::delete_token(&state.db, session.token_id).await {
+                tracing::warn!(error = %e, "could not purge an expired token");
+            }
             return Err(ApiError::Unauthenticated(AuthFailure::InvalidToken));
         }
         if !session.user.is_active {
             return Err(ApiError::Unauthenticated(AuthFailure::Inactive));
         }
         // `last_used_at` is kept to within a minute, so a busy token costs one write a minute,
-        // not one per request.
+        // not one per request. It is bookkeeping: when the database cannot take the write (a
+        // full disk, a read-only file), the request is still served, and a later one retries.
         let stale = session
             .last_used_at
             .is_none_or(|t| now.signed_duration_since(t) >= LAST_USED_GRANULARITY);
         if stale {
             let epoch = cache.epoch();
-            db::touch_token(&state.db, session.token_id, now).await?;
-            let mut touched = SessionRow::clone(&session);
-            touched.last_used_at = Some(now);
-            cache.put(digest, Arc::new(touched), epoch, now);
+            match db::touch_token(&state.db, session.token_id, now).await {
+                Ok(_) => {
+                    let mut touched = SessionRow::clone(&session);
+                    touched.last_used_at = Some(now);
+                    cache.put(digest, Arc::new(touched), epoch, now);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not record a token's last use"),
+            }
         }
         Ok(AuthUser {
             user: session.user.clone(),
