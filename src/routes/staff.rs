@@ -186,12 +186,14 @@ pub async fn update_user(
     if (changes.is_staff.is_some() || changes.is_superuser.is_some()) && !staff.user.is_superuser {
         return Err(ApiError::Forbidden);
     }
+    // Read first only for the log's "before" values; the rule on the last superuser is
+    // enforced by the update itself.
+    let before = db::find_user(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     match db::set_user_flags(&state.db, id, changes).await? {
         FlagOutcome::Updated(user) => {
-            let detail = format!(
-                "is_active={:?} is_staff={:?} is_superuser={:?}",
-                changes.is_active, changes.is_staff, changes.is_superuser
-            );
+            let detail = flag_changes_detail(&before, &user);
             let (who, by) = (Some(id), Some(staff.user.id));
             audit::record(
                 &state,
@@ -242,6 +244,25 @@ pub async fn revoke_user_tokens(
     )
     .await;
     Ok(Json(Revoked { revoked }))
+}
+
+/// `is_active: true -> false, is_staff: false -> true`: what the update changed, for the log.
+fn flag_changes_detail(before: &db::UserRow, after: &db::UserRow) -> String {
+    let flags = [
+        ("is_active", before.is_active, after.is_active),
+        ("is_staff", before.is_staff, after.is_staff),
+        ("is_superuser", before.is_superuser, after.is_superuser),
+    ];
+    let changed: Vec<String> = flags
+        .iter()
+        .filter(|(_, was, is)| was != is)
+        .map(|(name, was, is)| format!("{name}: {was} -> {is}"))
+        .collect();
+    if changed.is_empty() {
+        "no change".to_owned()
+    } else {
+        changed.join(", ")
+    }
 }
 
 /// Ids are positive integers; anything else names no user.

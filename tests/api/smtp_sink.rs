@@ -1,5 +1,6 @@
-//! A real SMTP server for the mail tests: `smtp_sink.py` (aiosmtpd, which CI installs) on
-//! 127.0.0.1 and a free port, saving each message it accepts as a file the test reads.
+//! A real SMTP server for the mail tests: `smtp_sink.py` (aiosmtpd, from PyPI) on 127.0.0.1 and
+//! a free port, saving each message it accepts as a file the test reads. A machine without
+//! aiosmtpd gets it with pip, once per test run, so that `cargo test` works on a fresh clone.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -41,9 +42,39 @@ impl Delivered {
     }
 }
 
+/// Installs aiosmtpd for this user if python3 cannot import it (once per test binary).
+fn ensure_aiosmtpd() {
+    static READY: std::sync::Once = std::sync::Once::new();
+    READY.call_once(|| {
+        let importable = |py: &mut Command| {
+            py.args(["-c", "import aiosmtpd"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if importable(&mut Command::new("python3")) {
+            return;
+        }
+        let installed = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--user",
+                "aiosmtpd",
+            ])
+            .output();
+        if !installed.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("could not install aiosmtpd with pip: {installed:?}");
+        }
+    });
+}
+
 impl SmtpSink {
     /// Starts the sink; with `fail_first` > 0 it answers that many messages with a 451 first.
     pub fn start(fail_first: usize) -> SmtpSink {
+        ensure_aiosmtpd();
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new("python3")
             .arg(SCRIPT)
