@@ -17,6 +17,7 @@ pub mod error;
 pub mod hardening;
 pub mod import_django;
 pub mod mail;
+pub mod memory;
 pub mod metrics;
 pub mod routes;
 pub mod serve;

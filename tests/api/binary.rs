@@ -12,14 +12,14 @@ use crate::helpers::{GOOD_PASSWORD, scratch_database};
 const BIN: &str = env!("CARGO_BIN_EXE_kitchen-api");
 
 /// A running `kitchen-api serve` and everything it has written to stderr.
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -16,6 +16,7 @@ mod login;
 mod logout;
 mod mail;
 mod mail_log;
+mod memory;
 mod ops;
 mod outbox;
 mod password_change;
