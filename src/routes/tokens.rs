@@ -90,13 +90,14 @@ pub async fn obtain_token(
             crate::metrics::record_login(false);
             throttle.failed(&state.db, &keys, state.clock.now()).await?;
             // Written for known and unknown addresses alike: the same work either way.
+            let why = failure_reason(account.as_ref().map(|a| a.is_active), matched, &email);
             audit::record(
                 &state,
                 audit::Kind::LoginFailed,
                 known_id,
                 None,
                 Some(client),
-                None,
+                Some(&why),
             )
             .await;
             return Err(ApiError::field("non_field_errors", BAD_CREDENTIALS));
@@ -189,4 +190,19 @@ pub async fn logout(
     Ok(Json(LoggedOut {
         detail: "Logged out successfully.",
     }))
+}
+
+/// Why a login failed, for the staff-only event log. For an unknown account it names the
+/// address tried (credential stuffing shows as many addresses from one client), but only when
+/// it is a well-formed address: people type passwords into the email field, and the log never
+/// holds a secret.
+fn failure_reason(active: Option<bool>, matched: bool, email: &str) -> String {
+    match active {
+        Some(_) if !matched => "wrong password".to_owned(),
+        Some(_) => "account inactive".to_owned(),
+        None => match crate::domain::Email::parse(email.trim()) {
+            Ok(address) => format!("no such account: {}", address.as_str()),
+            Err(_) => "no such account (not an email address; not recorded)".to_owned(),
+        },
+    }
 }
