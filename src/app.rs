@@ -22,8 +22,8 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{
-    Argon2Hasher, AuthCache, Clock, Hashing, PasswordHasher, SystemClock, invalidate_after_writes,
-    listen_for_changes,
+    Argon2Hasher, AuthCache, Clock, Hashing, PasswordHasher, SystemClock, Touches,
+    flush_touches_periodically, invalidate_after_writes, listen_for_changes,
 };
 use crate::config::Config;
 use crate::db::Db;
@@ -46,6 +46,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Recently authenticated sessions (see `auth::AuthCache` for why this stays correct).
     pub auth_cache: AuthCache,
+    /// Tokens' last uses, waiting to be written (see `auth::Touches`).
+    pub touches: Touches,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.
@@ -205,11 +207,16 @@ impl Application {
             )),
             config: Arc::new(config),
             mailer,
+            touches: Touches::default(),
         };
         if let (Db::Postgres(pool), true) = (&state.db, state.auth_cache.enabled()) {
             tokio::spawn(listen_for_changes(pool.clone(), state.auth_cache.clone()));
         }
         tokio::spawn(crate::auth::purge_expired_tokens(state.clone()));
+        tokio::spawn(flush_touches_periodically(
+            state.touches.clone(),
+            state.db.clone(),
+        ));
         Ok(Self { listener, state })
     }
 
@@ -232,6 +239,7 @@ impl Application {
         tracing::info!(%addr, engine = self.state.db.engine(), "listening on http://{addr}");
         let db = self.state.db.clone();
         let mailer = self.state.mailer.clone();
+        let touches = self.state.touches.clone();
         let limits = crate::serve::Limits {
             max_connections: self.state.config.max_connections,
             header_read_timeout: Duration::from_millis(self.state.config.header_read_timeout_ms),
@@ -241,6 +249,9 @@ impl Application {
         crate::serve::serve(self.listener, service, limits, shutdown).await;
         // Codes already promised to users go out before the process ends, if they can.
         mailer.shutdown(Duration::from_secs(10)).await;
+        if let Err(e) = touches.flush(&db).await {
+            tracing::warn!(error = %e, "could not record tokens' last use before stopping");
+        }
         // Give the pool a moment to return connections held by finishing requests.
         tokio::time::timeout(Duration::from_secs(5), db.close())
             .await

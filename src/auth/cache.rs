@@ -20,7 +20,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::db::SessionRow;
 
-/// Entries beyond this are dropped wholesale (a flood of distinct tokens cannot grow memory).
+/// The most entries kept (a flood of distinct tokens cannot grow memory beyond it). When it is
+/// reached, entries past their TTL or from an old epoch go first; if that frees less than a
+/// quarter, everything goes, so the pruning scan runs at most once per quarter of inserts.
 const MAX_ENTRIES: usize = 100_000;
 
 struct Entry {
@@ -82,7 +84,13 @@ impl AuthCache {
         }
         if let Ok(mut entries) = self.inner.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+                let ttl = self.inner.ttl;
+                entries.retain(|_, e| {
+                    e.epoch == epoch && now.signed_duration_since(e.fetched_at) < ttl
+                });
+                if entries.len() > MAX_ENTRIES / 4 * 3 {
+                    entries.clear();
+                }
             }
             entries.insert(
                 digest,

@@ -73,6 +73,11 @@ pub async fn purge_expired_tokens(state: AppState) {
                 now - chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
             }
         };
+        // Last uses still in memory first, or a token in use could look idle.
+        if let Err(e) = state.touches.flush(&state.db).await {
+            tracing::warn!(error = %e, "could not record tokens' last use; purge skipped");
+            continue;
+        }
         let config = &state.config;
         match crate::db::purge_expired_tokens(
             &state.db,

@@ -36,9 +36,11 @@ impl FromRequestParts<AppState> for AuthUser {
             Some(session) => session,
             None => {
                 let epoch = cache.epoch();
-                let session = db::find_session_by_digest(&state.db, &digest)
+                let mut session = db::find_session_by_digest(&state.db, &digest)
                     .await?
                     .ok_or(ApiError::Unauthenticated(AuthFailure::InvalidToken))?;
+                // A use noted here but not written yet counts (idle timeout, granularity).
+                session.last_used_at = state.touches.latest(session.token_id, session.last_used_at);
                 let session = Arc::new(session);
                 cache.put(digest, Arc::clone(&session), epoch, now);
                 session
@@ -58,22 +60,18 @@ impl FromRequestParts<AppState> for AuthUser {
         if !session.user.is_active {
             return Err(ApiError::Unauthenticated(AuthFailure::Inactive));
         }
-        // `last_used_at` is kept to within a minute, so a busy token costs one write a minute,
-        // not one per request. It is bookkeeping: when the database cannot take the write (a
-        // full disk, a read-only file), the request is still served, and a later one retries.
+        // `last_used_at` is kept to within a minute, and written in batches off the request
+        // path (`auth::touches`): a request never waits for that write, and one that the
+        // database cannot take (a full disk, a read-only file) fails no request.
         let stale = session
             .last_used_at
             .is_none_or(|t| now.signed_duration_since(t) >= LAST_USED_GRANULARITY);
         if stale {
             let epoch = cache.epoch();
-            match db::touch_token(&state.db, session.token_id, now).await {
-                Ok(_) => {
-                    let mut touched = SessionRow::clone(&session);
-                    touched.last_used_at = Some(now);
-                    cache.put(digest, Arc::new(touched), epoch, now);
-                }
-                Err(e) => tracing::warn!(error = %e, "could not record a token's last use"),
-            }
+            state.touches.record(session.token_id, now);
+            let mut touched = SessionRow::clone(&session);
+            touched.last_used_at = Some(now);
+            cache.put(digest, Arc::new(touched), epoch, now);
         }
         Ok(AuthUser {
             user: session.user.clone(),

@@ -12,6 +12,7 @@ mod extractor;
 mod hashing;
 mod throttle;
 mod token;
+mod touches;
 
 pub use argon::Argon2Hasher;
 pub use cache::AuthCache;
@@ -25,3 +26,4 @@ pub use extractor::AuthUser;
 pub use hashing::{Hashing, PasswordHasher};
 pub use throttle::{DelayPolicy, LoginKeys, LoginThrottle, RateLimit, account_key};
 pub use token::{PlainToken, TokenDigest, is_drf_key, parse_authorization};
+pub use touches::{FLUSH_EVERY, Touches, flush_touches_periodically};

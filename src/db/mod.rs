@@ -25,7 +25,7 @@ pub use staff::{
 pub use throttle::{ThrottleRow, clear_throttle, find_throttle, record_failure};
 pub use tokens::{
     NewToken, SessionRow, delete_token, find_session_by_digest, insert_token, purge_expired_tokens,
-    touch_token,
+    touch_tokens,
 };
 pub use users::{
     Change, Credentials, NewUser, ProfileChanges, UserRow, find_credentials_by_email_key,

@@ -97,10 +97,35 @@ pub async fn find_session_by_digest(
     on_db!(db, pool => sqlx::query_as(SQL).bind(digest).fetch_optional(pool).await)
 }
 
-/// Records that a token was used at `now`.
-pub async fn touch_token(db: &Db, token_id: i64, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE tokens SET last_used_at = $1 WHERE id = $2";
-    on_db!(db, pool => sqlx::query(SQL).bind(now).bind(token_id).execute(pool).await.map(drop))
+/// Records when each of these tokens was last used (ids of revoked tokens are ignored).
+/// PostgreSQL takes a chunk in one statement; SQLite, which has no arrays, a chunk in one
+/// transaction, so its single writer is held briefly and once per chunk.
+pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), sqlx::Error> {
+    const CHUNK: usize = 1000;
+    match db {
+        Db::Sqlite(pool) => {
+            for chunk in uses.chunks(CHUNK) {
+                let mut tx = pool.begin().await?;
+                for (token_id, at) in chunk {
+                    sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+                        .bind(at)
+                        .bind(token_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Db::Postgres(pool) => {
+            const SQL: &str = "UPDATE tokens SET last_used_at = u.at \
+                 FROM UNNEST($1::BIGINT[], $2::TIMESTAMPTZ[]) AS u(id, at) WHERE tokens.id = u.id";
+            for chunk in uses.chunks(CHUNK) {
+                let (ids, ats): (Vec<i64>, Vec<DateTime<Utc>>) = chunk.iter().copied().unzip();
+                sqlx::query(SQL).bind(ids).bind(ats).execute(pool).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Revokes one token. Returns whether it existed.

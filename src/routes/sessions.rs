@@ -104,7 +104,10 @@ pub async fn list_sessions(
     let rows = db::list_sessions(&state.db, auth.user.id).await?;
     Ok(Json(
         rows.into_iter()
-            .map(|row| Session::new(row, auth.token_id))
+            .map(|mut row| {
+                row.last_used_at = state.touches.latest(row.id, row.last_used_at);
+                Session::new(row, auth.token_id)
+            })
             .collect(),
     ))
 }

@@ -84,3 +84,41 @@ async fn a_user_keeps_at_most_the_configured_number_of_tokens_newest_first() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn a_last_use_shows_at_once_and_reaches_the_database_without_the_request_writing_it() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.register("cook@example.com").await;
+    app.clock
+        .set(app.clock.now_for_tests() + TimeDelta::minutes(5));
+    assert_eq!(app.get_me(&token).await.status(), 200);
+    let res = app
+        .request(Method::GET, "/users/me/sessions/")
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    let list: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(list[0]["last_used"], "2026-11-24T12:05:00.000000Z");
+    // Written by the background flush, every couple of seconds.
+    let stored = || async {
+        let sql = "SELECT COUNT(*) FROM tokens WHERE last_used_at IS NOT NULL";
+        match &app.db {
+            kitchen_api::db::Db::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await
+            }
+            kitchen_api::db::Db::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await
+            }
+        }
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + 5 * kitchen_api::auth::FLUSH_EVERY;
+    while stored().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the last use never reached the database"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
