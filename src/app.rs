@@ -34,9 +34,29 @@ use crate::mail::{MailTransport, Mailer};
 use crate::routes::{account, sessions};
 use crate::routes::{docs, ops, staff, tokens, users};
 
-/// What every handler can reach. Cheap to clone (all shared).
+/// What every handler can reach: one pointer to [`Shared`], so the several clones a request
+/// makes (each middleware and extractor takes its own) cost one reference count, not one per
+/// field (a profile showed cloning and dropping a field-by-field state at 16 % of the cheap
+/// path's CPU).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state itself.
+pub struct Shared {
     pub db: Db,
     pub hashing: Hashing,
     pub clock: Arc<dyn Clock>,
@@ -197,7 +217,7 @@ impl Application {
             None => crate::mail::transport_from_config(&config.mail)?,
         };
         let mailer = Mailer::start(transport, config.mail.mailer_settings());
-        let state = AppState {
+        let state = AppState::new(Shared {
             db,
             hashing,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
@@ -208,7 +228,7 @@ impl Application {
             config: Arc::new(config),
             mailer,
             touches: Touches::default(),
-        };
+        });
         if let (Db::Postgres(pool), true) = (&state.db, state.auth_cache.enabled()) {
             tokio::spawn(listen_for_changes(pool.clone(), state.auth_cache.clone()));
         }
