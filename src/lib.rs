@@ -19,6 +19,7 @@ pub mod import_django;
 pub mod mail;
 pub mod memory;
 pub mod metrics;
+pub mod request_id;
 pub mod routes;
 pub mod serve;
 pub mod telemetry;

@@ -177,3 +177,22 @@ async fn a_panicking_handler_is_a_500_json_and_the_server_lives_on() {
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn every_answer_has_a_request_id_unique_to_it_and_a_clients_own_is_kept() {
+    let app = spawn_app().await;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let res = app.request(Method::GET, "/healthz").send().await.unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(id.len() >= 18, "{id}");
+        assert!(seen.insert(id), "a request id was given twice");
+    }
+    let res = app
+        .request(Method::GET, "/healthz")
+        .header("X-Request-Id", "from-the-app-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "from-the-app-42");
+}
