@@ -68,3 +68,45 @@ async fn a_login_storm_holds_at_most_one_argon2_buffer_per_hashing_thread() {
         grown / MIB
     );
 }
+
+/// The nice value of each of the server's threads whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn nice_values(server: &Server, prefix: &str) -> Vec<i64> {
+    let tasks = format!("/proc/{}/task", server.child.id());
+    std::fs::read_dir(tasks)
+        .unwrap()
+        .filter_map(|task| {
+            let dir = task.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if !name.starts_with(prefix) {
+                return None;
+            }
+            // Fields after the parenthesised name: state is the 3rd field, nice the 19th.
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let after_name = stat.rsplit_once(") ")?.1;
+            after_name.split(' ').nth(16)?.parse().ok()
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn hashing_threads_run_at_a_lower_priority_than_request_handling() {
+    let (url, _scratch) = scratch_database().await;
+    let server = Server::start(&url, &[("KITCHEN_API_HASH_CONCURRENCY", "3")]);
+    let mut hashing = nice_values(&server, "kitchen-hash-");
+    // The threads lower their own priority as they start.
+    for _ in 0..50 {
+        if hashing.len() == 3 && hashing.iter().all(|n| *n == 10) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        hashing = nice_values(&server, "kitchen-hash-");
+    }
+    assert_eq!(hashing, [10, 10, 10]);
+    let workers = nice_values(&server, "tokio-rt-worker");
+    assert!(
+        !workers.is_empty() && workers.iter().all(|n| *n == 0),
+        "{workers:?}"
+    );
+}
