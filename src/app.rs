@@ -225,9 +225,12 @@ impl Application {
             hashing,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             policy: PasswordPolicy::new(),
-            auth_cache: AuthCache::new(chrono::TimeDelta::milliseconds(
-                i64::try_from(config.auth_cache_ttl_ms).unwrap_or(i64::MAX),
-            )),
+            auth_cache: AuthCache::new(
+                chrono::TimeDelta::milliseconds(
+                    i64::try_from(config.auth_cache_ttl_ms).unwrap_or(i64::MAX),
+                ),
+                config.auth_cache_max_entries,
+            ),
             config: Arc::new(config),
             mailer,
             touches: Touches::default(),

@@ -22,6 +22,10 @@ pub enum Kind {
     PasswordReset,
     AccountDeleted,
     StaffUpdatedUser,
+    /// A staff member listed or searched the users (reads of personal data are staff actions
+    /// too).
+    StaffListedUsers,
+    StaffViewedUser,
 }
 
 impl Kind {
@@ -35,6 +39,8 @@ impl Kind {
             Kind::PasswordReset => "password_reset",
             Kind::AccountDeleted => "account_deleted",
             Kind::StaffUpdatedUser => "staff_updated_user",
+            Kind::StaffListedUsers => "staff_listed_users",
+            Kind::StaffViewedUser => "staff_viewed_user",
         }
     }
 }

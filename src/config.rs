@@ -20,6 +20,7 @@ pub mod defaults {
     pub const DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
     pub const LOG: &str = "info";
     pub const AUTH_CACHE_TTL_MS: u64 = 5_000;
+    pub const AUTH_CACHE_MAX_ENTRIES: usize = 10_000;
     pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
     pub const MAX_CONNECTIONS: usize = 1024;
     pub const HEADER_READ_TIMEOUT_MS: u64 = 30_000;
@@ -154,6 +155,11 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_TTL_MS", default_value_t = defaults::AUTH_CACHE_TTL_MS)]
     pub auth_cache_ttl_ms: u64,
 
+    /// Sessions the cache holds at most (each a few hundred bytes): a memory bound however many
+    /// distinct tokens arrive. Beyond it, requests read the database. 0 turns the cache off.
+    #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_MAX_ENTRIES", default_value_t = defaults::AUTH_CACHE_MAX_ENTRIES)]
+    pub auth_cache_max_entries: usize,
+
     /// Failed logins per account before each further failure delays the next attempt
     /// (1 s, doubling, up to the maximum delay).
     #[arg(long, global = true, env = "KITCHEN_API_LOGIN_ACCOUNT_FREE_FAILURES", default_value_t = defaults::LOGIN_ACCOUNT_FREE_FAILURES)]
@@ -227,6 +233,7 @@ impl Default for Config {
             migrate_on_start: true,
             log: defaults::LOG.to_owned(),
             auth_cache_ttl_ms: defaults::AUTH_CACHE_TTL_MS,
+            auth_cache_max_entries: defaults::AUTH_CACHE_MAX_ENTRIES,
             request_timeout_ms: defaults::REQUEST_TIMEOUT_MS,
             max_connections: defaults::MAX_CONNECTIONS,
             header_read_timeout_ms: defaults::HEADER_READ_TIMEOUT_MS,

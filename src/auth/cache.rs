@@ -20,11 +20,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::db::SessionRow;
 
-/// The most entries kept (a flood of distinct tokens cannot grow memory beyond it). When it is
-/// reached, entries past their TTL or from an old epoch go first; if that frees less than a
-/// quarter, everything goes, so the pruning scan runs at most once per quarter of inserts.
-const MAX_ENTRIES: usize = 100_000;
-
 struct Entry {
     session: Arc<SessionRow>,
     epoch: u64,
@@ -39,16 +34,23 @@ pub struct AuthCache {
 
 struct Inner {
     ttl: TimeDelta,
+    /// The most entries kept (a flood of distinct tokens cannot grow memory beyond it). When
+    /// it is reached, entries past their TTL or from an old epoch go first; if that frees less
+    /// than a quarter, everything goes, so the pruning scan runs at most once per quarter of
+    /// inserts.
+    max_entries: usize,
     epoch: AtomicU64,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
 impl AuthCache {
-    /// A cache whose entries live `ttl` at most; a zero TTL caches nothing.
-    pub fn new(ttl: TimeDelta) -> Self {
+    /// A cache of at most `max_entries` sessions, each kept `ttl` at most; a zero TTL caches
+    /// nothing.
+    pub fn new(ttl: TimeDelta, max_entries: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 ttl,
+                max_entries,
                 epoch: AtomicU64::new(0),
                 entries: Mutex::new(HashMap::new()),
             }),
@@ -56,7 +58,7 @@ impl AuthCache {
     }
 
     pub fn enabled(&self) -> bool {
-        self.inner.ttl > TimeDelta::zero()
+        self.inner.ttl > TimeDelta::zero() && self.inner.max_entries > 0
     }
 
     /// The current epoch, to be read BEFORE the database lookup whose result is then stored:
@@ -83,12 +85,13 @@ impl AuthCache {
             return;
         }
         if let Ok(mut entries) = self.inner.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
+            let max = self.inner.max_entries;
+            if entries.len() >= max {
                 let ttl = self.inner.ttl;
                 entries.retain(|_, e| {
                     e.epoch == epoch && now.signed_duration_since(e.fetched_at) < ttl
                 });
-                if entries.len() > MAX_ENTRIES / 4 * 3 {
+                if entries.len() > max / 4 * 3 {
                     entries.clear();
                 }
             }

@@ -21,9 +21,11 @@ pub struct SecurityEvent {
     /// RFC 3339, UTC.
     pub at: String,
     /// `login_succeeded`, `login_failed`, `logged_out`, `tokens_revoked`, `password_changed`,
-    /// `password_reset`, `account_deleted`, `staff_updated_user`.
+    /// `password_reset`, `account_deleted`, `staff_updated_user`, `staff_listed_users`,
+    /// `staff_viewed_user`.
     pub kind: String,
-    /// The account concerned (null for a failed login with an unknown address).
+    /// The account concerned (null for a failed login with an unknown address, and for a
+    /// staff listing of users).
     pub user_id: Option<i64>,
     /// The staff member who acted, when it was not the user.
     pub actor_id: Option<i64>,

@@ -83,7 +83,8 @@ pub struct Revoked {
 )]
 pub async fn list_users(
     State(state): State<AppState>,
-    StaffUser(_staff): StaffUser,
+    ClientIp(client): ClientIp,
+    StaffUser(staff): StaffUser,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<UserPage>, ApiError> {
@@ -107,6 +108,16 @@ pub async fn list_users(
     if page > 1 && rows.is_empty() {
         return Err(invalid_page());
     }
+    let detail = format!("search={search:?} page={page} page_size={page_size}");
+    audit::record(
+        &state,
+        audit::Kind::StaffListedUsers,
+        None,
+        Some(staff.user.id),
+        Some(client),
+        Some(&detail),
+    )
+    .await;
     let link = |p: i64| {
         let host = headers
             .get(HOST)
@@ -143,13 +154,24 @@ fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
 )]
 pub async fn get_user(
     State(state): State<AppState>,
-    StaffUser(_staff): StaffUser,
+    ClientIp(client): ClientIp,
+    StaffUser(staff): StaffUser,
     Path(id): Path<String>,
 ) -> Result<Json<Profile>, ApiError> {
     let id = parse_id(&id)?;
     let user = db::find_user(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let by = Some(staff.user.id);
+    audit::record(
+        &state,
+        audit::Kind::StaffViewedUser,
+        Some(id),
+        by,
+        Some(client),
+        None,
+    )
+    .await;
     Ok(Json(Profile::from(user)))
 }
 

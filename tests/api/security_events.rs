@@ -215,3 +215,34 @@ async fn only_staff_read_the_log_and_bad_queries_are_clear_errors() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn staff_reads_of_users_are_recorded_as_staff_actions() {
+    let app = spawn_app().await;
+    let (staff_id, staff) = app.register("staff@example.com").await;
+    app.execute(&format!(
+        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
+    ))
+    .await;
+    let (user_id, _) = app.register("cook@example.com").await;
+    for path in [
+        "/users/?search=cook".to_owned(),
+        format!("/users/{user_id}/"),
+    ] {
+        let res = app
+            .request(Method::GET, &path)
+            .header("Authorization", format!("Token {staff}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let all = events(&app, &staff, "").await;
+    let (viewed, listed) = (&all["results"][0], &all["results"][1]);
+    assert_eq!(viewed["kind"], "staff_viewed_user");
+    assert_eq!(viewed["user_id"], user_id);
+    assert_eq!(viewed["actor_id"], staff_id);
+    assert_eq!(listed["kind"], "staff_listed_users");
+    assert_eq!(listed["actor_id"], staff_id);
+    assert_eq!(listed["detail"], "search=\"cook\" page=1 page_size=20");
+}
