@@ -25,13 +25,14 @@ TARGETS=("$@")
 if [[ ${#TARGETS[@]} -eq 0 ]]; then
   mapfile -t TARGETS < <(cargo +nightly fuzz list)
 fi
+# The sanitizer build of the fuzz crate takes many minutes from scratch; keep it outside the
+# clone so CI runs on the same machine reuse it (override with CARGO_TARGET_DIR). Set before
+# the build: the runs below must find what it built.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kitchen-api/fuzz-target}"
+mkdir -p "$CARGO_TARGET_DIR"
 cargo +nightly fuzz build -O
 LOGS="$(mktemp -d)"
 trap 'rm -rf "$LOGS"' EXIT
-# The sanitizer build of the fuzz crate takes many minutes from scratch; keep it outside the
-# clone so CI runs on the same machine reuse it (override with CARGO_TARGET_DIR).
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kitchen-api/fuzz-target}"
-mkdir -p "$CARGO_TARGET_DIR"
 for target in "${TARGETS[@]}"; do
   mkdir -p "corpus/$target"
   echo "---- $target: ${SECONDS_PER_TARGET}s ----"

@@ -98,13 +98,20 @@ pub async fn find_session_by_digest(
 }
 
 /// Records when each of these tokens was last used (ids of revoked tokens are ignored).
-/// PostgreSQL takes a chunk in one statement; SQLite, which has no arrays, a chunk in one
-/// transaction, so its single writer is held briefly and once per chunk.
+/// PostgreSQL takes a chunk in one statement. SQLite, which has no arrays, takes a small chunk
+/// per transaction with a pause between them: it has one writer, and the requests that write
+/// (logins, registrations) wait for it by sleeping and retrying, so back-to-back chunks kept
+/// them waiting for over a second during a login storm (seen as "slow statement" warnings).
 pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), sqlx::Error> {
     const CHUNK: usize = 1000;
+    const SQLITE_CHUNK: usize = 200;
+    const SQLITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
     match db {
         Db::Sqlite(pool) => {
-            for chunk in uses.chunks(CHUNK) {
+            for (n, chunk) in uses.chunks(SQLITE_CHUNK).enumerate() {
+                if n > 0 {
+                    tokio::time::sleep(SQLITE_PAUSE).await;
+                }
                 let mut tx = pool.begin().await?;
                 for (token_id, at) in chunk {
                     sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
