@@ -5,6 +5,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::{GOOD_PASSWORD, TestApp, assert_json, spawn_app};
 
+/// Registers `staff@example.com` and makes it staff: (id, token).
+async fn register_staff(app: &TestApp) -> (i64, String) {
+    let (id, token) = app.register("staff@example.com").await;
+    app.execute(&format!("UPDATE users SET is_staff = TRUE WHERE id = {id}"))
+        .await;
+    (id, token)
+}
+
 async fn events(app: &TestApp, staff: &str, query: &str) -> Value {
     let res = app
         .request(Method::GET, &format!("/security-events/{query}"))
@@ -28,11 +36,7 @@ fn kinds(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn logins_logouts_and_staff_actions_are_recorded_with_who_and_where() {
     let app = spawn_app().await;
-    let (staff_id, staff) = app.register("staff@example.com").await;
-    app.execute(&format!(
-        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
-    ))
-    .await;
+    let (staff_id, staff) = register_staff(&app).await;
     let (user_id, _) = app.register("cook@example.com").await;
 
     let res = app
@@ -101,11 +105,7 @@ async fn logins_logouts_and_staff_actions_are_recorded_with_who_and_where() {
 #[tokio::test]
 async fn a_failed_login_records_the_address_tried_only_when_it_is_an_address() {
     let app = spawn_app().await;
-    let (staff_id, staff) = app.register("staff@example.com").await;
-    app.execute(&format!(
-        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
-    ))
-    .await;
+    let (_, staff) = register_staff(&app).await;
     // A password typed into the email field must not end up in the log.
     let secret = "my secret kitchen passphrase";
     let res = app
@@ -124,11 +124,7 @@ async fn a_failed_login_records_the_address_tried_only_when_it_is_an_address() {
 #[tokio::test]
 async fn password_changes_and_account_deletions_are_recorded_and_outlive_the_account() {
     let app = spawn_app().await;
-    let (staff_id, staff) = app.register("staff@example.com").await;
-    app.execute(&format!(
-        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
-    ))
-    .await;
+    let (_, staff) = register_staff(&app).await;
     let (user_id, token) = app.register("cook@example.com").await;
     let new_password = "an entirely new kitchen passphrase";
     let res = app
@@ -159,11 +155,7 @@ async fn password_changes_and_account_deletions_are_recorded_and_outlive_the_acc
 #[tokio::test]
 async fn only_staff_read_the_log_and_bad_queries_are_clear_errors() {
     let app = spawn_app().await;
-    let (staff_id, staff) = app.register("staff@example.com").await;
-    app.execute(&format!(
-        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
-    ))
-    .await;
+    let (_, staff) = register_staff(&app).await;
     let (_, user) = app.register("cook@example.com").await;
     let res = app
         .request(Method::GET, "/security-events/")
@@ -219,11 +211,7 @@ async fn only_staff_read_the_log_and_bad_queries_are_clear_errors() {
 #[tokio::test]
 async fn staff_reads_of_users_are_recorded_as_staff_actions() {
     let app = spawn_app().await;
-    let (staff_id, staff) = app.register("staff@example.com").await;
-    app.execute(&format!(
-        "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
-    ))
-    .await;
+    let (staff_id, staff) = register_staff(&app).await;
     let (user_id, _) = app.register("cook@example.com").await;
     for path in [
         "/users/?search=cook".to_owned(),
