@@ -26,7 +26,7 @@ use crate::auth::{
     flush_touches_periodically, invalidate_after_writes, listen_for_changes,
 };
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, SessionLookup};
 use crate::domain::PasswordPolicy;
 use crate::error::ApiError;
 use crate::hardening;
@@ -58,6 +58,8 @@ impl std::ops::Deref for AppState {
 /// The state itself.
 pub struct Shared {
     pub db: Db,
+    /// The token lookup of the authentication path (see `db::SessionLookup`).
+    pub sessions: SessionLookup,
     pub hashing: Hashing,
     pub clock: Arc<dyn Clock>,
     pub policy: PasswordPolicy,
@@ -220,7 +222,9 @@ impl Application {
             None => crate::mail::transport_from_config(&config.mail)?,
         };
         let mailer = Mailer::start(transport, config.mail.mailer_settings());
+        let sessions = SessionLookup::new(&db, config.sqlite_inline_reads);
         let state = AppState::new(Shared {
+            sessions,
             db,
             hashing,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
@@ -262,7 +266,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
-        tracing::info!(%addr, engine = self.state.db.engine(), "listening on http://{addr}");
+        tracing::info!(
+            %addr,
+            engine = self.state.db.engine(),
+            inline_reads = self.state.sessions.is_inline(),
+            "listening on http://{addr}");
         let db = self.state.db.clone();
         let mailer = self.state.mailer.clone();
         let touches = self.state.touches.clone();

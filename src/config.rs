@@ -87,6 +87,11 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = defaults::DB_ACQUIRE_TIMEOUT_SECS)]
     pub db_acquire_timeout_secs: u64,
 
+    /// On a SQLite file, look tokens up on the request's own thread through read-only
+    /// connections, instead of through the pool's worker threads (see `db::inline_reads`).
+    #[arg(long, global = true, env = "KITCHEN_API_SQLITE_INLINE_READS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sqlite_inline_reads: bool,
+
     /// Apply pending database migrations when the server starts.
     #[arg(long, global = true, env = "KITCHEN_API_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
@@ -231,6 +236,7 @@ impl Default for Config {
             db_max_connections: defaults::DB_MAX_CONNECTIONS,
             db_acquire_timeout_secs: defaults::DB_ACQUIRE_TIMEOUT_SECS,
             migrate_on_start: true,
+            sqlite_inline_reads: true,
             log: defaults::LOG.to_owned(),
             auth_cache_ttl_ms: defaults::AUTH_CACHE_TTL_MS,
             auth_cache_max_entries: defaults::AUTH_CACHE_MAX_ENTRIES,

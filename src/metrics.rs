@@ -25,6 +25,9 @@ pub const LOGINS: &str = "kitchen_api_logins_total";
 pub const HASHING_WAITING: &str = "kitchen_api_hashing_queue_depth";
 /// Password hashes running now.
 pub const HASHING_RUNNING: &str = "kitchen_api_hashing_in_progress";
+/// Session lookups that missed the session cache, by `via`: `inline` (SQLite, on the calling
+/// thread) or `pool`.
+pub const SESSION_LOOKUPS: &str = "kitchen_api_session_lookups_total";
 /// Database connections open (in use or idle).
 pub const DB_POOL_SIZE: &str = "kitchen_api_db_pool_connections";
 /// Database connections open and idle.
@@ -89,6 +92,10 @@ fn describe() {
     );
     metrics::describe_counter!(HTTP_THROTTLED, "Requests refused with 429, by route.");
     metrics::describe_counter!(LOGINS, "Password checks at login, by outcome (ok, failed).");
+    metrics::describe_counter!(
+        SESSION_LOOKUPS,
+        "Session lookups that missed the session cache, by via (inline, pool)."
+    );
     metrics::describe_gauge!(HASHING_WAITING, "Password hashes waiting for a slot.");
     metrics::describe_gauge!(HASHING_RUNNING, "Password hashes running now.");
     metrics::describe_gauge!(DB_POOL_SIZE, "Database connections open.");

@@ -36,7 +36,9 @@ impl FromRequestParts<AppState> for AuthUser {
             Some(session) => session,
             None => {
                 let epoch = cache.epoch();
-                let mut session = db::find_session_by_digest(&state.db, &digest)
+                let mut session = state
+                    .sessions
+                    .find(&digest)
                     .await?
                     .ok_or(ApiError::Unauthenticated(AuthFailure::InvalidToken))?;
                 // A use noted here but not written yet counts (idle timeout, granularity).

@@ -5,6 +5,7 @@
 mod account;
 mod codes;
 mod events;
+mod inline_reads;
 mod sessions;
 mod staff;
 mod throttle;
@@ -24,8 +25,8 @@ pub use staff::{
 };
 pub use throttle::{ThrottleRow, clear_throttle, find_throttle, record_failure};
 pub use tokens::{
-    NewToken, SessionRow, delete_token, find_session_by_digest, insert_token, purge_expired_tokens,
-    touch_tokens,
+    NewToken, SessionLookup, SessionRow, delete_token, find_session_by_digest, insert_token,
+    purge_expired_tokens, touch_tokens,
 };
 pub use users::{
     Change, Credentials, NewUser, ProfileChanges, UserRow, find_credentials_by_email_key,

@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use std::sync::Arc;
+
+use super::inline_reads::InlineReads;
 use super::users::{UserRow, user_columns};
 use super::{Db, on_db};
 
@@ -81,20 +84,69 @@ pub async fn purge_expired_tokens(
         .map(|r| r.rows_affected()))
 }
 
-/// The token with this digest and its user, if the token exists.
+/// The token lookup of the authentication path. The subquery names no `id`, so the bare column
+/// names are the user's; [`super::inline_reads`] reads the columns in this order.
+const SESSION_BY_DIGEST: &str = concat!(
+    "SELECT t.token_id, t.token_created_at, t.last_used_at, ",
+    user_columns!(),
+    " FROM (SELECT id AS token_id, user_id, created_at AS token_created_at, last_used_at \
+       FROM tokens WHERE digest = $1) t \
+     JOIN users ON users.id = t.user_id"
+);
+
+/// The token with this digest and its user, if the token exists (through the pool).
 pub async fn find_session_by_digest(
     db: &Db,
     digest: &[u8],
 ) -> Result<Option<SessionRow>, sqlx::Error> {
-    // The subquery names no `id`, so the bare column names below are the user's.
-    const SQL: &str = concat!(
-        "SELECT t.token_id, t.token_created_at, t.last_used_at, ",
-        user_columns!(),
-        " FROM (SELECT id AS token_id, user_id, created_at AS token_created_at, last_used_at \
-           FROM tokens WHERE digest = $1) t \
-         JOIN users ON users.id = t.user_id"
-    );
-    on_db!(db, pool => sqlx::query_as(SQL).bind(digest).fetch_optional(pool).await)
+    on_db!(db, pool => sqlx::query_as(SESSION_BY_DIGEST).bind(digest).fetch_optional(pool).await)
+}
+
+/// How the authentication path finds a session: on a SQLite file, on the calling thread
+/// ([`super::inline_reads`], unless turned off); otherwise, or when that cannot answer, through
+/// the pool. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SessionLookup {
+    db: Db,
+    inline: Option<Arc<InlineReads>>,
+}
+
+impl SessionLookup {
+    /// `inline`: whether SQLite lookups may run on the calling thread
+    /// (`KITCHEN_API_SQLITE_INLINE_READS`).
+    pub fn new(db: &Db, inline: bool) -> Self {
+        let inline = match db {
+            Db::Sqlite(pool) if inline => {
+                InlineReads::for_file(pool.connect_options().get_filename()).map(Arc::new)
+            }
+            _ => None,
+        };
+        Self {
+            db: db.clone(),
+            inline,
+        }
+    }
+
+    /// Whether lookups run on the calling thread (for the start-up log).
+    pub fn is_inline(&self) -> bool {
+        self.inline.is_some()
+    }
+
+    /// The token with this digest and its user, if the token exists.
+    pub async fn find(&self, digest: &[u8]) -> Result<Option<SessionRow>, sqlx::Error> {
+        if let Some(inline) = &self.inline {
+            match inline.find_session(SESSION_BY_DIGEST, digest) {
+                Ok(found) => {
+                    metrics::counter!(crate::metrics::SESSION_LOOKUPS, "via" => "inline")
+                        .increment(1);
+                    return Ok(found);
+                }
+                Err(why) => tracing::debug!(%why, "inline session lookup fell back to the pool"),
+            }
+        }
+        metrics::counter!(crate::metrics::SESSION_LOOKUPS, "via" => "pool").increment(1);
+        find_session_by_digest(&self.db, digest).await
+    }
 }
 
 /// Records when each of these tokens was last used (ids of revoked tokens are ignored).

@@ -75,6 +75,16 @@ impl Server {
         }
     }
 
+    /// `GET /users/me/` with this token.
+    pub(crate) async fn get_me(&self, token: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{}/users/me/", self.base))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -243,13 +253,7 @@ async fn no_log_line_contains_a_password_token_or_authorization_header() {
     let body: Value = res.json().await.unwrap();
     let second = body["token"].as_str().unwrap().to_owned();
     for token in [&first, &second] {
-        let res = client
-            .get(format!("{base}/users/me/"))
-            .header("Authorization", format!("Token {token}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(server.get_me(token).await.status(), 200);
     }
     client
         .post(format!("{base}/token/"))
@@ -331,15 +335,7 @@ async fn createsuperuser_reads_the_password_from_stdin_and_the_superuser_can_adm
         .as_str()
         .unwrap()
         .to_owned();
-    let me: Value = client
-        .get(format!("{}/users/me/", server.base))
-        .header("Authorization", format!("Token {token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = server.get_me(&token).await.json().await.unwrap();
     assert_eq!(
         (me["is_superuser"].clone(), me["is_staff"].clone()),
         (json!(true), json!(true))

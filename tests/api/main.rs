@@ -12,6 +12,7 @@ mod errors;
 mod hardening;
 mod helpers;
 mod import_django;
+mod inline_reads;
 mod login;
 mod logout;
 mod mail;

@@ -1,0 +1,202 @@
+//! The session lookup on SQLite without leaving the calling thread.
+//!
+//! sqlx-sqlite runs every statement on a worker thread of its own per connection and wakes the
+//! calling task when the answer is back: two thread hand-offs (futex wake-ups, context
+//! switches) around a point lookup that takes SQLite itself a few microseconds. On the
+//! authentication path, which every authenticated request that misses the session cache takes,
+//! those hand-offs cost several times the query (`docs/bench/analysis.md` §0). This module runs
+//! that one `SELECT` on the calling thread through a few `rusqlite` connections of its own,
+//! opened read-only on the same file (WAL mode: readers never wait for the writer).
+//!
+//! It blocks the async worker for the length of the lookup, which is bounded on purpose:
+//! - the connections have no busy handler, so a lock that SQLite would wait on (only possible
+//!   during rare WAL-index recovery) is an immediate `SQLITE_BUSY` and the caller falls back to
+//!   the pool;
+//! - anything this path cannot read exactly like sqlx does (a timestamp in another format, an
+//!   error of any kind) is also a fall-back, never a different answer;
+//! - the remaining cost is a B-tree descent in pages the OS normally has cached.
+//!
+//! `KITCHEN_API_SQLITE_INLINE_READS=false` turns it off (every lookup then goes through the
+//! pool, as on PostgreSQL).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+
+use super::tokens::SessionRow;
+use super::users::UserRow;
+
+/// Connections kept open between lookups: one per async worker thread is what is ever in use at
+/// once; a few more absorb the rare overlap with the blocking pool.
+const MAX_IDLE: usize = 8;
+
+/// Why a lookup did not answer; the caller then asks the pool, which has the final word.
+#[derive(Debug)]
+pub(super) enum Fallback {
+    Sqlite(rusqlite::Error),
+    /// A value this path does not decode (sqlx accepts more timestamp spellings).
+    Unreadable(&'static str),
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fallback::Sqlite(e) => write!(f, "{e}"),
+            Fallback::Unreadable(what) => {
+                write!(f, "a {what} in a spelling this path does not read")
+            }
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Fallback {
+    fn from(e: rusqlite::Error) -> Self {
+        Fallback::Sqlite(e)
+    }
+}
+
+/// Read-only connections to one SQLite file, for [`InlineReads::find_session`].
+pub(super) struct InlineReads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for InlineReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineReads")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InlineReads {
+    /// Inline reads of the database file at `path`, or `None` where there is no file to share
+    /// (an in-memory database is private to the connection that made it).
+    pub(super) fn for_file(path: &Path) -> Option<Self> {
+        if !path.is_file() {
+            return None;
+        }
+        let reads = Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        };
+        // Opened once now, so a file that this path cannot read shows at start, not per request.
+        match reads.open() {
+            Ok(conn) => {
+                reads.give_back(conn);
+                Some(reads)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "SQLite inline reads are off: cannot open the file read-only");
+                None
+            }
+        }
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // No waiting on locks: a busy database is the pool's business (see the module doc).
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        Ok(conn)
+    }
+
+    fn take(&self) -> rusqlite::Result<Connection> {
+        let conn = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match conn {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+
+    /// The token with this digest and its user: the same query and the same answer as
+    /// [`super::find_session_by_digest`].
+    pub(super) fn find_session(
+        &self,
+        sql: &str,
+        digest: &[u8],
+    ) -> Result<Option<SessionRow>, Fallback> {
+        let conn = self.take()?;
+        let found = query_session(&conn, sql, digest);
+        // A connection that failed is dropped rather than reused: the next one starts clean.
+        if found.is_ok() {
+            self.give_back(conn);
+        }
+        found
+    }
+}
+
+fn query_session(
+    conn: &Connection,
+    sql: &str,
+    digest: &[u8],
+) -> Result<Option<SessionRow>, Fallback> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let row = statement
+        .query_row([digest], |row| Ok(read_session(row)))
+        .optional()?;
+    row.transpose()
+}
+
+/// Columns by position, in the order of the query in `tokens.rs`: the token's three, then
+/// [`super::users::user_columns`].
+fn read_session(row: &Row<'_>) -> Result<SessionRow, Fallback> {
+    Ok(SessionRow {
+        token_id: row.get(0)?,
+        token_created_at: timestamp(row.get_ref(1)?.as_str()?)?,
+        last_used_at: row
+            .get_ref(2)?
+            .as_str_or_null()?
+            .map(timestamp)
+            .transpose()?,
+        user: UserRow {
+            id: row.get(3)?,
+            email: row.get(4)?,
+            name: row.get(5)?,
+            date_of_birth: row
+                .get_ref(6)?
+                .as_str_or_null()?
+                .map(|text| {
+                    NaiveDate::parse_from_str(text, "%F").map_err(|_| Fallback::Unreadable("date"))
+                })
+                .transpose()?,
+            bio: row.get(7)?,
+            profile_picture: row.get(8)?,
+            phone_number: row.get(9)?,
+            is_superuser: row.get(10)?,
+            is_staff: row.get(11)?,
+            is_active: row.get(12)?,
+            email_verified: row.get(13)?,
+            date_joined: timestamp(row.get_ref(14)?.as_str()?)?,
+        },
+    })
+}
+
+/// The RFC 3339 text that sqlx writes for a `DateTime<Utc>`; other spellings fall back.
+fn timestamp(text: &str) -> Result<DateTime<Utc>, Fallback> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| Fallback::Unreadable("timestamp"))
+}
+
+impl From<rusqlite::types::FromSqlError> for Fallback {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        Fallback::Sqlite(rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Null,
+            Box::new(e),
+        ))
+    }
+}
