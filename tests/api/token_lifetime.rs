@@ -121,4 +121,22 @@ async fn a_last_use_shows_at_once_and_reaches_the_database_without_the_request_w
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // Stored as the time it was, in the spelling sqlx writes itself (the inline SQLite reads
+    // depend on it).
+    let expected = app.clock.now_for_tests();
+    let sql = "SELECT last_used_at FROM tokens";
+    match &app.db {
+        kitchen_api::db::Db::Sqlite(pool) => {
+            let text: String = sqlx::query_scalar(sql).fetch_one(pool).await.unwrap();
+            assert_eq!(
+                text,
+                expected.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+            );
+        }
+        kitchen_api::db::Db::Postgres(pool) => {
+            let at: chrono::DateTime<chrono::Utc> =
+                sqlx::query_scalar(sql).fetch_one(pool).await.unwrap();
+            assert_eq!(at, expected);
+        }
+    }
 }
