@@ -36,6 +36,8 @@ const MAX_IDLE: usize = 8;
 #[derive(Debug)]
 pub(super) enum Fallback {
     Sqlite(rusqlite::Error),
+    /// A column of another type than the query's (a text column holding a number, ...).
+    Type(rusqlite::types::FromSqlError),
     /// A value this path does not decode (sqlx accepts more timestamp spellings).
     Unreadable(&'static str),
 }
@@ -44,6 +46,7 @@ impl std::fmt::Display for Fallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fallback::Sqlite(e) => write!(f, "{e}"),
+            Fallback::Type(e) => write!(f, "{e}"),
             Fallback::Unreadable(what) => {
                 write!(f, "a {what} in a spelling this path does not read")
             }
@@ -193,10 +196,6 @@ fn timestamp(text: &str) -> Result<DateTime<Utc>, Fallback> {
 
 impl From<rusqlite::types::FromSqlError> for Fallback {
     fn from(e: rusqlite::types::FromSqlError) -> Self {
-        Fallback::Sqlite(rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Null,
-            Box::new(e),
-        ))
+        Fallback::Type(e)
     }
 }

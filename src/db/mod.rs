@@ -25,8 +25,8 @@ pub use staff::{
 };
 pub use throttle::{ThrottleRow, clear_throttle, find_throttle, record_failure};
 pub use tokens::{
-    NewToken, SessionLookup, SessionRow, delete_token, find_session_by_digest, insert_token,
-    purge_expired_tokens, touch_tokens,
+    NewToken, SessionLookup, SessionRow, delete_token, insert_token, purge_expired_tokens,
+    touch_tokens,
 };
 pub use users::{
     Change, Credentials, NewUser, ProfileChanges, UserRow, find_credentials_by_email_key,

@@ -95,10 +95,7 @@ const SESSION_BY_DIGEST: &str = concat!(
 );
 
 /// The token with this digest and its user, if the token exists (through the pool).
-pub async fn find_session_by_digest(
-    db: &Db,
-    digest: &[u8],
-) -> Result<Option<SessionRow>, sqlx::Error> {
+async fn find_session_by_digest(db: &Db, digest: &[u8]) -> Result<Option<SessionRow>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as(SESSION_BY_DIGEST).bind(digest).fetch_optional(pool).await)
 }
 
