@@ -23,7 +23,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{
     Argon2Hasher, AuthCache, Clock, Hashing, PasswordHasher, SystemClock, Touches,
-    flush_touches_periodically, invalidate_after_writes, listen_for_changes,
+    flush_touches_periodically, follow_recorded_changes, invalidate_after_writes,
+    listen_for_changes,
 };
 use crate::config::Config;
 use crate::db::{Db, SessionLookup};
@@ -239,8 +240,14 @@ impl Application {
             mailer,
             touches: Touches::default(),
         });
-        if let (Db::Postgres(pool), true) = (&state.db, state.auth_cache.enabled()) {
-            tokio::spawn(listen_for_changes(pool.clone(), state.auth_cache.clone()));
+        if state.auth_cache.enabled() {
+            let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));
+            match &state.db {
+                Db::Postgres(pool) => tokio::spawn(listen_for_changes(pool.clone(), cache, clock)),
+                Db::Sqlite(pool) => {
+                    tokio::spawn(follow_recorded_changes(pool.clone(), cache, clock))
+                }
+            };
         }
         tokio::spawn(crate::auth::purge_expired_tokens(state.clone()));
         tokio::spawn(flush_touches_periodically(

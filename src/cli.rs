@@ -172,8 +172,13 @@ pub async fn users(config: &Config, action: UsersAction) -> anyhow::Result<()> {
         }
         UsersAction::Deactivate { email } => {
             let key = email.trim().to_lowercase();
-            if !db::deactivate_user_by_email_key(&db, &key).await? {
+            let Some(id) = db::deactivate_user_by_email_key(&db, &key).await? else {
                 bail!("no user with email {email}");
+            };
+            // Running servers may hold the account's sessions in their caches: tell them.
+            let change = crate::auth::SessionChange::User(id);
+            if let Err(e) = crate::auth::tell_other_processes(&db, change).await {
+                tracing::warn!(error = %e, "running servers could not be told; they apply the change within their session-cache TTL");
             }
             tracing::info!(
                 action = "deactivate",

@@ -19,8 +19,8 @@ pub mod defaults {
     pub const DB_MAX_CONNECTIONS: u32 = 16;
     pub const DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
     pub const LOG: &str = "info";
-    pub const AUTH_CACHE_TTL_MS: u64 = 5_000;
-    pub const AUTH_CACHE_MAX_ENTRIES: usize = 10_000;
+    pub const AUTH_CACHE_TTL_MS: u64 = 300_000;
+    pub const AUTH_CACHE_MAX_ENTRIES: usize = 100_000;
     pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
     pub const MAX_CONNECTIONS: usize = 1024;
     pub const HEADER_READ_TIMEOUT_MS: u64 = 30_000;
@@ -154,14 +154,16 @@ pub struct Config {
     pub cors_origins: Vec<String>,
 
     /// How long (ms) a process may answer from its cache of authenticated sessions. Writes
-    /// through the API invalidate it at once (on PostgreSQL in every process, by NOTIFY); the
-    /// TTL bounds staleness only for changes nothing announces, such as several processes on one
-    /// SQLite file or a write made directly in the database. 0 turns the cache off.
+    /// through the API or the command line invalidate the sessions of the user they changed in
+    /// every process (at once in this one; on PostgreSQL by NOTIFY within milliseconds, on
+    /// SQLite within a second); the TTL bounds only writes made directly in the database.
+    /// 0 turns the cache off.
     #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_TTL_MS", default_value_t = defaults::AUTH_CACHE_TTL_MS)]
     pub auth_cache_ttl_ms: u64,
 
-    /// Sessions the cache holds at most (each a few hundred bytes): a memory bound however many
-    /// distinct tokens arrive. Beyond it, requests read the database. 0 turns the cache off.
+    /// Sessions the cache holds at most (about 300 bytes each, so ~30 MiB when full): a memory
+    /// bound however many distinct tokens arrive. Beyond it, requests read the database. 0
+    /// turns the cache off.
     #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_MAX_ENTRIES", default_value_t = defaults::AUTH_CACHE_MAX_ENTRIES)]
     pub auth_cache_max_entries: usize,
 

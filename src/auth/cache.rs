@@ -2,12 +2,16 @@
 //! /users/me/` and every other authenticated read) usually costs no database round trip.
 //!
 //! Correctness comes before hits:
-//! - Every entry carries the **epoch** it was read in. Any successful request that may change a
-//!   session or a user (logout, profile edit, password change, deactivation, ...) bumps the
-//!   epoch after it commits, which invalidates every entry at once (an O(1) atomic increment;
-//!   writes are rare next to reads).
-//! - On PostgreSQL the bump is broadcast with `NOTIFY`, and every server process `LISTEN`s, so a
-//!   token revoked on one process stops working on the others within milliseconds.
+//! - Every successful request that may change a session or a user (logout, profile edit,
+//!   password change, deactivation, ...) invalidates, after it commits, the sessions of the
+//!   user it changed ([`AuthCache::invalidate_user`]); the rare bulk change invalidates
+//!   everything ([`AuthCache::invalidate_all`]). A write by one user costs nobody else a hit.
+//! - Every invalidation takes a number from one counter, and every database read takes a
+//!   [`Ticket`] (the counter's value) before it starts: a read that a change overtook is never
+//!   stored, so a lookup racing with a logout cannot put the revoked session back.
+//! - On PostgreSQL invalidations are broadcast with `NOTIFY`, and every server process
+//!   `LISTEN`s, so a token revoked on one process stops working on the others within
+//!   milliseconds.
 //! - The TTL bounds staleness where no broadcast reaches (several processes on one SQLite file,
 //!   or a write made outside the service). A TTL of 0 turns the cache off.
 
@@ -20,9 +24,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::db::SessionRow;
 
+/// The invalidation counter's value when a database read began (see [`AuthCache::ticket`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
 struct Entry {
     session: Arc<SessionRow>,
-    epoch: u64,
+    ticket: Ticket,
     fetched_at: DateTime<Utc>,
 }
 
@@ -34,13 +42,51 @@ pub struct AuthCache {
 
 struct Inner {
     ttl: TimeDelta,
-    /// The most entries kept (a flood of distinct tokens cannot grow memory beyond it). When
-    /// it is reached, entries past their TTL or from an old epoch go first; if that frees less
-    /// than a quarter, everything goes, so the pruning scan runs at most once per quarter of
-    /// inserts.
+    /// The most entries kept (a flood of distinct tokens cannot grow memory beyond it), and
+    /// the most changed users remembered. When entries reach it, the expired and invalidated
+    /// ones go first; if that frees less than a quarter, everything goes, so the pruning scan
+    /// runs at most once per quarter of inserts.
     max_entries: usize,
-    epoch: AtomicU64,
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    /// Numbers the invalidations; only ever incremented while `state` is locked.
+    changes: AtomicU64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<[u8; 32], Entry>,
+    /// Users whose sessions changed within the last TTL: the change's number and time. An
+    /// entry read before its user's last change is stale; older changes can be forgotten, as
+    /// every entry read before them has expired.
+    changed: HashMap<i64, (Ticket, DateTime<Utc>)>,
+    /// The number of the last [`AuthCache::invalidate_all`]: nothing read before it is stored.
+    cleared: Ticket,
+}
+
+/// Whether a read of `user_id`'s session that began at `read` was overtaken by a change.
+fn overtaken(
+    changed: &HashMap<i64, (Ticket, DateTime<Utc>)>,
+    cleared: Ticket,
+    user_id: i64,
+    read: Ticket,
+) -> bool {
+    read < cleared
+        || changed
+            .get(&user_id)
+            .is_some_and(|&(change, _)| change > read)
+}
+
+impl State {
+    fn is_stale(&self, user_id: i64, read: Ticket) -> bool {
+        overtaken(&self.changed, self.cleared, user_id, read)
+    }
+
+    fn clear(&mut self, change: Ticket) {
+        self.cleared = change;
+        // Old entries are unusable now; dropping them returns the memory.
+        self.entries.clear();
+        self.changed.clear();
+    }
 }
 
 impl AuthCache {
@@ -51,8 +97,8 @@ impl AuthCache {
             inner: Arc::new(Inner {
                 ttl,
                 max_entries,
-                epoch: AtomicU64::new(0),
-                entries: Mutex::new(HashMap::new()),
+                changes: AtomicU64::new(0),
+                state: Mutex::new(State::default()),
             }),
         }
     }
@@ -61,57 +107,204 @@ impl AuthCache {
         self.inner.ttl > TimeDelta::zero() && self.inner.max_entries > 0
     }
 
-    /// The current epoch, to be read BEFORE the database lookup whose result is then stored:
-    /// a bump that happens during the lookup makes that result stale on arrival.
-    pub fn epoch(&self) -> u64 {
-        self.inner.epoch.load(Ordering::Acquire)
+    /// To be taken BEFORE the cache or database lookup whose result may then be stored: a
+    /// change to that user after this point makes the result stale on arrival.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.inner.changes.load(Ordering::Acquire))
     }
 
-    /// The cached session for `digest`, if it is from this epoch and younger than the TTL.
+    fn next_change(&self) -> Ticket {
+        Ticket(self.inner.changes.fetch_add(1, Ordering::AcqRel) + 1)
+    }
+
+    fn expired(&self, entry: &Entry, now: DateTime<Utc>) -> bool {
+        now.signed_duration_since(entry.fetched_at) >= self.inner.ttl
+    }
+
+    /// The cached session for `digest`, unless it expired or its user changed since.
     pub fn get(&self, digest: &[u8; 32], now: DateTime<Utc>) -> Option<Arc<SessionRow>> {
         if !self.enabled() {
             return None;
         }
-        let epoch = self.epoch();
-        let entries = self.inner.entries.lock().ok()?;
-        let entry = entries.get(digest)?;
-        (entry.epoch == epoch && now.signed_duration_since(entry.fetched_at) < self.inner.ttl)
-            .then(|| Arc::clone(&entry.session))
+        let mut state = self.inner.state.lock().ok()?;
+        let entry = state.entries.get(digest)?;
+        if self.expired(entry, now) || state.is_stale(entry.session.user.id, entry.ticket) {
+            state.entries.remove(digest);
+            return None;
+        }
+        Some(Arc::clone(&entry.session))
     }
 
-    /// Stores a session read from the database in `epoch` (see [`AuthCache::epoch`]).
-    pub fn put(&self, digest: [u8; 32], session: Arc<SessionRow>, epoch: u64, now: DateTime<Utc>) {
-        if !self.enabled() || epoch != self.epoch() {
+    /// Stores a session whose read began at `ticket` (see [`AuthCache::ticket`]), unless its
+    /// user changed since.
+    pub fn put(
+        &self,
+        digest: [u8; 32],
+        session: Arc<SessionRow>,
+        ticket: Ticket,
+        now: DateTime<Utc>,
+    ) {
+        if !self.enabled() {
             return;
         }
-        if let Ok(mut entries) = self.inner.entries.lock() {
-            let max = self.inner.max_entries;
-            if entries.len() >= max {
-                let ttl = self.inner.ttl;
-                entries.retain(|_, e| {
-                    e.epoch == epoch && now.signed_duration_since(e.fetched_at) < ttl
-                });
-                if entries.len() > max / 4 * 3 {
-                    entries.clear();
-                }
+        let Ok(mut state) = self.inner.state.lock() else {
+            return;
+        };
+        if state.is_stale(session.user.id, ticket) {
+            return;
+        }
+        let max = self.inner.max_entries;
+        if state.entries.len() >= max {
+            let State {
+                entries,
+                changed,
+                cleared,
+            } = &mut *state;
+            entries.retain(|_, e| {
+                !self.expired(e, now) && !overtaken(changed, *cleared, e.session.user.id, e.ticket)
+            });
+            if entries.len() > max / 4 * 3 {
+                entries.clear();
             }
-            entries.insert(
-                digest,
-                Entry {
-                    session,
-                    epoch,
-                    fetched_at: now,
-                },
-            );
+        }
+        state.entries.insert(
+            digest,
+            Entry {
+                session,
+                ticket,
+                fetched_at: now,
+            },
+        );
+    }
+
+    /// Invalidates the sessions of one user (after a write that may affect them).
+    pub fn invalidate_user(&self, user_id: i64, now: DateTime<Utc>) {
+        let Ok(mut state) = self.inner.state.lock() else {
+            return;
+        };
+        let change = self.next_change();
+        state.changed.insert(user_id, (change, now));
+        if state.changed.len() > self.inner.max_entries {
+            let ttl = self.inner.ttl;
+            state
+                .changed
+                .retain(|_, &mut (_, at)| now.signed_duration_since(at) < ttl);
+            if state.changed.len() > self.inner.max_entries {
+                // More users changed within a TTL than there are entries: cheaper to start over.
+                state.clear(change);
+            }
         }
     }
 
-    /// Invalidates every entry (after a write that may affect sessions or users).
+    /// Invalidates every entry (after a bulk change, or when changes may have been missed).
     pub fn invalidate_all(&self) {
-        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut entries) = self.inner.entries.lock() {
-            // Old entries are already unusable; dropping them just returns the memory.
-            entries.clear();
+        if let Ok(mut state) = self.inner.state.lock() {
+            let change = self.next_change();
+            state.clear(change);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::db::UserRow;
+
+    fn session(user_id: i64, token_id: i64) -> Arc<SessionRow> {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        Arc::new(SessionRow {
+            token_id,
+            token_created_at: at,
+            last_used_at: None,
+            user: UserRow {
+                id: user_id,
+                email: format!("u{user_id}@example.com"),
+                name: None,
+                date_of_birth: None,
+                bio: None,
+                profile_picture: None,
+                phone_number: None,
+                is_superuser: false,
+                is_staff: false,
+                is_active: true,
+                email_verified: false,
+                date_joined: at,
+            },
+        })
+    }
+
+    fn cache() -> (AuthCache, DateTime<Utc>) {
+        (
+            AuthCache::new(TimeDelta::seconds(60), 100),
+            DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(1),
+        )
+    }
+
+    #[test]
+    fn a_change_to_one_user_leaves_the_others_cached() {
+        let (cache, now) = cache();
+        let t = cache.ticket();
+        cache.put([1; 32], session(1, 10), t, now);
+        cache.put([2; 32], session(2, 20), t, now);
+        cache.put([3; 32], session(1, 11), t, now);
+        cache.invalidate_user(1, now);
+        assert!(cache.get(&[1; 32], now).is_none());
+        assert!(cache.get(&[3; 32], now).is_none());
+        assert_eq!(cache.get(&[2; 32], now).map(|s| s.token_id), Some(20));
+        // Read again after the change: cached again.
+        let t = cache.ticket();
+        cache.put([1; 32], session(1, 10), t, now);
+        assert_eq!(cache.get(&[1; 32], now).map(|s| s.token_id), Some(10));
+    }
+
+    #[test]
+    fn a_read_overtaken_by_its_users_change_is_not_stored() {
+        let (cache, now) = cache();
+        let before = cache.ticket();
+        cache.invalidate_user(1, now);
+        cache.put([1; 32], session(1, 10), before, now);
+        assert!(cache.get(&[1; 32], now).is_none());
+        // Another user's change does not spoil a read of this one.
+        let before = cache.ticket();
+        cache.invalidate_user(2, now);
+        cache.put([1; 32], session(1, 10), before, now);
+        assert!(cache.get(&[1; 32], now).is_some());
+    }
+
+    #[test]
+    fn invalidating_everything_refuses_older_reads_too() {
+        let (cache, now) = cache();
+        let before = cache.ticket();
+        cache.put([1; 32], session(1, 10), before, now);
+        cache.invalidate_all();
+        assert!(cache.get(&[1; 32], now).is_none());
+        cache.put([2; 32], session(2, 20), before, now);
+        assert!(cache.get(&[2; 32], now).is_none());
+    }
+
+    #[test]
+    fn entries_expire_and_memory_stays_bounded() {
+        let (cache, now) = cache();
+        let t = cache.ticket();
+        cache.put([1; 32], session(1, 10), t, now);
+        assert!(cache.get(&[1; 32], now + TimeDelta::seconds(60)).is_none());
+        for i in 0..1_000u16 {
+            let mut digest = [0; 32];
+            digest[..2].copy_from_slice(&i.to_le_bytes());
+            cache.put(digest, session(i64::from(i), i64::from(i)), t, now);
+            cache.invalidate_user(100_000 + i64::from(i), now);
+        }
+        let state = cache.inner.state.lock().unwrap();
+        assert!(
+            state.entries.len() <= 100,
+            "{} entries",
+            state.entries.len()
+        );
+        assert!(
+            state.changed.len() <= 100,
+            "{} changes",
+            state.changed.len()
+        );
     }
 }

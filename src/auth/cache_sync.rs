@@ -1,30 +1,85 @@
-//! Keeps every process's [`AuthCache`] honest: a layer that invalidates it after each
-//! successful write, and, on PostgreSQL, the `NOTIFY`/`LISTEN` pair that carries the
+//! Keeps every process's [`AuthCache`] honest: a layer that invalidates what each successful
+//! write changed, and, on PostgreSQL, the `NOTIFY`/`LISTEN` pair that carries the
 //! invalidation to the other processes on the same database.
 
+use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponseParts, Response, ResponseParts};
+use chrono::Utc;
 use sqlx::postgres::{PgListener, PgPool};
+use sqlx::sqlite::SqlitePool;
 
-use super::AuthCache;
+use super::{AuthCache, Clock};
 use crate::app::AppState;
 use crate::db::Db;
 
 /// The PostgreSQL channel of session invalidations.
 const CHANNEL: &str = "kitchen_api_sessions";
 
+/// What a successful write changed, as far as cached sessions go. A handler that knows says
+/// so by returning it with its answer (it is a response part); a write that says nothing
+/// invalidates every session, so a new endpoint is safe before it is precise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionChange {
+    /// One user's sessions or profile (the usual case: the caller's own).
+    User(i64),
+    /// Anything, anyone's.
+    All,
+    /// Nothing a session carries (a mail queued, a code issued).
+    Nothing,
+}
+
+impl SessionChange {
+    /// The `NOTIFY` payload: `u:<id>`, or empty for everything; then a newline and the schema,
+    /// added by the `NOTIFY` itself (see [`notify_session_change`]).
+    fn payload(self) -> String {
+        match self {
+            Self::User(id) => format!("u:{id}"),
+            Self::All | Self::Nothing => String::new(),
+        }
+    }
+
+    /// Reads a payload heard in `schema`: `None` when it was announced in another schema of
+    /// the same database (another deployment: channels are per database); otherwise the user
+    /// it names, or everything for anything else (an older process's empty payload too).
+    fn from_payload(payload: &str, schema: &str) -> Option<Self> {
+        let change = match payload.split_once('\n') {
+            Some((change, from)) if from == schema => change,
+            Some(_) => return None,
+            None => "",
+        };
+        Some(
+            change
+                .strip_prefix("u:")
+                .and_then(|id| id.parse().ok())
+                .map_or(Self::All, Self::User),
+        )
+    }
+}
+
+impl IntoResponseParts for SessionChange {
+    type Error = Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Infallible> {
+        res.extensions_mut().insert(self);
+        Ok(res)
+    }
+}
+
 /// Requests that can only create (a user, a token) and never change what a cached session says.
 fn only_creates(method: &Method, path: &str) -> bool {
     *method == Method::POST && matches!(path, "/users" | "/token")
 }
 
-/// Layer: after any successful request that may have changed a token or a user, invalidate the
-/// cache here and announce it to the other processes, before the client gets the answer — so a
-/// client that logged out on one process is refused on the next request wherever it lands.
+/// Layer: after any successful request that may have changed a token or a user, invalidate
+/// what it changed here and announce it to the other processes, before the client gets the
+/// answer — so a client that logged out on one process is refused on the next request
+/// wherever it lands.
 pub async fn invalidate_after_writes(
     State(state): State<AppState>,
     request: Request,
@@ -35,24 +90,88 @@ pub async fn invalidate_after_writes(
         && !only_creates(&method, request.uri().path());
     let response = next.run(request).await;
     if writes && response.status().is_success() {
-        announce_session_change(&state).await;
+        let change = response
+            .extensions()
+            .get::<SessionChange>()
+            .copied()
+            .unwrap_or(SessionChange::All);
+        announce_session_change(&state, change).await;
     }
     response
 }
 
-/// Invalidates this process's session cache and, on PostgreSQL, every other process's.
-pub async fn announce_session_change(state: &AppState) {
+/// Invalidates what `change` names in this process's session cache, then tells every other
+/// process on the database ([`tell_other_processes`]).
+pub async fn announce_session_change(state: &AppState, change: SessionChange) {
     if !state.auth_cache.enabled() {
         return;
     }
-    state.auth_cache.invalidate_all();
-    if let Db::Postgres(pool) = &state.db {
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(pool)
-            .await
-        {
-            tracing::warn!(error = %e, "could not announce a session change; other processes rely on the cache TTL");
+    match change {
+        SessionChange::Nothing => return,
+        SessionChange::User(id) => state.auth_cache.invalidate_user(id, state.clock.now()),
+        SessionChange::All => state.auth_cache.invalidate_all(),
+    }
+    if let Err(e) = tell_other_processes(&state.db, change).await {
+        tracing::warn!(error = %e, "could not announce a session change; other processes rely on the cache TTL");
+    }
+}
+
+/// Tells every process on this PostgreSQL database (the command line's changes too).
+pub async fn notify_session_change(
+    pool: &PgPool,
+    change: SessionChange,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2 || chr(10) || coalesce(current_schema(), ''))")
+        .bind(CHANNEL)
+        .bind(change.payload())
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// Tells every server process on the database (this one included) of a change: on PostgreSQL
+/// with `NOTIFY` ([`listen_for_changes`] hears it within milliseconds), on SQLite by recording
+/// it ([`follow_recorded_changes`] reads it within a second). The command line uses it too.
+pub async fn tell_other_processes(db: &Db, change: SessionChange) -> Result<(), sqlx::Error> {
+    let user_id = match change {
+        SessionChange::Nothing => return Ok(()),
+        SessionChange::User(id) => Some(id),
+        SessionChange::All => None,
+    };
+    match db {
+        Db::Postgres(pool) => notify_session_change(pool, change).await,
+        Db::Sqlite(pool) => crate::db::record_session_change(pool, user_id, Utc::now()).await,
+    }
+}
+
+/// Runs for the life of the process on SQLite: once a second, applies to this process's cache
+/// the changes [`tell_other_processes`] recorded since the last it saw.
+pub async fn follow_recorded_changes(pool: SqlitePool, cache: AuthCache, clock: Arc<dyn Clock>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The cache starts empty: only what comes after start matters.
+    let mut seen = loop {
+        tick.tick().await;
+        match crate::db::last_session_change(&pool).await {
+            Ok(id) => break id,
+            Err(e) => tracing::debug!(error = %e, "cannot read recorded session changes yet"),
+        }
+    };
+    loop {
+        tick.tick().await;
+        match crate::db::session_changes_after(&pool, seen).await {
+            Ok(changes) => {
+                for (id, user_id) in changes {
+                    match user_id {
+                        Some(user_id) => cache.invalidate_user(user_id, clock.now()),
+                        None => cache.invalidate_all(),
+                    }
+                    seen = id;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read recorded session changes; the cache TTL bounds them")
+            }
         }
     }
 }
@@ -78,6 +197,13 @@ pub async fn purge_expired_tokens(state: AppState) {
             tracing::warn!(error = %e, "could not record tokens' last use; purge skipped");
             continue;
         }
+        if let Db::Sqlite(pool) = &state.db {
+            // Every process reads them within a second; an hour is ample.
+            let before = Utc::now() - chrono::TimeDelta::hours(1);
+            if let Err(e) = crate::db::purge_session_changes(pool, before).await {
+                tracing::warn!(error = %e, "could not purge recorded session changes");
+            }
+        }
         let config = &state.config;
         match crate::db::purge_expired_tokens(
             &state.db,
@@ -95,27 +221,70 @@ pub async fn purge_expired_tokens(state: AppState) {
 
 /// Runs for the life of the process on PostgreSQL: every announcement, and every reconnection
 /// (announcements may have been missed meanwhile), invalidates this process's cache.
-pub async fn listen_for_changes(pool: PgPool, cache: AuthCache) {
+pub async fn listen_for_changes(pool: PgPool, cache: AuthCache, clock: Arc<dyn Clock>) {
     loop {
-        match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(CHANNEL).await {
-                Ok(()) => {
-                    cache.invalidate_all();
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(_) => cache.invalidate_all(),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "session-change listener lost its connection");
-                                break;
-                            }
+        match listen(&pool).await {
+            Ok((mut listener, schema)) => {
+                cache.invalidate_all();
+                loop {
+                    match listener.try_recv().await {
+                        // `None`: the connection dropped and comes back on the next call;
+                        // what was announced meanwhile is lost.
+                        Ok(Some(n)) => match SessionChange::from_payload(n.payload(), &schema) {
+                            Some(SessionChange::User(id)) => cache.invalidate_user(id, clock.now()),
+                            Some(_) => cache.invalidate_all(),
+                            None => {}
+                        },
+                        Ok(None) => cache.invalidate_all(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "session-change listener lost its connection");
+                            break;
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for session changes"),
-            },
-            Err(e) => tracing::debug!(error = %e, "session-change listener cannot connect yet"),
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot LISTEN for session changes yet"),
         }
         cache.invalidate_all();
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A listener on the channel, and the schema its announcements must come from.
+async fn listen(pool: &PgPool) -> Result<(PgListener, String), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    let schema = sqlx::query_scalar("SELECT coalesce(current_schema(), '')")
+        .fetch_one(&mut listener)
+        .await?;
+    listener.listen(CHANNEL).await?;
+    Ok((listener, schema))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionChange;
+
+    #[test]
+    fn payloads_name_a_user_or_everything_in_this_schema_only() {
+        let heard = |change: SessionChange, from: &str| {
+            SessionChange::from_payload(&format!("{}\n{from}", change.payload()), "public")
+        };
+        for change in [SessionChange::User(42), SessionChange::User(-1)] {
+            assert_eq!(heard(change, "public"), Some(change));
+            assert_eq!(heard(change, "staging"), None);
+        }
+        assert_eq!(
+            heard(SessionChange::All, "public"),
+            Some(SessionChange::All)
+        );
+        for other in ["", "u:", "u:x", "u:1:2", "x:1", " u:1"] {
+            let change = SessionChange::from_payload(&format!("{other}\npublic"), "public");
+            assert_eq!(change, Some(SessionChange::All), "{other:?}");
+        }
+        // An older process's empty payload, without a schema: everything, to be safe.
+        assert_eq!(
+            SessionChange::from_payload("", "public"),
+            Some(SessionChange::All)
+        );
     }
 }

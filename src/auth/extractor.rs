@@ -32,10 +32,11 @@ impl FromRequestParts<AppState> for AuthUser {
         let digest = token.digest().to_array();
         let now = state.clock.now();
         let cache = &state.auth_cache;
+        // Before the cache is read: a change to this user from here on spoils what we store.
+        let ticket = cache.ticket();
         let session = match cache.get(&digest, now) {
             Some(session) => session,
             None => {
-                let epoch = cache.epoch();
                 let mut session = state
                     .sessions
                     .find(&digest)
@@ -44,7 +45,7 @@ impl FromRequestParts<AppState> for AuthUser {
                 // A use noted here but not written yet counts (idle timeout, granularity).
                 session.last_used_at = state.touches.latest(session.token_id, session.last_used_at);
                 let session = Arc::new(session);
-                cache.put(digest, Arc::clone(&session), epoch, now);
+                cache.put(digest, Arc::clone(&session), ticket, now);
                 session
             }
         };
@@ -69,11 +70,10 @@ impl FromRequestParts<AppState> for AuthUser {
             .last_used_at
             .is_none_or(|t| now.signed_duration_since(t) >= LAST_USED_GRANULARITY);
         if stale {
-            let epoch = cache.epoch();
             state.touches.record(session.token_id, now);
             let mut touched = SessionRow::clone(&session);
             touched.last_used_at = Some(now);
-            cache.put(digest, Arc::new(touched), epoch, now);
+            cache.put(digest, Arc::new(touched), ticket, now);
         }
         Ok(AuthUser {
             user: session.user.clone(),

@@ -6,6 +6,7 @@ mod account;
 mod codes;
 mod events;
 mod inline_reads;
+mod session_changes;
 mod sessions;
 mod staff;
 mod throttle;
@@ -18,6 +19,9 @@ pub use account::{
 };
 pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
 pub use events::{EventRow, NewEvent, insert_event, list_events};
+pub use session_changes::{
+    last_session_change, purge_session_changes, record_session_change, session_changes_after,
+};
 pub use sessions::{SessionInfo, delete_all_sessions, delete_session, list_sessions};
 pub use staff::{
     FlagChanges, FlagOutcome, deactivate_user_by_email_key, delete_user_tokens, find_user,

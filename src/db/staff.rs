@@ -142,13 +142,15 @@ pub async fn insert_superuser(db: &Db, user: &super::NewUser<'_>) -> Result<User
 }
 
 /// Deactivates the account with this normalized address. Returns whether it existed.
-pub async fn deactivate_user_by_email_key(db: &Db, email_key: &str) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "UPDATE users SET is_active = FALSE WHERE email_key = $1";
-    on_db!(db, pool => sqlx::query(SQL)
+pub async fn deactivate_user_by_email_key(
+    db: &Db,
+    email_key: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET is_active = FALSE WHERE email_key = $1 RETURNING id";
+    on_db!(db, pool => sqlx::query_scalar(SQL)
         .bind(email_key)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0))
+        .fetch_optional(pool)
+        .await)
 }
 
 /// Revokes every token of a user. Returns how many there were.

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::audit;
 use crate::auth::AuthUser;
 use crate::auth::ClientIp;
+use crate::auth::SessionChange;
 use crate::db::{self, SessionInfo};
 use crate::error::ApiError;
 
@@ -66,7 +67,7 @@ pub async fn logout_all(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     auth: AuthUser,
-) -> Result<Json<Detail>, ApiError> {
+) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let revoked = db::delete_all_sessions(&state.db, auth.user.id).await?;
     let detail = format!("logout_all: {revoked} tokens");
     audit::record(
@@ -83,9 +84,12 @@ pub async fn logout_all(
         revoked,
         "logged out of all sessions"
     );
-    Ok(Json(Detail {
-        detail: "Logged out of all sessions.".to_owned(),
-    }))
+    Ok((
+        SessionChange::User(auth.user.id),
+        Json(Detail {
+            detail: "Logged out of all sessions.".to_owned(),
+        }),
+    ))
 }
 
 /// The caller's sessions, newest first.
@@ -130,7 +134,7 @@ pub async fn delete_session(
     ClientIp(client): ClientIp,
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(SessionChange, StatusCode), ApiError> {
     // Anything that is not an id is simply not one of the caller's sessions.
     let id: i64 = match id {
         Ok(Path(raw)) => raw.parse().map_err(|_| ApiError::NotFound)?,
@@ -149,5 +153,5 @@ pub async fn delete_session(
         Some(&detail),
     )
     .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((SessionChange::User(auth.user.id), StatusCode::NO_CONTENT))
 }

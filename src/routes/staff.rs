@@ -15,7 +15,7 @@ use super::schemas::{Detail, ValidationErrors};
 use super::users::Profile;
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{AuthUser, ClientIp};
+use crate::auth::{AuthUser, ClientIp, SessionChange};
 use crate::body::Fields;
 use crate::db::{self, FlagChanges, FlagOutcome};
 use crate::error::{ApiError, FieldErrors};
@@ -196,7 +196,7 @@ pub async fn update_user(
     StaffUser(staff): StaffUser,
     Path(id): Path<String>,
     fields: Fields,
-) -> Result<Json<Profile>, ApiError> {
+) -> Result<(SessionChange, Json<Profile>), ApiError> {
     let id = parse_id(&id)?;
     let mut errors = FieldErrors::new();
     let changes = FlagChanges {
@@ -226,7 +226,7 @@ pub async fn update_user(
                 Some(&detail),
             )
             .await;
-            Ok(Json(Profile::from(user)))
+            Ok((SessionChange::User(id), Json(Profile::from(user))))
         }
         FlagOutcome::NotFound => Err(ApiError::NotFound),
         FlagOutcome::LastSuperuser => Err(ApiError::field(
@@ -248,7 +248,7 @@ pub async fn revoke_user_tokens(
     ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
     Path(id): Path<String>,
-) -> Result<Json<Revoked>, ApiError> {
+) -> Result<(SessionChange, Json<Revoked>), ApiError> {
     let id = parse_id(&id)?;
     db::find_user(&state.db, id)
         .await?
@@ -265,7 +265,7 @@ pub async fn revoke_user_tokens(
         Some(&detail),
     )
     .await;
-    Ok(Json(Revoked { revoked }))
+    Ok((SessionChange::User(id), Json(Revoked { revoked })))
 }
 
 /// `is_active: true -> false, is_staff: false -> true`: what the update changed, for the log.

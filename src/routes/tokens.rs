@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{AuthUser, ClientIp, LoginKeys, PlainToken};
+use crate::auth::{AuthUser, ClientIp, LoginKeys, PlainToken, SessionChange};
 use crate::body::Fields;
 use crate::db::{self, NewToken};
 use crate::domain::Password;
@@ -123,7 +123,8 @@ pub async fn obtain_token(
     .await?;
     if revoked > 0 {
         // A login that pushed out the oldest tokens changed sessions other processes may cache.
-        crate::auth::announce_session_change(&state).await;
+        let change = SessionChange::User(account.id);
+        crate::auth::announce_session_change(&state, change).await;
     }
     audit::record(
         &state,
@@ -176,7 +177,7 @@ pub async fn logout(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     auth: AuthUser,
-) -> Result<Json<LoggedOut>, ApiError> {
+) -> Result<(SessionChange, Json<LoggedOut>), ApiError> {
     db::delete_token(&state.db, auth.token_id).await?;
     audit::record(
         &state,
@@ -187,9 +188,12 @@ pub async fn logout(
         None,
     )
     .await;
-    Ok(Json(LoggedOut {
-        detail: "Logged out successfully.",
-    }))
+    Ok((
+        SessionChange::User(auth.user.id),
+        Json(LoggedOut {
+            detail: "Logged out successfully.",
+        }),
+    ))
 }
 
 /// Why a login failed, for the staff-only event log. For an unknown account it names the

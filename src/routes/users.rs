@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::account::Recipient;
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
 use crate::app::AppState;
-use crate::auth::{AuthUser, ClientIp, PlainToken};
+use crate::auth::{AuthUser, ClientIp, PlainToken, SessionChange};
 use crate::body::Fields;
 use crate::db::{self, Change, NewToken, NewUser, ProfileChanges, UserRow};
 use crate::domain::{Bio, DateOfBirth, Email, Invalid, Name, Password, PhoneNumber, PictureUrl};
@@ -204,17 +204,17 @@ pub async fn update_me(
     State(state): State<AppState>,
     auth: AuthUser,
     fields: Fields,
-) -> Result<Json<Profile>, ApiError> {
+) -> Result<(SessionChange, Json<Profile>), ApiError> {
     let changes = parse_profile_changes(&fields, &state)?;
     if changes.is_empty() {
-        return Ok(Json(Profile::from(auth.user)));
+        return Ok((SessionChange::Nothing, Json(Profile::from(auth.user))));
     }
     let user = db::update_profile(&state.db, auth.user.id, &changes)
         .await?
         .ok_or(ApiError::Unauthenticated(
             crate::error::AuthFailure::Inactive,
         ))?;
-    Ok(Json(Profile::from(user)))
+    Ok((SessionChange::User(user.id), Json(Profile::from(user))))
 }
 
 /// Same as PUT (documented separately so clients see both methods).
@@ -236,7 +236,7 @@ pub async fn patch_me(
     state: State<AppState>,
     auth: AuthUser,
     fields: Fields,
-) -> Result<Json<Profile>, ApiError> {
+) -> Result<(SessionChange, Json<Profile>), ApiError> {
     update_me(state, auth, fields).await
 }
 

@@ -75,6 +75,19 @@ impl Server {
         }
     }
 
+    /// Registers `email` (with [`GOOD_PASSWORD`]) and returns its token.
+    pub(crate) async fn register(&self, email: &str) -> String {
+        let res = reqwest::Client::new()
+            .post(format!("{}/users/", self.base))
+            .json(&json!({"email": email, "password": GOOD_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
     /// `GET /users/me/` with this token.
     pub(crate) async fn get_me(&self, token: &str) -> reqwest::Response {
         reqwest::Client::new()
@@ -438,4 +451,42 @@ async fn users_list_and_deactivate_from_the_command_line() {
         "",
     );
     assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn a_deactivation_from_the_command_line_reaches_a_running_server_within_a_second_or_two() {
+    let (url, _scratch) = scratch_database().await;
+    // A TTL far longer than the test: only the announcement can end the cached session.
+    let server = Server::start(&url, &[("KITCHEN_API_AUTH_CACHE_TTL_MS", "600000")]);
+    let mut tokens = Vec::new();
+    for email in ["gone@example.com", "stays@example.com"] {
+        let token = server.register(email).await;
+        assert_eq!(server.get_me(&token).await.status(), 200, "now cached");
+        tokens.push(token);
+    }
+    let out = run_cli(
+        &url,
+        &["users", "deactivate", "--email", "gone@example.com"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let res = server.get_me(&tokens[0]).await;
+        if res.status() == 401 {
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body, json!({"detail": "User inactive or deleted."}));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a running server still serves an account deactivated from the command line"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.get_me(&tokens[1]).await.status(), 200);
 }

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::binary::Server;
-use crate::helpers::{GOOD_PASSWORD, scratch_database, spawn_app_with};
+use crate::helpers::{scratch_database, spawn_app_with};
 
 fn on_sqlite() -> bool {
     std::env::var("TEST_DATABASE_URL").map_or(true, |u| u.is_empty())
@@ -25,15 +25,7 @@ fn lookups(page: &str, via: &str) -> f64 {
 async fn register_read_and_scrape(server: &Server, reads: usize) -> String {
     let client = reqwest::Client::new();
     let base = &server.base;
-    let res = client
-        .post(format!("{base}/users/"))
-        .json(&json!({"email": "inline@example.com", "password": GOOD_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let body: Value = res.json().await.unwrap();
-    let token = body["token"].as_str().unwrap().to_owned();
+    let token = server.register("inline@example.com").await;
     for _ in 0..reads {
         assert_eq!(server.get_me(&token).await.status(), 200);
     }

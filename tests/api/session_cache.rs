@@ -99,26 +99,112 @@ async fn a_logout_on_one_server_reaches_the_other_servers() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    if first.db.engine() == "postgres" {
-        // NOTIFY is delivered asynchronously: allow it a moment (bounded), no fixed sleep.
-        let mut refused = false;
-        for _ in 0..100 {
-            if second.get_me(&token).await.status() == 401 {
-                refused = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_refused_soon(&second, &token).await;
+}
+
+/// Waits (bounded, no fixed sleep) until `app` refuses `token`: another process hears of a
+/// change by NOTIFY on PostgreSQL (milliseconds), by the recorded change on SQLite (a second).
+async fn assert_refused_soon(app: &crate::helpers::TestApp, token: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = app.get_me(token).await.status();
+        if status == 401 {
+            return;
         }
         assert!(
-            refused,
-            "the second server still accepts a token logged out on the first"
+            std::time::Instant::now() < deadline,
+            "still {status} for a token whose session ended on another server"
         );
-    } else {
-        // Several processes on one SQLite file: no broadcast, the TTL bounds the staleness.
-        assert_eq!(second.get_me(&token).await.status(), 200);
-        second
-            .clock
-            .set(second.clock.now_for_tests() + TimeDelta::seconds(5));
-        assert_eq!(second.get_me(&token).await.status(), 401);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// `name` as this server answers it for `token`.
+async fn name_seen(app: &crate::helpers::TestApp, token: &str) -> Value {
+    let me: Value = app.get_me(token).await.json().await.unwrap();
+    me["name"].clone()
+}
+
+#[tokio::test]
+async fn a_write_drops_only_the_changed_users_sessions() {
+    let app = spawn_app().await;
+    let (_, writer) = app.register("writer@example.com").await;
+    let (other_id, other) = app.register("other@example.com").await;
+    for t in [&writer, &other] {
+        assert_eq!(app.get_me(t).await.status(), 200);
+    }
+    // Behind the server's back, so only a cache that kept `other`'s session still shows null.
+    app.execute_unannounced(&format!(
+        "UPDATE users SET name = 'Behind' WHERE id = {other_id}"
+    ))
+    .await;
+    let res = app
+        .update_me(Method::PATCH, &writer, &json!({"name": "Chef"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .request(Method::POST, "/users/verify/resend-code/")
+        .json(&json!({"user_id": other_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "a write that changes no session");
+    assert_eq!(name_seen(&app, &writer).await, "Chef");
+    assert_eq!(
+        name_seen(&app, &other).await,
+        Value::Null,
+        "another user's write (or a mail queued for this one) dropped this session"
+    );
+    // A write by `other` drops `other`'s own session: the next read sees the database.
+    let res = app
+        .request(Method::POST, "/logout/all/")
+        .header("Authorization", format!("Token {writer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(name_seen(&app, &other).await, Value::Null);
+    let res = app
+        .update_me(Method::PATCH, &other, &json!({"bio": "hello"}))
+        .await;
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["name"], "Behind", "the write itself read the row");
+    assert_eq!(name_seen(&app, &other).await, "Behind");
+    assert_eq!(app.get_me(&writer).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_staff_deactivation_reaches_every_server_and_spares_other_users() {
+    let first = spawn_app().await;
+    let second = first.spawn_peer(|_| {}).await;
+    let (target_id, target) = first.register("target@example.com").await;
+    let (other_id, other) = first.register("other@example.com").await;
+    let (staff_id, staff) = first.register("boss@example.com").await;
+    first
+        .execute(&format!(
+            "UPDATE users SET is_staff = TRUE WHERE id = {staff_id}"
+        ))
+        .await;
+    for t in [&target, &other] {
+        assert_eq!(second.get_me(t).await.status(), 200, "cached on the second");
+    }
+    second
+        .execute_unannounced(&format!(
+            "UPDATE users SET name = 'Behind' WHERE id = {other_id}"
+        ))
+        .await;
+    let res = first
+        .request(Method::PATCH, &format!("/users/{target_id}/"))
+        .header("Authorization", format!("Token {staff}"))
+        .json(&json!({"is_active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_refused_soon(&second, &target).await;
+    assert_eq!(
+        name_seen(&second, &other).await,
+        Value::Null,
+        "the change to one user dropped another user's session on the second server"
+    );
 }

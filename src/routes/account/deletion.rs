@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::audit;
 use crate::auth::AuthUser;
 use crate::auth::ClientIp;
+use crate::auth::SessionChange;
 use crate::body::Fields;
 use crate::db;
 use crate::error::{ApiError, FieldErrors};
@@ -41,7 +42,7 @@ pub async fn delete_me(
     ClientIp(client): ClientIp,
     auth: AuthUser,
     fields: Fields,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(SessionChange, StatusCode), ApiError> {
     let mut errors = FieldErrors::new();
     let password = fields.required_text("password", &mut errors);
     let password = validated(errors, password)?;
@@ -58,5 +59,5 @@ pub async fn delete_me(
         None,
     )
     .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((SessionChange::User(auth.user.id), StatusCode::NO_CONTENT))
 }

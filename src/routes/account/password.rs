@@ -13,7 +13,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{AuthUser, ClientIp, CodePurpose, account_key};
+use crate::auth::{AuthUser, ClientIp, CodePurpose, SessionChange, account_key};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::domain::{Email, Invalid, Password};
@@ -108,7 +108,7 @@ pub async fn request_password_reset(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     fields: Fields,
-) -> Result<Json<Detail>, ApiError> {
+) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let mut errors = FieldErrors::new();
     let email = email_field(&fields, &mut errors);
     let email = validated(errors, email)?;
@@ -117,9 +117,8 @@ pub async fn request_password_reset(
     let slot = state.mailer.reserve()?;
     let to = Recipient::EmailKey(email.key().to_owned());
     queue_code_mail(&state, slot, CodePurpose::ResetPassword, to);
-    Ok(detail(
-        "If an account uses this address, a password reset code is on its way.",
-    ))
+    let sent = detail("If an account uses this address, a password reset code is on its way.");
+    Ok((SessionChange::Nothing, sent))
 }
 
 /// Set a new password with the mailed reset code. Every token of the account is revoked
@@ -141,7 +140,7 @@ pub async fn reset_password(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     fields: Fields,
-) -> Result<Json<Detail>, ApiError> {
+) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let mut errors = FieldErrors::new();
     let email = email_field(&fields, &mut errors);
     let code = code_field(&fields, &mut errors);
@@ -164,7 +163,8 @@ pub async fn reset_password(
     }
     let (user, ip) = (Some(valid.user_id), Some(client));
     audit::record(&state, audit::Kind::PasswordReset, user, None, ip, None).await;
-    Ok(detail("Password has been reset."))
+    let change = SessionChange::User(valid.user_id);
+    Ok((change, detail("Password has been reset.")))
 }
 
 /// Change the password, knowing the current one. Every other token of the account is
@@ -189,7 +189,7 @@ pub async fn change_password(
     ClientIp(client): ClientIp,
     auth: AuthUser,
     fields: Fields,
-) -> Result<Json<Detail>, ApiError> {
+) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let mut errors = FieldErrors::new();
     let old = fields.required_text("old_password", &mut errors);
     let email = Email::parse(&auth.user.email).ok();
@@ -210,5 +210,6 @@ pub async fn change_password(
     db::change_password(&state.db, auth.user.id, &hash, auth.token_id).await?;
     let (user, ip) = (Some(auth.user.id), Some(client));
     audit::record(&state, audit::Kind::PasswordChanged, user, None, ip, None).await;
-    Ok(detail("Password changed."))
+    let change = SessionChange::User(auth.user.id);
+    Ok((change, detail("Password changed.")))
 }

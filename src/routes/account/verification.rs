@@ -11,7 +11,7 @@ use super::{
     Recipient, code_field, invalid_code, queue_code_mail, take_valid_code, user_id_field, validated,
 };
 use crate::app::AppState;
-use crate::auth::{ClientIp, CodePurpose, account_key};
+use crate::auth::{ClientIp, CodePurpose, SessionChange, account_key};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::error::{ApiError, FieldErrors};
@@ -52,7 +52,7 @@ pub struct ResendCodeBody {
 pub async fn verify_email(
     State(state): State<AppState>,
     fields: Fields,
-) -> Result<Json<Detail>, ApiError> {
+) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let mut errors = FieldErrors::new();
     let user_id = user_id_field(&fields, &mut errors);
     let code = code_field(&fields, &mut errors);
@@ -63,9 +63,10 @@ pub async fn verify_email(
         return Err(invalid_code());
     }
     tracing::info!(user_id, "email verified");
-    Ok(Json(Detail {
+    let verified = Json(Detail {
         detail: "Email verified.".to_owned(),
-    }))
+    });
+    Ok((SessionChange::User(valid.user_id), verified))
 }
 
 /// Mail a new verification code (the previous one stops working). The answer is the same
@@ -88,7 +89,7 @@ pub async fn resend_verification_code(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     fields: Fields,
-) -> Result<Json<Detail>, ApiError> {
+) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let mut errors = FieldErrors::new();
     let user_id = user_id_field(&fields, &mut errors);
     let user_id = validated(errors, user_id)?;
@@ -105,10 +106,11 @@ pub async fn resend_verification_code(
         CodePurpose::VerifyEmail,
         Recipient::UserId(user_id),
     );
-    Ok(Json(Detail {
+    let sent = Json(Detail {
         detail: "If this account's address is not verified yet, a new code is on its way."
             .to_owned(),
-    }))
+    });
+    Ok((SessionChange::Nothing, sent))
 }
 
 /// With `KITCHEN_API_REQUIRE_VERIFIED_EMAIL` on, refuses a login whose password was right
