@@ -44,8 +44,8 @@ struct Inner {
     ttl: TimeDelta,
     /// The most entries kept (a flood of distinct tokens cannot grow memory beyond it), and
     /// the most changed users remembered. When entries reach it, the expired and invalidated
-    /// ones go first; if that frees less than a quarter, everything goes, so the pruning scan
-    /// runs at most once per quarter of inserts.
+    /// ones go first; if that frees less than a sixteenth, random ones go until a sixteenth is
+    /// free, so the pruning scan runs at most once per `max_entries / 16` inserts.
     max_entries: usize,
     /// Numbers the invalidations; only ever incremented while `state` is locked.
     changes: AtomicU64,
@@ -163,9 +163,14 @@ impl AuthCache {
             entries.retain(|_, e| {
                 !self.expired(e, now) && !overtaken(changed, *cleared, e.session.user.id, e.ticket)
             });
-            if entries.len() > max / 4 * 3 {
-                entries.clear();
-            }
+            // Still full of live sessions: drop a sixteenth, chosen at random (the map's order
+            // of digests), not everything, so a working set near the cap keeps most of its hits.
+            let mut excess = entries.len().saturating_sub(max - max / 16);
+            entries.retain(|_, _| {
+                let keep = excess == 0;
+                excess = excess.saturating_sub(1);
+                keep
+            });
         }
         state.entries.insert(
             digest,
@@ -281,6 +286,19 @@ mod tests {
         assert!(cache.get(&[1; 32], now).is_none());
         cache.put([2; 32], session(2, 20), before, now);
         assert!(cache.get(&[2; 32], now).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_of_live_sessions_makes_room_by_dropping_a_sixteenth() {
+        let (cache, now) = cache();
+        let t = cache.ticket();
+        for i in 0..=100u8 {
+            cache.put([i; 32], session(i64::from(i), i64::from(i)), t, now);
+        }
+        let state = cache.inner.state.lock().unwrap();
+        // 100 - 100 / 16 = 94 kept, then the new one.
+        assert_eq!(state.entries.len(), 95);
+        assert!(state.entries.contains_key(&[100; 32]));
     }
 
     #[test]
