@@ -13,7 +13,6 @@ use axum::http::{HeaderName, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
-use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
@@ -84,14 +83,21 @@ pub struct Overrides {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The one route table. Paths are written without their trailing slash; [`serve`] strips it
-/// from requests before routing, so both spellings reach the same handler without a redirect.
+/// The one route table and the layers that need the route. Paths are written without their
+/// trailing slash; [`service`] strips it from requests before routing, so both spellings reach
+/// the same handler without a redirect.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/users", post(users::register_user).get(staff::list_users))
-        .route("/users/{id}", get(staff::get_user).patch(staff::update_user))
+        .route(
+            "/users/{id}",
+            get(staff::get_user).patch(staff::update_user),
+        )
         .route("/users/{id}/revoke-tokens", post(staff::revoke_user_tokens))
-        .route("/security-events", get(crate::routes::audit::list_security_events))
+        .route(
+            "/security-events",
+            get(crate::routes::audit::list_security_events),
+        )
         .route(
             "/users/me",
             get(users::get_me)
@@ -127,15 +133,44 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(docs::method_not_allowed)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", docs::ApiDoc::openapi()))
         .fallback(docs::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), invalidate_after_writes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), hardening::deadline))
-        .layer(tower::util::option_layer(hardening::cors(&state.config.cors_origins)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            invalidate_after_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            hardening::deadline,
+        ))
+        .layer(tower::util::option_layer(hardening::cors(
+            &state.config.cors_origins,
+        )))
         .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
         // Outside the panic catcher (a panic counts as its 500), inside routing (route templates).
         .layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(axum::middleware::from_fn(hardening::security_headers))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+}
+
+/// The whole HTTP service: [`router`] inside the layers that do not depend on the route
+/// (request ids, the access log, security headers, trailing slashes). They wrap the router
+/// once, not each route as `Router::layer` would, so a request does not clone and box them
+/// again along with its route's service.
+pub fn service(
+    state: AppState,
+) -> impl tower::Service<
+    Request,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    tower::ServiceBuilder::new()
+        .map_request(trim_trailing_slash)
+        .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
+        .layer(SetRequestIdLayer::new(
+            REQUEST_ID.clone(),
+            crate::request_id::SequentialRequestId::new(),
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -155,10 +190,9 @@ pub fn router(state: AppState) -> Router {
                         .latency_unit(tower_http::LatencyUnit::Micros),
                 ),
         )
-        .layer(SetRequestIdLayer::new(
-            REQUEST_ID.clone(),
-            crate::request_id::SequentialRequestId::new(),
-        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(axum::middleware::from_fn(hardening::security_headers))
+        .service(router(state))
 }
 
 /// A panicking handler answers the generic 500 and the process lives on.
@@ -285,9 +319,7 @@ impl Application {
             max_connections: self.state.config.max_connections,
             header_read_timeout: Duration::from_millis(self.state.config.header_read_timeout_ms),
         };
-        let service =
-            tower::util::MapRequestLayer::new(trim_trailing_slash).layer(router(self.state));
-        crate::serve::serve(self.listener, service, limits, shutdown).await;
+        crate::serve::serve(self.listener, service(self.state), limits, shutdown).await;
         // Codes already promised to users go out before the process ends, if they can.
         mailer.shutdown(Duration::from_secs(10)).await;
         if let Err(e) = touches.flush(&db).await {
