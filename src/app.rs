@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{
-    Argon2Hasher, AuthCache, Clock, Hashing, PasswordHasher, SystemClock, Touches,
+    Argon2Hasher, AuthCache, ChangeRecorder, Clock, Hashing, PasswordHasher, SystemClock, Touches,
     flush_touches_periodically, follow_recorded_changes, invalidate_after_writes,
     listen_for_changes,
 };
@@ -70,6 +70,8 @@ pub struct Shared {
     pub auth_cache: AuthCache,
     /// Tokens' last uses, waiting to be written (see `auth::Touches`).
     pub touches: Touches,
+    /// On SQLite, where session changes are recorded for the other processes on the file.
+    pub change_recorder: Option<ChangeRecorder>,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.
@@ -258,6 +260,10 @@ impl Application {
         };
         let mailer = Mailer::start(transport, config.mail.mailer_settings());
         let sessions = SessionLookup::new(&db, config.sqlite_inline_reads);
+        let change_recorder = match &db {
+            Db::Sqlite(pool) => Some(ChangeRecorder::start(pool.clone())),
+            Db::Postgres(_) => None,
+        };
         let state = AppState::new(Shared {
             sessions,
             db,
@@ -273,6 +279,7 @@ impl Application {
             config: Arc::new(config),
             mailer,
             touches: Touches::default(),
+            change_recorder,
         });
         if state.auth_cache.enabled() {
             let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));

@@ -13,6 +13,7 @@ use axum::response::{IntoResponseParts, Response, ResponseParts};
 use chrono::Utc;
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::sqlite::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{AuthCache, Clock};
 use crate::app::AppState;
@@ -41,6 +42,16 @@ impl SessionChange {
         match self {
             Self::User(id) => format!("u:{id}"),
             Self::All | Self::Nothing => String::new(),
+        }
+    }
+
+    /// The `session_changes.user_id` that records it (`NULL`: everyone), or `None` when there
+    /// is nothing to record.
+    fn recorded_user(self) -> Option<Option<i64>> {
+        match self {
+            Self::User(id) => Some(Some(id)),
+            Self::All => Some(None),
+            Self::Nothing => None,
         }
     }
 
@@ -111,8 +122,64 @@ pub async fn announce_session_change(state: &AppState, change: SessionChange) {
         SessionChange::User(id) => state.auth_cache.invalidate_user(id, state.clock.now()),
         SessionChange::All => state.auth_cache.invalidate_all(),
     }
-    if let Err(e) = tell_other_processes(&state.db, change).await {
+    let told = match &state.change_recorder {
+        Some(recorder) => recorder.record(change).await,
+        None => tell_other_processes(&state.db, change)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = told {
         tracing::warn!(error = %e, "could not announce a session change; other processes rely on the cache TTL");
+    }
+}
+
+/// What a request waits on: its change recorded, or why not.
+type Recorded = oneshot::Sender<Result<(), String>>;
+
+/// SQLite: records the server's session changes for the other processes on the file, many
+/// requests' changes per `INSERT` (a group commit). A request still waits until its change is
+/// recorded before it answers, but concurrent writes share one transaction instead of each
+/// adding a second commit to its own.
+#[derive(Clone)]
+pub struct ChangeRecorder {
+    queue: mpsc::Sender<(Option<i64>, Recorded)>,
+}
+
+impl ChangeRecorder {
+    /// Most changes in one `INSERT`.
+    const BATCH: usize = 256;
+
+    /// Starts the recorder's task on `pool`.
+    pub fn start(pool: SqlitePool) -> Self {
+        let (queue, mut pending) = mpsc::channel::<(Option<i64>, Recorded)>(4 * Self::BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(Self::BATCH);
+            // Whatever queued up while the last INSERT ran goes into the next one.
+            while pending.recv_many(&mut batch, Self::BATCH).await > 0 {
+                let user_ids: Vec<Option<i64>> = batch.iter().map(|(id, _)| *id).collect();
+                let result = crate::db::record_session_changes(&pool, &user_ids, Utc::now())
+                    .await
+                    .map_err(|e| e.to_string());
+                for (_, done) in batch.drain(..) {
+                    done.send(result.clone()).ok();
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    async fn record(&self, change: SessionChange) -> Result<(), String> {
+        let Some(user_id) = change.recorded_user() else {
+            return Ok(());
+        };
+        let (done, recorded) = oneshot::channel();
+        self.queue
+            .send((user_id, done))
+            .await
+            .map_err(|_| "the change recorder has stopped".to_owned())?;
+        recorded
+            .await
+            .map_err(|_| "the change recorder has stopped".to_owned())?
     }
 }
 
@@ -131,16 +198,15 @@ pub async fn notify_session_change(
 
 /// Tells every server process on the database (this one included) of a change: on PostgreSQL
 /// with `NOTIFY` ([`listen_for_changes`] hears it within milliseconds), on SQLite by recording
-/// it ([`follow_recorded_changes`] reads it within a second). The command line uses it too.
+/// it ([`follow_recorded_changes`] reads it within a second). The command line uses it; a
+/// server on SQLite records through its [`ChangeRecorder`] instead.
 pub async fn tell_other_processes(db: &Db, change: SessionChange) -> Result<(), sqlx::Error> {
-    let user_id = match change {
-        SessionChange::Nothing => return Ok(()),
-        SessionChange::User(id) => Some(id),
-        SessionChange::All => None,
+    let Some(user_id) = change.recorded_user() else {
+        return Ok(());
     };
     match db {
         Db::Postgres(pool) => notify_session_change(pool, change).await,
-        Db::Sqlite(pool) => crate::db::record_session_change(pool, user_id, Utc::now()).await,
+        Db::Sqlite(pool) => crate::db::record_session_changes(pool, &[user_id], Utc::now()).await,
     }
 }
 

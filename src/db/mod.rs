@@ -20,7 +20,7 @@ pub use account::{
 pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
 pub use events::{EventRow, NewEvent, insert_event, list_events};
 pub use session_changes::{
-    last_session_change, purge_session_changes, record_session_change, session_changes_after,
+    last_session_change, purge_session_changes, record_session_changes, session_changes_after,
 };
 pub use sessions::{SessionInfo, delete_all_sessions, delete_session, list_sessions};
 pub use staff::{

@@ -4,18 +4,23 @@
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqlitePool;
 
-/// Records a change to `user_id`'s sessions (`None`: everyone's).
-pub async fn record_session_change(
+/// Records changes to these users' sessions (`None`: everyone's), in this order, in one
+/// statement.
+pub async fn record_session_changes(
     pool: &SqlitePool,
-    user_id: Option<i64>,
+    user_ids: &[Option<i64>],
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO session_changes (user_id, at) VALUES ($1, $2)")
-        .bind(user_id)
-        .bind(at)
-        .execute(pool)
-        .await
-        .map(drop)
+    let ids = serde_json::to_string(user_ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO session_changes (user_id, at) \
+         SELECT value, $2 FROM json_each($1) ORDER BY key",
+    )
+    .bind(ids)
+    .bind(at)
+    .execute(pool)
+    .await
+    .map(drop)
 }
 
 /// Forgets the changes recorded before `before` (servers read them within a second).

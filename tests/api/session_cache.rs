@@ -208,3 +208,44 @@ async fn a_staff_deactivation_reaches_every_server_and_spares_other_users() {
         "the change to one user dropped another user's session on the second server"
     );
 }
+
+#[tokio::test]
+async fn concurrent_writes_on_one_server_all_reach_the_other() {
+    let first = spawn_app().await;
+    let second = first.spawn_peer(|_| {}).await;
+    let mut tokens = Vec::new();
+    for i in 0..12 {
+        let (_, token) = first.register(&format!("cook{i}@example.com")).await;
+        assert_eq!(
+            second.get_me(&token).await.status(),
+            200,
+            "cached on the second"
+        );
+        tokens.push(token);
+    }
+    // Announced together (on SQLite, several changes share one recorded batch): none is lost.
+    let writes = tokens.iter().enumerate().map(|(i, token)| {
+        let first = &first;
+        async move {
+            let res = first
+                .update_me(Method::PATCH, token, &json!({"name": format!("Chef {i}")}))
+                .await;
+            assert_eq!(res.status(), 200);
+        }
+    });
+    futures::future::join_all(writes).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for (i, token) in tokens.iter().enumerate() {
+        loop {
+            let name = name_seen(&second, token).await;
+            if name == format!("Chef {i}") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second server still shows {name} for user {i}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
