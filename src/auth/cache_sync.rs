@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponseParts, Response, ResponseParts};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
@@ -52,6 +52,15 @@ impl SessionChange {
             Self::User(id) => Some(Some(id)),
             Self::All => Some(None),
             Self::Nothing => None,
+        }
+    }
+
+    /// Drops from `cache` what this change names.
+    fn apply_to(self, cache: &AuthCache, now: DateTime<Utc>) {
+        match self {
+            Self::User(id) => cache.invalidate_user(id, now),
+            Self::All => cache.invalidate_all(),
+            Self::Nothing => {}
         }
     }
 
@@ -117,11 +126,10 @@ pub async fn announce_session_change(state: &AppState, change: SessionChange) {
     if !state.auth_cache.enabled() {
         return;
     }
-    match change {
-        SessionChange::Nothing => return,
-        SessionChange::User(id) => state.auth_cache.invalidate_user(id, state.clock.now()),
-        SessionChange::All => state.auth_cache.invalidate_all(),
+    if change == SessionChange::Nothing {
+        return;
     }
+    change.apply_to(&state.auth_cache, state.clock.now());
     let told = match &state.change_recorder {
         Some(recorder) => recorder.record(change).await,
         None => tell_other_processes(&state.db, change)
@@ -184,10 +192,7 @@ impl ChangeRecorder {
 }
 
 /// Tells every process on this PostgreSQL database (the command line's changes too).
-pub async fn notify_session_change(
-    pool: &PgPool,
-    change: SessionChange,
-) -> Result<(), sqlx::Error> {
+async fn notify_session_change(pool: &PgPool, change: SessionChange) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2 || chr(10) || coalesce(current_schema(), ''))")
         .bind(CHANNEL)
         .bind(change.payload())
@@ -228,10 +233,8 @@ pub async fn follow_recorded_changes(pool: SqlitePool, cache: AuthCache, clock: 
         match crate::db::session_changes_after(&pool, seen).await {
             Ok(changes) => {
                 for (id, user_id) in changes {
-                    match user_id {
-                        Some(user_id) => cache.invalidate_user(user_id, clock.now()),
-                        None => cache.invalidate_all(),
-                    }
+                    let change = user_id.map_or(SessionChange::All, SessionChange::User);
+                    change.apply_to(&cache, clock.now());
                     seen = id;
                 }
             }
@@ -296,11 +299,12 @@ pub async fn listen_for_changes(pool: PgPool, cache: AuthCache, clock: Arc<dyn C
                     match listener.try_recv().await {
                         // `None`: the connection dropped and comes back on the next call;
                         // what was announced meanwhile is lost.
-                        Ok(Some(n)) => match SessionChange::from_payload(n.payload(), &schema) {
-                            Some(SessionChange::User(id)) => cache.invalidate_user(id, clock.now()),
-                            Some(_) => cache.invalidate_all(),
-                            None => {}
-                        },
+                        Ok(Some(n)) => {
+                            if let Some(change) = SessionChange::from_payload(n.payload(), &schema)
+                            {
+                                change.apply_to(&cache, clock.now());
+                            }
+                        }
                         Ok(None) => cache.invalidate_all(),
                         Err(e) => {
                             tracing::warn!(error = %e, "session-change listener lost its connection");

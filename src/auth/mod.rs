@@ -18,8 +18,7 @@ pub use argon::Argon2Hasher;
 pub use cache::{AuthCache, Ticket};
 pub use cache_sync::{
     ChangeRecorder, SessionChange, announce_session_change, follow_recorded_changes,
-    invalidate_after_writes, listen_for_changes, notify_session_change, purge_expired_tokens,
-    tell_other_processes,
+    invalidate_after_writes, listen_for_changes, purge_expired_tokens, tell_other_processes,
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};
