@@ -5,6 +5,14 @@ use kitchen_api::app::{Application, shutdown_signal};
 use kitchen_api::cli::{self, Cli, Command};
 use kitchen_api::telemetry;
 
+/// mimalloc for Rust's allocations: the cheap path is many small short-lived allocations
+/// (headers, bodies, futures), and mimalloc's thread-local free lists make each about half as
+/// dear as glibc's (A/B on cached `GET /users/me/`: ~10 % less CPU per request). Built without
+/// transparent huge pages, which would round its idle memory up by megabytes. SQLite's memory
+/// and the Argon2 buffers stay with glibc (`memory.rs`, `auth::argon`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     kitchen_api::memory::return_large_blocks_to_the_system();

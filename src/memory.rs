@@ -1,4 +1,5 @@
-//! Process-wide allocator settings.
+//! Process-wide settings of glibc's allocator, which the binary still uses for SQLite's memory
+//! and the Argon2 buffers (`auth::argon`); Rust's own allocations go to mimalloc (`main.rs`).
 //!
 //! The large blocks this service allocates are the hashing threads' Argon2 buffers (19 MiB each
 //! by default), which live as long as their thread keeps hashing and are freed after it has

@@ -5,10 +5,17 @@
 //! so memory is bounded by the number of hashing threads times `m`, and a thread that stops
 //! hashing gives its buffer back with [`release_scratch`].
 //!
+//! The buffers come from the system allocator (glibc), not the process's global one
+//! (mimalloc, see `main.rs`): glibc maps blocks this large on their own (`memory.rs`) and
+//! unmaps them on free, so a buffer given back leaves the process at once. mimalloc would keep
+//! it committed until that thread allocates again, which an idle hashing thread never does.
+//!
 //! The PHC strings are the `argon2` crate's own (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`): hashes
 //! made here verify with the stock code and the other way round (see the tests).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
+use std::ptr::NonNull;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -19,12 +26,57 @@ use crate::domain::Password;
 
 thread_local! {
     /// This thread's Argon2 working memory, kept between hashes.
-    static SCRATCH: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Blocks> = const { RefCell::new(Blocks::EMPTY) };
 }
 
 /// Frees this thread's Argon2 working memory (the next hash on it allocates again).
 pub fn release_scratch() {
-    SCRATCH.with(|s| drop(std::mem::take(&mut *s.borrow_mut())));
+    SCRATCH.with(|s| drop(std::mem::replace(&mut *s.borrow_mut(), Blocks::EMPTY)));
+}
+
+/// Zeroed Argon2 blocks from the [`System`] allocator (see the module documentation).
+struct Blocks {
+    /// Dangling (never dereferenced) when `len` is 0.
+    ptr: NonNull<Block>,
+    len: usize,
+}
+
+impl Blocks {
+    const EMPTY: Blocks = Blocks {
+        ptr: NonNull::dangling(),
+        len: 0,
+    };
+
+    fn zeroed(len: usize) -> anyhow::Result<Blocks> {
+        if len == 0 {
+            return Ok(Blocks::EMPTY);
+        }
+        let layout = Layout::array::<Block>(len)?;
+        // SAFETY: `layout` has a non-zero size (len > 0 and a block is 1 KiB).
+        let raw = unsafe { System.alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw.cast::<Block>())
+            .ok_or_else(|| anyhow::anyhow!("cannot allocate {len} KiB for Argon2"))?;
+        Ok(Blocks { ptr, len })
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Block] {
+        // SAFETY: `ptr` is valid for `len` blocks (allocated above, all-zero bytes being a valid
+        // block: it is an array of integers), or dangling and aligned with `len` 0; `&mut self`
+        // makes the borrow exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Blocks {
+    fn drop(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        if let Ok(layout) = Layout::array::<Block>(self.len) {
+            // SAFETY: allocated by `System` with this very layout in `zeroed`.
+            unsafe { System.dealloc(self.ptr.as_ptr().cast(), layout) };
+        }
+    }
 }
 
 /// Argon2id with configurable parameters (OWASP's minimum by default).
@@ -56,16 +108,18 @@ impl Argon2Hasher {
                 .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
         };
         if needed > self.params.block_count() {
-            return run(&mut vec![Block::default(); needed]);
+            return run(Blocks::zeroed(needed)?.as_mut_slice());
         }
         SCRATCH.with(|scratch| {
             let Ok(mut scratch) = scratch.try_borrow_mut() else {
-                return run(&mut vec![Block::default(); needed]);
+                return run(Blocks::zeroed(needed)?.as_mut_slice());
             };
-            if scratch.len() < needed {
-                *scratch = vec![Block::default(); self.params.block_count()];
+            if scratch.len < needed {
+                // The old buffer goes first: two at once would double the peak.
+                *scratch = Blocks::EMPTY;
+                *scratch = Blocks::zeroed(self.params.block_count())?;
             }
-            run(&mut scratch[..needed])
+            run(&mut scratch.as_mut_slice()[..needed])
         })
     }
 }
@@ -219,10 +273,10 @@ mod tests {
     fn the_buffer_is_kept_between_hashes_and_released_on_request() {
         let hasher = Argon2Hasher::new(small());
         let phc = hasher.hash(&password("one two three")).unwrap();
-        assert_eq!(SCRATCH.with(|s| s.borrow().len()), small().block_count());
+        assert_eq!(SCRATCH.with(|s| s.borrow().len), small().block_count());
         assert!(hasher.verify(&password("one two three"), &phc).unwrap());
         release_scratch();
-        assert_eq!(SCRATCH.with(|s| s.borrow().len()), 0);
+        assert_eq!(SCRATCH.with(|s| s.borrow().len), 0);
         assert!(hasher.verify(&password("one two three"), &phc).unwrap());
     }
 
