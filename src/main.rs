@@ -6,10 +6,11 @@ use kitchen_api::cli::{self, Cli, Command};
 use kitchen_api::telemetry;
 
 /// mimalloc for Rust's allocations: the cheap path is many small short-lived allocations
-/// (headers, bodies, futures), and mimalloc's thread-local free lists make each about half as
-/// dear as glibc's (A/B on cached `GET /users/me/`: ~10 % less CPU per request). Built without
-/// transparent huge pages, which would round its idle memory up by megabytes. SQLite's memory
-/// and the Argon2 buffers stay with glibc (`memory.rs`, `auth::argon`).
+/// (headers, bodies, futures), where glibc's malloc and free were ~10 % of the server's CPU.
+/// Alternated A/B on cached `GET /users/me/`: ~17 % less server CPU per request
+/// (`docs/bench/analysis.md` §0d). Built without transparent huge pages, which raised its idle
+/// memory from 16 to 27+ MiB. SQLite's memory and the Argon2 buffers stay with glibc
+/// (`memory.rs`, `auth::argon`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
