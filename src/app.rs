@@ -10,10 +10,9 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -22,13 +21,11 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{
     Argon2Hasher, AuthCache, ChangeRecorder, Clock, Hashing, PasswordHasher, SystemClock, Touches,
-    flush_touches_periodically, follow_recorded_changes, invalidate_after_writes,
-    listen_for_changes,
+    flush_touches_periodically, follow_recorded_changes, listen_for_changes,
 };
 use crate::config::Config;
 use crate::db::{Db, SessionLookup};
 use crate::domain::PasswordPolicy;
-use crate::error::ApiError;
 use crate::hardening;
 use crate::mail::{MailTransport, Mailer};
 use crate::routes::{account, sessions};
@@ -85,7 +82,8 @@ pub struct Overrides {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The one route table and the layers that need the route. Paths are written without their
+/// The one route table and the one layer each route has (`envelope`: deadline, panics, session
+/// invalidation, metrics). Paths are written without their
 /// trailing slash; [`service`] strips it from requests before routing, so both spellings reach
 /// the same handler without a redirect.
 pub fn router(state: AppState) -> Router {
@@ -137,25 +135,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(docs::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            invalidate_after_writes,
+            crate::envelope::envelope,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            hardening::deadline,
-        ))
-        .layer(tower::util::option_layer(hardening::cors(
-            &state.config.cors_origins,
-        )))
         .with_state(state)
-        .layer(CatchPanicLayer::custom(panic_response))
-        // Outside the panic catcher (a panic counts as its 500), inside routing (route templates).
-        .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 
 /// The whole HTTP service: [`router`] inside the layers that do not depend on the route
-/// (request ids, the access log, security headers, trailing slashes). They wrap the router
-/// once, not each route as `Router::layer` would, so a request does not clone and box them
-/// again along with its route's service.
+/// (request ids, the access log, security headers, CORS, trailing slashes). They wrap the
+/// router once, not each route as `Router::layer` would, so a request does not clone and box
+/// them again along with its route's service.
 pub fn service(
     state: AppState,
 ) -> impl tower::Service<
@@ -166,6 +154,7 @@ pub fn service(
 > + Clone
 + Send
 + 'static {
+    let cors = hardening::cors(&state.config.cors_origins);
     tower::ServiceBuilder::new()
         .map_request(trim_trailing_slash)
         .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
@@ -193,18 +182,9 @@ pub fn service(
                 ),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(axum::middleware::from_fn(hardening::security_headers))
+        .layer(hardening::SecurityHeadersLayer)
+        .option_layer(cors)
         .service(router(state))
-}
-
-/// A panicking handler answers the generic 500 and the process lives on.
-fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = cause
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| cause.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
-    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
 /// `/users/me/` → `/users/me`. The docs page keeps its slash (it serves relative assets).

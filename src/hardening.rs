@@ -1,24 +1,59 @@
-//! Response hardening and request bounds, as tower layers: security headers on every answer,
-//! CORS only for configured origins, and a deadline on every request so a slow client or a
-//! stuck dependency cannot hold a worker forever.
+//! Response hardening, as tower layers around the whole router: security headers on every
+//! answer, and CORS only for configured origins. (The deadline on every request is part of
+//! `envelope`, the one layer each route has.)
 
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-
-use crate::app::AppState;
-use crate::error::ApiError;
 
 /// Adds `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` everywhere, and
 /// `Cache-Control: no-store` on everything but the static docs page, since API answers carry
 /// tokens and profiles that no shared or browser cache should keep.
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let cacheable = request.uri().path().starts_with("/docs/");
-    let mut response = next.run(request).await;
+///
+/// A plain service rather than `middleware::from_fn`, which clones and boxes the service it
+/// wraps on every request: this wraps every answer the process gives.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SecurityHeadersLayer;
+
+impl<S> tower::Layer<S> for SecurityHeadersLayer {
+    type Service = SecurityHeaders<S>;
+
+    fn layer(&self, inner: S) -> SecurityHeaders<S> {
+        SecurityHeaders(inner)
+    }
+}
+
+/// See [`SecurityHeadersLayer`].
+#[derive(Clone, Debug)]
+pub struct SecurityHeaders<S>(S);
+
+impl<S> tower::Service<Request> for SecurityHeaders<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = futures_util::future::MapOk<S::Future, fn(Response) -> Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let harden: fn(Response) -> Response = if request.uri().path().starts_with("/docs/") {
+            harden_docs
+        } else {
+            harden_api
+        };
+        futures_util::TryFutureExt::map_ok(self.0.call(request), harden)
+    }
+}
+
+fn harden_docs(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -28,22 +63,17 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if !cacheable {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
     // No version banner: nothing here sets `Server`, and nothing should.
     headers.remove(header::SERVER);
     response
 }
 
-/// Answers 503 when a request takes longer than the configured deadline. The handler's future
-/// is dropped, which rolls back any open transaction.
-pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = Duration::from_millis(state.config.request_timeout_ms);
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::TimedOut.into_response(),
-    }
+fn harden_api(response: Response) -> Response {
+    let mut response = harden_docs(response);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// CORS for the configured origins only; with none configured, browsers on other origins get no

@@ -13,6 +13,7 @@ pub mod config;
 pub mod config_file;
 pub mod db;
 pub mod domain;
+pub mod envelope;
 pub mod error;
 pub mod hardening;
 pub mod import_django;

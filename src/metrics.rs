@@ -6,11 +6,10 @@
 //! raw path, so an attacker cannot grow the series without bound.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
+use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Requests served, by `method`, `route` and `status`.
@@ -109,27 +108,53 @@ pub fn record_login(ok: bool) {
     metrics::counter!(LOGINS, "outcome" => outcome).increment(1);
 }
 
-/// Middleware: counts and times every request by its matched route, method and status.
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED.to_owned(), |m| m.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
-    let status = response.status();
+/// Counts and times one answered request (called by `envelope` for every request). The
+/// route is the matched template, or [`UNMATCHED`] when no route matched.
+pub fn record_request(method: &Method, route: Option<&str>, status: StatusCode, took: Duration) {
+    let route = route.unwrap_or(UNMATCHED);
     let labels = [
-        ("method", method),
-        ("route", route.clone()),
-        ("status", status.as_u16().to_string()),
+        ("method", SharedString::const_str(method_label(method))),
+        ("route", SharedString::from_owned(route.to_owned())),
+        ("status", status_label(status)),
     ];
     metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
-    if status == axum::http::StatusCode::TOO_MANY_REQUESTS {
-        metrics::counter!(HTTP_THROTTLED, "route" => route).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(took.as_secs_f64());
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        metrics::counter!(HTTP_THROTTLED, "route" => route.to_owned()).increment(1);
     }
-    response
+}
+
+/// The method as a label. Methods outside the standard set share one label: a client can
+/// send any token as a method, and each would otherwise be a new series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// The status code as a label, without an allocation for the common ones.
+fn status_label(status: StatusCode) -> SharedString {
+    let common = match status.as_u16() {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        429 => "429",
+        503 => "503",
+        _ => return SharedString::from_owned(status.as_u16().to_string()),
+    };
+    SharedString::const_str(common)
 }
 
 /// The bearer token `GET /metrics` requires when set (`KITCHEN_API_METRICS_TOKEN`). Never printed.

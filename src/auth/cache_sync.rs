@@ -1,14 +1,13 @@
-//! Keeps every process's [`AuthCache`] honest: a layer that invalidates what each successful
-//! write changed, and, on PostgreSQL, the `NOTIFY`/`LISTEN` pair that carries the
-//! invalidation to the other processes on the same database.
+//! Keeps every process's [`AuthCache`] honest: what each successful write changed and its
+//! announcement (which `envelope` makes after every write), and, on PostgreSQL, the
+//! `NOTIFY`/`LISTEN` pair that carries the invalidation to the other processes on the same
+//! database.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponseParts, Response, ResponseParts};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgPool};
@@ -91,33 +90,28 @@ impl IntoResponseParts for SessionChange {
     }
 }
 
-/// Requests that can only create (a user, a token) and never change what a cached session says.
-fn only_creates(method: &Method, path: &str) -> bool {
-    *method == Method::POST && matches!(path, "/users" | "/token")
+/// Whether a request may change what a cached session says: anything that is not a read,
+/// except the two requests that can only create (a user, a token).
+pub fn may_change_sessions(method: &Method, path: &str) -> bool {
+    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let only_creates = *method == Method::POST && matches!(path, "/users" | "/token");
+    !reads && !only_creates
 }
 
-/// Layer: after any successful request that may have changed a token or a user, invalidate
-/// what it changed here and announce it to the other processes, before the client gets the
-/// answer — so a client that logged out on one process is refused on the next request
+/// What a successful request that [`may_change_sessions`] changed: the [`SessionChange`] its
+/// handler returned with the answer, or everything when it named none; nothing when the
+/// request failed. The caller announces it ([`announce_session_change`]) before the client
+/// gets the answer, so a client that logged out on one process is refused on the next request
 /// wherever it lands.
-pub async fn invalidate_after_writes(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let method = request.method().clone();
-    let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
-        && !only_creates(&method, request.uri().path());
-    let response = next.run(request).await;
-    if writes && response.status().is_success() {
-        let change = response
-            .extensions()
-            .get::<SessionChange>()
-            .copied()
-            .unwrap_or(SessionChange::All);
-        announce_session_change(&state, change).await;
+pub fn change_made_by(response: &Response) -> SessionChange {
+    if !response.status().is_success() {
+        return SessionChange::Nothing;
     }
     response
+        .extensions()
+        .get::<SessionChange>()
+        .copied()
+        .unwrap_or(SessionChange::All)
 }
 
 /// Invalidates what `change` names in this process's session cache, then tells every other

@@ -14,12 +14,23 @@ use crate::error::{ApiError, AuthFailure};
 /// How stale `tokens.last_used_at` may get before a request refreshes it.
 pub const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
-/// The caller, authenticated by a live token of an active user.
+/// The caller, authenticated by a live token of an active user. It shares the session the
+/// cache holds rather than copying the user's row for every request.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub user: UserRow,
+    session: Arc<SessionRow>,
+}
+
+impl AuthUser {
+    /// The caller's account, as it was when the session was read.
+    pub fn user(&self) -> &UserRow {
+        &self.session.user
+    }
+
     /// The token this request presented (logout revokes exactly this one).
-    pub token_id: i64,
+    pub fn token_id(&self) -> i64 {
+        self.session.token_id
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -75,9 +86,6 @@ impl FromRequestParts<AppState> for AuthUser {
             touched.last_used_at = Some(now);
             cache.put(digest, Arc::new(touched), ticket, now);
         }
-        Ok(AuthUser {
-            user: session.user.clone(),
-            token_id: session.token_id,
-        })
+        Ok(AuthUser { session })
     }
 }

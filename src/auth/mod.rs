@@ -17,8 +17,9 @@ mod touches;
 pub use argon::Argon2Hasher;
 pub use cache::{AuthCache, Ticket};
 pub use cache_sync::{
-    ChangeRecorder, SessionChange, announce_session_change, follow_recorded_changes,
-    invalidate_after_writes, listen_for_changes, purge_expired_tokens, tell_other_processes,
+    ChangeRecorder, SessionChange, announce_session_change, change_made_by,
+    follow_recorded_changes, listen_for_changes, may_change_sessions, purge_expired_tokens,
+    tell_other_processes,
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};

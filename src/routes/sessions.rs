@@ -68,24 +68,24 @@ pub async fn logout_all(
     ClientIp(client): ClientIp,
     auth: AuthUser,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let revoked = db::delete_all_sessions(&state.db, auth.user.id).await?;
+    let revoked = db::delete_all_sessions(&state.db, auth.user().id).await?;
     let detail = format!("logout_all: {revoked} tokens");
     audit::record(
         &state,
         audit::Kind::TokensRevoked,
-        Some(auth.user.id),
+        Some(auth.user().id),
         None,
         Some(client),
         Some(&detail),
     )
     .await;
     tracing::info!(
-        user_id = auth.user.id,
+        user_id = auth.user().id,
         revoked,
         "logged out of all sessions"
     );
     Ok((
-        SessionChange::User(auth.user.id),
+        SessionChange::User(auth.user().id),
         Json(Detail {
             detail: "Logged out of all sessions.".to_owned(),
         }),
@@ -105,12 +105,12 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> Result<Json<Vec<Session>>, ApiError> {
-    let rows = db::list_sessions(&state.db, auth.user.id).await?;
+    let rows = db::list_sessions(&state.db, auth.user().id).await?;
     Ok(Json(
         rows.into_iter()
             .map(|mut row| {
                 row.last_used_at = state.touches.latest(row.id, row.last_used_at);
-                Session::new(row, auth.token_id)
+                Session::new(row, auth.token_id())
             })
             .collect(),
     ))
@@ -140,18 +140,18 @@ pub async fn delete_session(
         Ok(Path(raw)) => raw.parse().map_err(|_| ApiError::NotFound)?,
         Err(_) => return Err(ApiError::NotFound),
     };
-    if !db::delete_session(&state.db, auth.user.id, id).await? {
+    if !db::delete_session(&state.db, auth.user().id, id).await? {
         return Err(ApiError::NotFound);
     }
     let detail = format!("session {id}");
     audit::record(
         &state,
         audit::Kind::TokensRevoked,
-        Some(auth.user.id),
+        Some(auth.user().id),
         None,
         Some(client),
         Some(&detail),
     )
     .await;
-    Ok((SessionChange::User(auth.user.id), StatusCode::NO_CONTENT))
+    Ok((SessionChange::User(auth.user().id), StatusCode::NO_CONTENT))
 }

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header::HOST};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -31,7 +32,7 @@ impl FromRequestParts<AppState> for StaffUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let auth = AuthUser::from_request_parts(parts, state).await?;
-        if auth.user.is_staff || auth.user.is_superuser {
+        if auth.user().is_staff || auth.user().is_superuser {
             Ok(StaffUser(auth))
         } else {
             Err(ApiError::Forbidden)
@@ -41,13 +42,13 @@ impl FromRequestParts<AppState> for StaffUser {
 
 /// One page of users, as DRF's `PageNumberPagination` shapes it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserPage {
+pub struct UserPage<'a> {
     pub count: i64,
     /// Absolute URL of the next page, or null.
     pub next: Option<String>,
     /// Absolute URL of the previous page, or null.
     pub previous: Option<String>,
-    pub results: Vec<Profile>,
+    pub results: Vec<Profile<'a>>,
 }
 
 /// The flags staff can change.
@@ -87,7 +88,7 @@ pub async fn list_users(
     StaffUser(staff): StaffUser,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Result<Json<UserPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let invalid_page = || ApiError::NotFoundDetail("Invalid page.");
     let search = params.get("search").map_or("", |s| s.trim());
     let page = match params.get("page") {
@@ -113,7 +114,7 @@ pub async fn list_users(
         &state,
         audit::Kind::StaffListedUsers,
         None,
-        Some(staff.user.id),
+        Some(staff.user().id),
         Some(client),
         Some(&detail),
     )
@@ -137,8 +138,9 @@ pub async fn list_users(
         count,
         next: (offset + page_size < count).then(|| link(page + 1)),
         previous: (page > 1).then(|| link(page - 1)),
-        results: rows.into_iter().map(Profile::from).collect(),
-    }))
+        results: rows.iter().map(Profile::from).collect(),
+    })
+    .into_response())
 }
 
 fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
@@ -157,12 +159,12 @@ pub async fn get_user(
     ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
     Path(id): Path<String>,
-) -> Result<Json<Profile>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let user = db::find_user(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let by = Some(staff.user.id);
+    let by = Some(staff.user().id);
     audit::record(
         &state,
         audit::Kind::StaffViewedUser,
@@ -172,7 +174,7 @@ pub async fn get_user(
         None,
     )
     .await;
-    Ok(Json(Profile::from(user)))
+    Ok(Json(Profile::from(&user)).into_response())
 }
 
 /// Change a user's flags: `is_active` (staff), `is_staff` and `is_superuser` (superusers only).
@@ -196,7 +198,7 @@ pub async fn update_user(
     StaffUser(staff): StaffUser,
     Path(id): Path<String>,
     fields: Fields,
-) -> Result<(SessionChange, Json<Profile>), ApiError> {
+) -> Result<(SessionChange, Response), ApiError> {
     let id = parse_id(&id)?;
     let mut errors = FieldErrors::new();
     let changes = FlagChanges {
@@ -205,7 +207,8 @@ pub async fn update_user(
         is_superuser: fields.optional_bool("is_superuser", &mut errors),
     };
     errors.into_result()?;
-    if (changes.is_staff.is_some() || changes.is_superuser.is_some()) && !staff.user.is_superuser {
+    if (changes.is_staff.is_some() || changes.is_superuser.is_some()) && !staff.user().is_superuser
+    {
         return Err(ApiError::Forbidden);
     }
     // Read first only for the log's "before" values; the rule on the last superuser is
@@ -216,7 +219,7 @@ pub async fn update_user(
     match db::set_user_flags(&state.db, id, changes).await? {
         FlagOutcome::Updated(user) => {
             let detail = flag_changes_detail(&before, &user);
-            let (who, by) = (Some(id), Some(staff.user.id));
+            let (who, by) = (Some(id), Some(staff.user().id));
             audit::record(
                 &state,
                 audit::Kind::StaffUpdatedUser,
@@ -226,7 +229,8 @@ pub async fn update_user(
                 Some(&detail),
             )
             .await;
-            Ok((SessionChange::User(id), Json(Profile::from(user))))
+            let profile = Json(Profile::from(&user)).into_response();
+            Ok((SessionChange::User(id), profile))
         }
         FlagOutcome::NotFound => Err(ApiError::NotFound),
         FlagOutcome::LastSuperuser => Err(ApiError::field(
@@ -255,7 +259,7 @@ pub async fn revoke_user_tokens(
         .ok_or(ApiError::NotFound)?;
     let revoked = db::delete_user_tokens(&state.db, id).await?;
     let detail = format!("staff revoked {revoked} tokens");
-    let (who, by) = (Some(id), Some(staff.user.id));
+    let (who, by) = (Some(id), Some(staff.user().id));
     audit::record(
         &state,
         audit::Kind::TokensRevoked,

@@ -178,18 +178,18 @@ pub async fn logout(
     ClientIp(client): ClientIp,
     auth: AuthUser,
 ) -> Result<(SessionChange, Json<LoggedOut>), ApiError> {
-    db::delete_token(&state.db, auth.token_id).await?;
+    db::delete_token(&state.db, auth.token_id()).await?;
     audit::record(
         &state,
         audit::Kind::LoggedOut,
-        Some(auth.user.id),
+        Some(auth.user().id),
         None,
         Some(client),
         None,
     )
     .await;
     Ok((
-        SessionChange::User(auth.user.id),
+        SessionChange::User(auth.user().id),
         Json(LoggedOut {
             detail: "Logged out successfully.",
         }),

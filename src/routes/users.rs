@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -27,13 +28,15 @@ pub struct Registered {
     pub token: String,
 }
 
-/// A user's profile. Keys come in this order; `null` means "not set".
+/// A user's profile. Keys come in this order; `null` means "not set". It borrows the row it
+/// shows, so `GET /users/me/` serializes straight from the cached session without copying it;
+/// a handler answers with `Json(Profile::from(&row)).into_response()`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Profile {
+pub struct Profile<'a> {
     #[schema(example = "your.email@example.com")]
-    pub email: String,
+    pub email: &'a str,
     #[schema(example = "Captain Awesome")]
-    pub name: Option<String>,
+    pub name: Option<&'a str>,
     /// `YYYY-MM-DD`.
     #[schema(value_type = Option<String>, format = Date, example = "1990-01-01")]
     pub date_of_birth: Option<String>,
@@ -41,31 +44,31 @@ pub struct Profile {
     pub is_staff: bool,
     pub is_active: bool,
     #[schema(example = "https://your.avatar.com")]
-    pub profile_picture: Option<String>,
+    pub profile_picture: Option<&'a str>,
     #[schema(example = "Saving the world, one API call at a time.")]
-    pub bio: Option<String>,
+    pub bio: Option<&'a str>,
     pub user_id: i64,
     /// E.164, e.g. `+14155550123`.
-    pub phone_number: Option<String>,
+    pub phone_number: Option<&'a str>,
     pub email_verified: bool,
     /// RFC 3339, UTC.
     #[schema(format = DateTime, example = "2026-11-24T21:31:35.123456Z")]
     pub date_joined: String,
 }
 
-impl From<UserRow> for Profile {
-    fn from(u: UserRow) -> Self {
+impl<'a> From<&'a UserRow> for Profile<'a> {
+    fn from(u: &'a UserRow) -> Self {
         Profile {
-            email: u.email,
-            name: u.name,
+            email: &u.email,
+            name: u.name.as_deref(),
             date_of_birth: u.date_of_birth.map(|d| d.format("%Y-%m-%d").to_string()),
             is_superuser: u.is_superuser,
             is_staff: u.is_staff,
             is_active: u.is_active,
-            profile_picture: u.profile_picture,
-            bio: u.bio,
+            profile_picture: u.profile_picture.as_deref(),
+            bio: u.bio.as_deref(),
             user_id: u.id,
-            phone_number: u.phone_number,
+            phone_number: u.phone_number.as_deref(),
             email_verified: u.email_verified,
             date_joined: u.date_joined.to_rfc3339_opts(SecondsFormat::Micros, true),
         }
@@ -181,8 +184,8 @@ pub async fn register_user(
     security(("token" = [])),
     responses((status = 200, body = Profile), (status = 401, body = Detail), (status = 503, body = Detail))
 )]
-pub async fn get_me(auth: AuthUser) -> Json<Profile> {
-    Json(Profile::from(auth.user))
+pub async fn get_me(auth: AuthUser) -> Response {
+    Json(Profile::from(auth.user())).into_response()
 }
 
 /// Edit the caller's profile. PUT and PATCH behave the same: only the fields sent change.
@@ -204,17 +207,19 @@ pub async fn update_me(
     State(state): State<AppState>,
     auth: AuthUser,
     fields: Fields,
-) -> Result<(SessionChange, Json<Profile>), ApiError> {
+) -> Result<(SessionChange, Response), ApiError> {
     let changes = parse_profile_changes(&fields, &state)?;
     if changes.is_empty() {
-        return Ok((SessionChange::Nothing, Json(Profile::from(auth.user))));
+        let profile = Json(Profile::from(auth.user())).into_response();
+        return Ok((SessionChange::Nothing, profile));
     }
-    let user = db::update_profile(&state.db, auth.user.id, &changes)
+    let user = db::update_profile(&state.db, auth.user().id, &changes)
         .await?
         .ok_or(ApiError::Unauthenticated(
             crate::error::AuthFailure::Inactive,
         ))?;
-    Ok((SessionChange::User(user.id), Json(Profile::from(user))))
+    let profile = Json(Profile::from(&user)).into_response();
+    Ok((SessionChange::User(user.id), profile))
 }
 
 /// Same as PUT (documented separately so clients see both methods).
@@ -236,7 +241,7 @@ pub async fn patch_me(
     state: State<AppState>,
     auth: AuthUser,
     fields: Fields,
-) -> Result<(SessionChange, Json<Profile>), ApiError> {
+) -> Result<(SessionChange, Response), ApiError> {
     update_me(state, auth, fields).await
 }
 

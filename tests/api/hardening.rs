@@ -163,12 +163,37 @@ async fn a_panicking_handler_is_a_500_json_and_the_server_lives_on() {
             .send()
     };
 
+    let panics_counted = || async {
+        let page = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        page.lines()
+            .filter(|l| {
+                l.starts_with("kitchen_api_http_requests_total{")
+                    && l.contains(r#"method="POST""#)
+                    && l.contains(r#"route="/users""#)
+                    && l.contains(r#"status="500""#)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let counted_before = panics_counted().await;
+
     clock.0.store(true, Ordering::SeqCst);
     let res = register().await.unwrap();
     assert_hardened(&res, false);
     assert_json(res, 500, json!({"detail": "A server error occurred."})).await;
 
     clock.0.store(false, Ordering::SeqCst);
+    assert!(
+        panics_counted().await > counted_before,
+        "the panic's 500 is in the request metrics"
+    );
     assert_eq!(
         register().await.unwrap().status(),
         201,

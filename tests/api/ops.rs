@@ -355,3 +355,54 @@ async fn metrics_require_the_metrics_token_when_one_is_set() {
     let res = app.request(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn metrics_count_timed_out_requests_and_give_unknown_methods_one_label() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|c| c.request_timeout_ms = 300).await;
+    let before = scrape(&app).await;
+
+    // A body that never arrives: the deadline answers 503, and that answer is counted too.
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n{\"email\":";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Any method name is a valid HTTP token; none of them may become a series of its own.
+    for method in ["BREW", "PROPFIND", "X-ANYTHING-0001"] {
+        let res = app
+            .request(Method::from_bytes(method.as_bytes()).unwrap(), "/users/me/")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method}");
+    }
+    let requests = "kitchen_api_http_requests_total";
+    let timed_out = [("method", "POST"), ("route", "/users"), ("status", "503")];
+    // The stalled request ends 300 ms after it began: poll for its count, 5 s at most.
+    let mut after = scrape(&app).await;
+    for _ in 0..50 {
+        if value(&after, requests, &timed_out) > value(&before, requests, &timed_out) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = scrape(&app).await;
+    }
+    drop(stream);
+
+    assert!(
+        value(&after, requests, &timed_out) > value(&before, requests, &timed_out),
+        "the deadline's 503 is counted\n{after}"
+    );
+    let other = [
+        ("method", "OTHER"),
+        ("route", "/users/me"),
+        ("status", "405"),
+    ];
+    assert!(
+        value(&after, requests, &other) - value(&before, requests, &other) >= 3.0,
+        "{after}"
+    );
+    for method in ["BREW", "PROPFIND", "X-ANYTHING-0001"] {
+        assert!(!after.contains(method), "{method} became a label:\n{after}");
+    }
+}

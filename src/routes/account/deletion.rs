@@ -46,18 +46,18 @@ pub async fn delete_me(
     let mut errors = FieldErrors::new();
     let password = fields.required_text("password", &mut errors);
     let password = validated(errors, password)?;
-    if !is_current_password(&state, auth.user.id, password).await? {
+    if !is_current_password(&state, auth.user().id, password).await? {
         return Err(ApiError::field("password", WRONG_PASSWORD));
     }
-    db::delete_user(&state.db, auth.user.id).await?;
+    db::delete_user(&state.db, auth.user().id).await?;
     audit::record(
         &state,
         audit::Kind::AccountDeleted,
-        Some(auth.user.id),
+        Some(auth.user().id),
         None,
         Some(client),
         None,
     )
     .await;
-    Ok((SessionChange::User(auth.user.id), StatusCode::NO_CONTENT))
+    Ok((SessionChange::User(auth.user().id), StatusCode::NO_CONTENT))
 }

@@ -192,7 +192,7 @@ pub async fn change_password(
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let mut errors = FieldErrors::new();
     let old = fields.required_text("old_password", &mut errors);
-    let email = Email::parse(&auth.user.email).ok();
+    let email = Email::parse(&auth.user().email).ok();
     let new = new_password_fields(
         &state,
         &fields,
@@ -201,15 +201,15 @@ pub async fn change_password(
         &mut errors,
     );
     if let Some(old) = old {
-        if !is_current_password(&state, auth.user.id, old).await? {
+        if !is_current_password(&state, auth.user().id, old).await? {
             errors.add("old_password", [WRONG_PASSWORD.to_owned()]);
         }
     }
     let new = validated(errors, new)?;
     let hash = state.hashing.hash(new).await?;
-    db::change_password(&state.db, auth.user.id, &hash, auth.token_id).await?;
-    let (user, ip) = (Some(auth.user.id), Some(client));
+    db::change_password(&state.db, auth.user().id, &hash, auth.token_id()).await?;
+    let (user, ip) = (Some(auth.user().id), Some(client));
     audit::record(&state, audit::Kind::PasswordChanged, user, None, ip, None).await;
-    let change = SessionChange::User(auth.user.id);
+    let change = SessionChange::User(auth.user().id);
     Ok((change, detail("Password changed.")))
 }

@@ -1,0 +1,62 @@
+//! The one layer every route has: what must happen around each request and needs either the
+//! matched route or the handler's own answer. In order, it
+//! - bounds the request's time (the configured deadline; past it the handler's future is
+//!   dropped, which rolls back any open transaction, and the client gets a 503),
+//! - turns a panicking handler into the generic 500 (the process lives on),
+//! - after a successful write, invalidates the cached sessions it changed here and in the
+//!   other processes (`auth::cache_sync`), before the client sees the answer,
+//! - counts and times the request by method, route template and status (`metrics`), the 503s
+//!   and 500s above included.
+//!
+//! One layer instead of one per concern because axum clones and boxes a route's whole layer
+//! stack on every request: with five layers that was about 8 % of the cheap path's CPU.
+//! Layers that do not need the route (request ids, the access log, security headers, CORS)
+//! wrap the router once, in `app::service`.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
+
+use crate::app::AppState;
+use crate::auth::{announce_session_change, change_made_by, may_change_sessions};
+use crate::error::ApiError;
+
+/// The middleware (installed with `from_fn_with_state` on the router).
+pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let writes = may_change_sessions(&method, request.uri().path());
+    let limit = Duration::from_millis(state.config.request_timeout_ms);
+    let handled = AssertUnwindSafe(next.run(request)).catch_unwind();
+    let response = match tokio::time::timeout(limit, handled).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(cause)) => panic_response(cause),
+        Err(_) => ApiError::TimedOut.into_response(),
+    };
+    if writes {
+        announce_session_change(&state, change_made_by(&response)).await;
+    }
+    crate::metrics::record_request(
+        &method,
+        route.as_ref().map(MatchedPath::as_str),
+        response.status(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// The generic 500 for a handler that panicked; the panic's message goes to the log only.
+fn panic_response(cause: Box<dyn Any + Send + 'static>) -> Response {
+    let message = cause
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
