@@ -28,9 +28,9 @@ pub struct Registered {
     pub token: String,
 }
 
-/// A user's profile. Keys come in this order; `null` means "not set". It borrows the row it
-/// shows, so `GET /users/me/` serializes straight from the cached session without copying it;
-/// a handler answers with `Json(Profile::from(&row)).into_response()`.
+// It borrows the row it shows, so `GET /users/me/` serializes straight from the cached session
+// without copying it; a handler answers with `Json(Profile::from(&row)).into_response()`.
+/// A user's profile. Keys come in this order; `null` means "not set".
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Profile<'a> {
     #[schema(example = "your.email@example.com")]
