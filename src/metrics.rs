@@ -122,35 +122,37 @@ struct Series {
     duration: metrics::Histogram,
 }
 
+impl Series {
+    fn record(&self, seconds: f64) {
+        self.requests.increment(1);
+        self.duration.record(seconds);
+    }
+}
+
 /// Counts and times one answered request (called by `envelope` for every request). The
 /// route is the matched template, or [`UNMATCHED`] when no route matched.
 pub fn record_request(method: &Method, route: Option<&str>, status: StatusCode, took: Duration) {
     let route = route.unwrap_or(UNMATCHED);
     let method = method_label(method);
+    let key = (method, status.as_u16());
     let seconds = took.as_secs_f64();
     let known = SERIES.read().ok().and_then(|series| {
-        let one = series.get(route)?.get(&(method, status.as_u16()))?;
-        one.requests.increment(1);
-        one.duration.record(seconds);
+        series.get(route)?.get(&key)?.record(seconds);
         Some(())
     });
     if known.is_none() {
         let labels = [
             ("method", SharedString::const_str(method)),
             ("route", SharedString::from_owned(route.to_owned())),
-            ("status", status_label(status)),
+            ("status", SharedString::from_owned(key.1.to_string())),
         ];
         let one = Series {
             requests: metrics::counter!(HTTP_REQUESTS, &labels),
             duration: metrics::histogram!(HTTP_DURATION, &labels),
         };
-        one.requests.increment(1);
-        one.duration.record(seconds);
+        one.record(seconds);
         if let Ok(mut series) = SERIES.write() {
-            series
-                .entry(route.to_owned())
-                .or_default()
-                .insert((method, status.as_u16()), one);
+            series.entry(route.to_owned()).or_default().insert(key, one);
         }
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -171,24 +173,6 @@ fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
     }
-}
-
-/// The status code as a label, without an allocation for the common ones.
-fn status_label(status: StatusCode) -> SharedString {
-    let common = match status.as_u16() {
-        200 => "200",
-        201 => "201",
-        204 => "204",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        429 => "429",
-        503 => "503",
-        _ => return SharedString::from_owned(status.as_u16().to_string()),
-    };
-    SharedString::const_str(common)
 }
 
 /// The bearer token `GET /metrics` requires when set (`KITCHEN_API_METRICS_TOKEN`). Never printed.
