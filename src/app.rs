@@ -264,7 +264,16 @@ impl Application {
         if state.auth_cache.enabled() {
             let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));
             match &state.db {
-                Db::Postgres(pool) => tokio::spawn(listen_for_changes(pool.clone(), cache, clock)),
+                Db::Postgres(pool) => {
+                    let (ready, listening) = tokio::sync::oneshot::channel();
+                    let listener = listen_for_changes(pool.clone(), cache, clock, ready);
+                    let task = tokio::spawn(listener);
+                    // Serve once this process can hear other processes' changes (or has tried).
+                    tokio::time::timeout(Duration::from_secs(5), listening)
+                        .await
+                        .ok();
+                    task
+                }
                 Db::Sqlite(pool) => {
                     tokio::spawn(follow_recorded_changes(pool.clone(), cache, clock))
                 }

@@ -283,12 +283,26 @@ pub async fn purge_expired_tokens(state: AppState) {
 }
 
 /// Runs for the life of the process on PostgreSQL: every announcement, and every reconnection
-/// (announcements may have been missed meanwhile), invalidates this process's cache.
-pub async fn listen_for_changes(pool: PgPool, cache: AuthCache, clock: Arc<dyn Clock>) {
+/// (announcements may have been missed meanwhile), invalidates this process's cache. `ready`
+/// is told once the first attempt to listen is over, so the server can wait for it before it
+/// serves (a session cached before the first `LISTEN` would be dropped by it a moment later).
+pub async fn listen_for_changes(
+    pool: PgPool,
+    cache: AuthCache,
+    clock: Arc<dyn Clock>,
+    ready: oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
     loop {
-        match listen(&pool).await {
+        let listening = listen(&pool).await;
+        if listening.is_ok() {
+            cache.invalidate_all();
+        }
+        if let Some(ready) = ready.take() {
+            ready.send(()).ok();
+        }
+        match listening {
             Ok((mut listener, schema)) => {
-                cache.invalidate_all();
                 loop {
                     match listener.try_recv().await {
                         // `None`: the connection dropped and comes back on the next call;
