@@ -47,6 +47,13 @@ pub struct LoginThrottle {
     pub forget_after_secs: u64,
 }
 
+/// What [`LoginThrottle::check`] found, for [`LoginThrottle::succeeded`].
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct LoginCheck {
+    account_counted: bool,
+}
+
 /// The keys one login attempt is counted under.
 pub struct LoginKeys {
     account: String,
@@ -62,23 +69,34 @@ impl LoginKeys {
             address: format!("login-ip:{client}"),
         }
     }
+
+    /// The key counting failures against the account.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The key counting failures from the client address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
 }
 
 impl LoginThrottle {
-    /// `Err(Throttled)` while either key is delayed.
-    pub async fn check(
+    /// `Err(Throttled)` while either key is delayed, judged on the counters the login read
+    /// under [`LoginKeys::account`] and [`LoginKeys::address`].
+    pub fn check(
         &self,
-        db: &Db,
-        keys: &LoginKeys,
+        account: Option<ThrottleRow>,
+        address: Option<ThrottleRow>,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<LoginCheck, ApiError> {
         let now = now.timestamp();
         let mut wait = 0u64;
-        for (key, policy) in [(&keys.account, self.account), (&keys.address, self.address)] {
+        for (row, policy) in [(account, self.account), (address, self.address)] {
             let Some(ThrottleRow {
                 failures,
                 last_failure,
-            }) = db::find_throttle(db, key).await?
+            }) = row
             else {
                 continue;
             };
@@ -94,7 +112,9 @@ impl LoginThrottle {
                 retry_after_secs: wait,
             });
         }
-        Ok(())
+        Ok(LoginCheck {
+            account_counted: account.is_some(),
+        })
     }
 
     /// Counts a failed attempt under both keys.
@@ -112,9 +132,18 @@ impl LoginThrottle {
     }
 
     /// A success clears the account's counter (not the address's: one good login must not
-    /// reset an attacker's count against everyone else).
-    pub async fn succeeded(&self, db: &Db, keys: &LoginKeys) -> Result<(), ApiError> {
-        db::clear_throttle(db, &keys.account).await?;
+    /// reset an attacker's count against everyone else). Only when `check` saw one: most
+    /// logins have no counter, and are spared the statement. A failure counted by a concurrent
+    /// attempt after the check stays counted.
+    pub async fn succeeded(
+        &self,
+        db: &Db,
+        keys: &LoginKeys,
+        checked: LoginCheck,
+    ) -> Result<(), ApiError> {
+        if checked.account_counted {
+            db::clear_throttle(db, &keys.account).await?;
+        }
         Ok(())
     }
 }
@@ -123,8 +152,8 @@ impl LoginThrottle {
 /// that cost us a hash or a mail whether or not they succeed. A key's count starts over once
 /// `window_secs` pass without an event. `max = 0` means no limit.
 ///
-/// The check and the count are two statements, so a burst of simultaneous requests can pass
-/// the limit by a few; the limit bounds cost, it is not an exact quota.
+/// The check and the count are one atomic statement, so simultaneous requests never pass the
+/// limit together. A refused request is not counted and does not extend the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub max: u32,
@@ -132,25 +161,23 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// Counts one event under each key, or refuses with 429 if any key is at its limit.
-    pub async fn hit(&self, db: &Db, keys: &[&str], now: DateTime<Utc>) -> Result<(), ApiError> {
+    /// Counts one event under `key`, or refuses with 429 if the key is at its limit.
+    pub async fn hit(&self, db: &Db, key: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
         if self.max == 0 {
             return Ok(());
         }
         let now = now.timestamp();
         let window = i64::try_from(self.window_secs).unwrap_or(i64::MAX);
-        for key in keys {
-            if let Some(row) = db::find_throttle(db, key).await? {
-                let age = now - row.last_failure;
-                if age < window && u32::try_from(row.failures).unwrap_or(0) >= self.max {
-                    let retry_after_secs = u64::try_from((window - age).max(1)).unwrap_or(1);
-                    tracing::info!(retry_after_secs, "rate limit reached");
-                    return Err(ApiError::Throttled { retry_after_secs });
-                }
-            }
-        }
-        for key in keys {
-            db::record_failure(db, key, now, now.saturating_sub(window)).await?;
+        // One below i32::MAX, so the statement's `max + 1` fits the column.
+        let max = i32::try_from(self.max)
+            .unwrap_or(i32::MAX)
+            .min(i32::MAX - 1);
+        let row = db::count_event_within(db, key, now, now.saturating_sub(window), max).await?;
+        if row.failures > max {
+            let age = now - row.last_failure;
+            let retry_after_secs = u64::try_from(window.saturating_sub(age).max(1)).unwrap_or(1);
+            tracing::info!(retry_after_secs, "rate limit reached");
+            return Err(ApiError::Throttled { retry_after_secs });
         }
         Ok(())
     }
@@ -165,6 +192,7 @@ pub fn account_key(kind: &str, account: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -179,5 +207,57 @@ mod tests {
         assert_eq!(delays, [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64]);
         assert_eq!(p.delay_secs(100), 300);
         assert_eq!(p.delay_secs(u32::MAX), 300);
+    }
+
+    #[test]
+    fn a_login_waits_for_the_longer_of_its_two_delays_and_forgotten_counters_do_not_count() {
+        let throttle = LoginThrottle {
+            account: DelayPolicy {
+                free_failures: 3,
+                base_delay_secs: 10,
+                max_delay_secs: 60,
+            },
+            address: DelayPolicy {
+                free_failures: 6,
+                base_delay_secs: 10,
+                max_delay_secs: 60,
+            },
+            forget_after_secs: 3600,
+        };
+        let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        let at = |failures, secs_ago: i64| ThrottleRow {
+            failures,
+            last_failure: now.timestamp() - secs_ago,
+        };
+        let wait = |account, address| match throttle.check(account, address, now) {
+            Ok(_) => 0,
+            Err(ApiError::Throttled { retry_after_secs }) => retry_after_secs,
+            Err(e) => panic!("{e:?}"),
+        };
+        assert_eq!(wait(None, None), 0);
+        assert_eq!(wait(Some(at(2, 0)), Some(at(5, 0))), 0, "all free failures");
+        assert_eq!(
+            wait(Some(at(4, 5)), None),
+            15,
+            "20 s after the last failure"
+        );
+        assert_eq!(
+            wait(Some(at(4, 5)), Some(at(9, 1))),
+            59,
+            "the address's 60 s is longer"
+        );
+        assert_eq!(wait(Some(at(9, 3601)), None), 0, "forgotten");
+        assert!(
+            throttle
+                .check(Some(at(1, 0)), None, now)
+                .unwrap()
+                .account_counted
+        );
+        assert!(
+            !throttle
+                .check(None, Some(at(1, 0)), now)
+                .unwrap()
+                .account_counted
+        );
     }
 }

@@ -6,6 +6,7 @@ mod account;
 mod codes;
 mod events;
 mod inline_reads;
+mod login;
 mod session_changes;
 mod sessions;
 mod staff;
@@ -19,6 +20,7 @@ pub use account::{
 };
 pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
 pub use events::{EventRow, NewEvent, insert_event, list_events};
+pub use login::{LoginRead, read_login};
 pub use session_changes::{
     last_session_change, purge_session_changes, record_session_changes, session_changes_after,
 };
@@ -27,14 +29,14 @@ pub use staff::{
     FlagChanges, FlagOutcome, deactivate_user_by_email_key, delete_user_tokens, find_user,
     insert_superuser, list_users, set_user_flags,
 };
-pub use throttle::{ThrottleRow, clear_throttle, find_throttle, record_failure};
+pub use throttle::{ThrottleRow, clear_throttle, count_event_within, record_failure};
 pub use tokens::{
     NewToken, SessionLookup, SessionRow, delete_token, insert_token, purge_expired_tokens,
     touch_tokens,
 };
 pub use users::{
-    Change, Credentials, NewUser, ProfileChanges, UserRow, find_credentials_by_email_key,
-    insert_user_with_token, update_password_hash, update_profile,
+    Change, Credentials, NewUser, ProfileChanges, UserRow, insert_user_with_token,
+    update_password_hash, update_profile,
 };
 
 use std::str::FromStr;

@@ -10,12 +10,6 @@ pub struct ThrottleRow {
     pub last_failure: i64,
 }
 
-/// The counter for `key`, if there is one.
-pub async fn find_throttle(db: &Db, key: &str) -> Result<Option<ThrottleRow>, sqlx::Error> {
-    const SQL: &str = "SELECT failures, last_failure FROM throttle WHERE key = $1";
-    on_db!(db, pool => sqlx::query_as(SQL).bind(key).fetch_optional(pool).await)
-}
-
 /// Counts one more failure for `key` at `now` (Unix seconds); a counter whose last failure is
 /// older than `forget_before` starts again at 1. Atomic: concurrent failures are all counted.
 pub async fn record_failure(
@@ -35,6 +29,36 @@ pub async fn record_failure(
         .execute(pool)
         .await
         .map(drop))
+}
+
+/// Counts one event for `key` at `now` (Unix seconds) unless the key already has `max` events
+/// since `window_start`, in one atomic statement, so concurrent requests can never pass the
+/// limit together. Returns the counter: `failures > max` means refused, and then
+/// `last_failure` is the event that opened the window (a refusal neither counts as an event
+/// nor moves the window). A counter whose last event is at or before `window_start` starts
+/// again at 1.
+pub async fn count_event_within(
+    db: &Db,
+    key: &str,
+    now: i64,
+    window_start: i64,
+    max: i32,
+) -> Result<ThrottleRow, sqlx::Error> {
+    const SQL: &str = "INSERT INTO throttle (key, failures, last_failure) VALUES ($1, 1, $2) \
+         ON CONFLICT (key) DO UPDATE SET \
+         failures = CASE WHEN throttle.last_failure <= $3 THEN 1 \
+             WHEN throttle.failures >= $4 THEN $4 + 1 \
+             ELSE throttle.failures + 1 END, \
+         last_failure = CASE WHEN throttle.last_failure > $3 AND throttle.failures >= $4 \
+             THEN throttle.last_failure ELSE $2 END \
+         RETURNING failures, last_failure";
+    on_db!(db, pool => sqlx::query_as(SQL)
+        .bind(key)
+        .bind(now)
+        .bind(window_start)
+        .bind(max)
+        .fetch_one(pool)
+        .await)
 }
 
 /// Forgets the counter for `key` (after a success).

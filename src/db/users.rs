@@ -126,15 +126,6 @@ pub async fn insert_user_with_token(
     })
 }
 
-/// The login data of the account with this normalized address, if any.
-pub async fn find_credentials_by_email_key(
-    db: &Db,
-    email_key: &str,
-) -> Result<Option<Credentials>, sqlx::Error> {
-    const SQL: &str = "SELECT id, email, password_hash, is_active FROM users WHERE email_key = $1";
-    on_db!(db, pool => sqlx::query_as(SQL).bind(email_key).fetch_optional(pool).await)
-}
-
 /// Applies only the fields the client sent, in one statement, so two concurrent edits of
 /// different fields both survive. Returns `None` if the user no longer exists.
 pub async fn update_profile(

@@ -73,9 +73,15 @@ pub async fn obtain_token(
     let key = email.trim().to_lowercase();
     let throttle = state.config.login_throttle();
     let keys = LoginKeys::new(&key, client);
+    let read = db::read_login(&state.db, &key, keys.account(), keys.address()).await?;
     // Checked before the password: while delayed, even the right password is refused.
-    throttle.check(&state.db, &keys, state.clock.now()).await?;
-    let account = db::find_credentials_by_email_key(&state.db, &key).await?;
+    let checked = throttle.check(
+        read.account_throttle,
+        read.address_throttle,
+        state.clock.now(),
+    )?;
+    let held_tokens = read.tokens;
+    let account = read.account;
     let (stored_hash, account) = match account {
         Some(a) => (Some(a.password_hash.clone()), Some(a)),
         None => (None, None),
@@ -103,7 +109,7 @@ pub async fn obtain_token(
             return Err(ApiError::field("non_field_errors", BAD_CREDENTIALS));
         }
     };
-    throttle.succeeded(&state.db, &keys).await?;
+    throttle.succeeded(&state.db, &keys, checked).await?;
     // Only now, after the right password: the extra hash says nothing to someone without it.
     upgrade_password_hash(&state, &account, password).await;
 
@@ -118,6 +124,7 @@ pub async fn obtain_token(
             created_at: state.clock.now(),
             user_agent: user_agent.as_deref(),
         },
+        held_tokens,
         i64::from(state.config.max_tokens_per_user),
     )
     .await?;

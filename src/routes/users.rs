@@ -13,7 +13,7 @@ use super::schemas::{CredentialsBody, Detail, ValidationErrors};
 use crate::app::AppState;
 use crate::auth::{AuthUser, ClientIp, PlainToken, SessionChange};
 use crate::body::Fields;
-use crate::db::{self, Change, NewToken, NewUser, ProfileChanges, UserRow};
+use crate::db::{self, Change, MailTarget, NewToken, NewUser, ProfileChanges, UserRow};
 use crate::domain::{Bio, DateOfBirth, Email, Invalid, Name, Password, PhoneNumber, PictureUrl};
 use crate::error::{ApiError, FieldErrors};
 
@@ -143,7 +143,7 @@ pub async fn register_user(
         .rate_limit(state.config.registrations_per_address)
         .hit(
             &state.db,
-            &[&format!("register-ip:{client}")],
+            &format!("register-ip:{client}"),
             state.clock.now(),
         )
         .await?;
@@ -167,7 +167,12 @@ pub async fn register_user(
     .await?;
     tracing::info!(user_id = user.id, "user registered");
     let verify = crate::auth::CodePurpose::VerifyEmail;
-    super::account::queue_code_mail(&state, slot, verify, Recipient::UserId(user.id));
+    let to = Recipient::Known(MailTarget {
+        id: user.id,
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+    });
+    super::account::queue_code_mail(&state, slot, verify, to);
     Ok((
         StatusCode::CREATED,
         Json(Registered {

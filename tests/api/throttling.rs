@@ -257,6 +257,48 @@ async fn registrations_are_limited_per_client_address() {
 }
 
 #[tokio::test]
+async fn a_burst_of_simultaneous_registrations_gets_exactly_the_limit_through() {
+    let app = spawn_app_with(|c| c.registrations_per_address = 3).await;
+    let hashes = app.hasher.hashes();
+    let attempts = (0..10).map(|i| {
+        let body = json!({"email": format!("burst{i}@example.com"), "password": GOOD_PASSWORD});
+        let app = &app;
+        async move { app.post_json("/users/", &body).await }
+    });
+    let mut created = 0;
+    let mut refused = 0;
+    for res in futures::future::join_all(attempts).await {
+        match res.status().as_u16() {
+            201 => created += 1,
+            429 => {
+                refused += 1;
+                assert_throttled(res, 3600).await;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(
+        (created, refused),
+        (3, 7),
+        "the check and the count are one step"
+    );
+    assert_eq!(app.hasher.hashes() - hashes, 3, "refusals cost no hash");
+    // A refusal half an hour later neither counts nor moves the window: it still closes an
+    // hour after the events that filled it.
+    let register = |email: &'static str| {
+        let body = json!({"email": email, "password": GOOD_PASSWORD});
+        let app = &app;
+        async move { app.post_json("/users/", &body).await }
+    };
+    app.clock
+        .set(app.clock.now_for_tests() + TimeDelta::seconds(1800));
+    assert_throttled(register("later@example.com").await, 1800).await;
+    app.clock
+        .set(app.clock.now_for_tests() + TimeDelta::seconds(1800));
+    assert_eq!(register("after@example.com").await.status(), 201);
+}
+
+#[tokio::test]
 async fn reset_codes_are_limited_per_account_whoever_asks_and_per_address() {
     let app = spawn_app_with(|c| {
         c.code_mails_per_account = 2;

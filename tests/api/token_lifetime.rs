@@ -86,6 +86,22 @@ async fn a_user_keeps_at_most_the_configured_number_of_tokens_newest_first() {
 }
 
 #[tokio::test]
+async fn simultaneous_logins_may_pass_the_cap_by_one_each_and_the_next_login_trims_them() {
+    let app = spawn_app_with(|c| c.max_tokens_per_user = 3).await;
+    app.register("cook@example.com").await;
+    let logins = (0..6).map(|_| app.login("cook@example.com", GOOD_PASSWORD));
+    let tokens = futures::future::join_all(logins).await;
+    let held = app.stored_token_digests().await.len();
+    assert!((3..=7).contains(&held), "{held} tokens");
+    let newest = app.login("cook@example.com", GOOD_PASSWORD).await;
+    assert_eq!(app.stored_token_digests().await.len(), 3);
+    assert_eq!(app.get_me(&newest).await.status(), 200);
+    let live = futures::future::join_all(tokens.iter().map(|t| app.get_me(t))).await;
+    let live = live.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(live, 2, "the newest token and the two before it survive");
+}
+
+#[tokio::test]
 async fn a_last_use_shows_at_once_and_reaches_the_database_without_the_request_writing_it() {
     let app = spawn_app_with(|_| {}).await;
     let (_, token) = app.register("cook@example.com").await;

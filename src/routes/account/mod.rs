@@ -32,6 +32,8 @@ const NO_USER: i64 = 0;
 pub enum Recipient {
     UserId(i64),
     EmailKey(String),
+    /// A user the request has just read or written: no need to look them up again.
+    Known(MailTarget),
 }
 
 /// A required integer user id (DRF's `IntegerField` message otherwise).
@@ -111,9 +113,10 @@ async fn is_current_password(
 pub fn queue_code_mail(state: &AppState, slot: MailSlot, purpose: CodePurpose, to: Recipient) {
     let state = state.clone();
     slot.prepare(async move {
-        let target = match &to {
-            Recipient::UserId(id) => db::find_mail_target_by_id(&state.db, *id).await?,
-            Recipient::EmailKey(key) => db::find_mail_target_by_email_key(&state.db, key).await?,
+        let target = match to {
+            Recipient::UserId(id) => db::find_mail_target_by_id(&state.db, id).await?,
+            Recipient::EmailKey(key) => db::find_mail_target_by_email_key(&state.db, &key).await?,
+            Recipient::Known(target) => Some(target),
         };
         let target = target.filter(|t| !(purpose == CodePurpose::VerifyEmail && t.email_verified));
         issue_code(&state, purpose, target.as_ref()).await
@@ -155,10 +158,10 @@ async fn limit_code_mails(
     let now = state.clock.now();
     config
         .rate_limit(config.code_mails_per_address)
-        .hit(&state.db, &[&format!("code-mail-ip:{client}")], now)
+        .hit(&state.db, &format!("code-mail-ip:{client}"), now)
         .await?;
     config
         .rate_limit(config.code_mails_per_account)
-        .hit(&state.db, &[account], now)
+        .hit(&state.db, account, now)
         .await
 }
