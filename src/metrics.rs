@@ -38,9 +38,11 @@ pub const DB_POOL_MAX: &str = "kitchen_api_db_pool_max_connections";
 /// The route label of requests no route matched (404s): one series, whatever the path.
 const UNMATCHED: &str = "unmatched";
 
-/// Latency buckets in seconds: from a cache hit to a queued Argon2 hash.
+/// Latency buckets in seconds: from a cache hit (tens of microseconds) to a queued Argon2 hash.
+/// The sub-millisecond ones tell a cached read from a database read, and show its tail.
 const BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 /// How often histograms are folded and idle data dropped, when nobody scrapes.

@@ -281,6 +281,12 @@ async fn metrics_count_requests_by_route_template_logins_and_throttled_requests(
         buckets >= 1.0,
         "latency is a histogram with buckets:\n{after}"
     );
+    // A cached read takes tens of microseconds: buckets below a millisecond show its tail.
+    let sub_millisecond = after.lines().any(|line| {
+        line.starts_with("kitchen_api_http_request_duration_seconds_bucket")
+            && line.contains("le=\"0.00025\"")
+    });
+    assert!(sub_millisecond, "sub-millisecond buckets:\n{after}");
     assert!(
         !after.contains(&format!("route=\"/users/{user_id}\"")),
         "raw paths must not become labels"
