@@ -73,19 +73,15 @@ pub async fn obtain_token(
     let key = email.trim().to_lowercase();
     let throttle = state.config.login_throttle();
     let keys = LoginKeys::new(&key, client);
-    let read = db::read_login(&state.db, &key, keys.account(), keys.address()).await?;
+    let db::LoginRead {
+        account,
+        tokens: held_tokens,
+        account_throttle,
+        address_throttle,
+    } = db::read_login(&state.db, &key, keys.account(), keys.address()).await?;
     // Checked before the password: while delayed, even the right password is refused.
-    let checked = throttle.check(
-        read.account_throttle,
-        read.address_throttle,
-        state.clock.now(),
-    )?;
-    let held_tokens = read.tokens;
-    let account = read.account;
-    let (stored_hash, account) = match account {
-        Some(a) => (Some(a.password_hash.clone()), Some(a)),
-        None => (None, None),
-    };
+    let checked = throttle.check(account_throttle, address_throttle, state.clock.now())?;
+    let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
     let password = Password::new(password);
     let matched = state.hashing.verify(password.clone(), stored_hash).await?;
     let known_id = account.as_ref().map(|a| a.id);
