@@ -4,7 +4,9 @@
 //! secret: no password, token, code or digest is ever an argument here.
 //!
 //! Recording is best effort: a failure to write the row is logged and does not fail the
-//! request, since the action itself has already happened.
+//! request, since the action itself has already happened. The one exception is a successful
+//! login, whose event is written with its token in one transaction (`db::store_login`): either
+//! both are stored or neither, and the login fails.
 
 use std::net::IpAddr;
 
@@ -55,25 +57,43 @@ pub async fn record(
     ip: Option<IpAddr>,
     detail: Option<&str>,
 ) {
-    let ip = ip.map(|ip| ip.to_string());
-    tracing::info!(
-        target: "security",
-        kind = kind.as_str(),
-        user_id,
-        actor_id,
-        ip = ip.as_deref(),
-        detail,
-        "security event"
-    );
-    let event = NewEvent {
+    let event = event(state, kind, user_id, actor_id, ip, detail);
+    log(&event);
+    if let Err(e) = db::insert_event(&state.db, &event).await {
+        tracing::warn!(error = %e, kind = event.kind, "could not store a security event");
+    }
+}
+
+/// The row of one event, for a caller that stores it in the same transaction as the action
+/// itself (a login's token and its event: one commit instead of two, and never a token without
+/// its event); it calls [`log`] once that is committed. [`record`] does all three.
+pub fn event<'a>(
+    state: &AppState,
+    kind: Kind,
+    user_id: Option<i64>,
+    actor_id: Option<i64>,
+    ip: Option<IpAddr>,
+    detail: Option<&'a str>,
+) -> NewEvent<'a> {
+    NewEvent {
         at: state.clock.now(),
         kind: kind.as_str(),
         user_id,
         actor_id,
-        ip,
+        ip: ip.map(|ip| ip.to_string()),
         detail,
-    };
-    if let Err(e) = db::insert_event(&state.db, &event).await {
-        tracing::warn!(error = %e, kind = kind.as_str(), "could not store a security event");
     }
+}
+
+/// Writes `event` to the log (target `security`).
+pub fn log(event: &NewEvent<'_>) {
+    tracing::info!(
+        target: "security",
+        kind = event.kind,
+        user_id = event.user_id,
+        actor_id = event.actor_id,
+        ip = event.ip.as_deref(),
+        detail = event.detail,
+        "security event"
+    );
 }

@@ -26,19 +26,39 @@ pub struct NewEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// One event's INSERT, its values at `$1`..`$6`.
+macro_rules! insert_event_sql {
+    () => {
+        "INSERT INTO security_events (at, kind, user_id, actor_id, ip, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    };
+}
+pub(super) use insert_event_sql;
+
 pub async fn insert_event(db: &Db, e: &NewEvent<'_>) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO security_events (at, kind, user_id, actor_id, ip, detail) \
-                       VALUES ($1, $2, $3, $4, $5, $6)";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(db, pool => bind_event(sqlx::query(insert_event_sql!()), e).execute(pool).await.map(drop))
+}
+
+/// Binds an event's values to `$1`..`$6` of a statement built on [`insert_event_sql`] (on its
+/// own, or with a login's token: `super::login`).
+pub(super) fn bind_event<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    e: &'q NewEvent<'q>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
         .bind(e.at)
         .bind(e.kind)
         .bind(e.user_id)
         .bind(e.actor_id)
         .bind(e.ip.as_deref())
         .bind(e.detail)
-        .execute(pool)
-        .await
-        .map(drop))
 }
 
 /// Newest first; only events about `user_id` when given. Returns (total, page).

@@ -20,7 +20,7 @@ pub use account::{
 };
 pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
 pub use events::{EventRow, NewEvent, insert_event, list_events};
-pub use login::{LoginRead, read_login};
+pub use login::{LoginRead, read_login, store_login};
 pub use session_changes::{
     last_session_change, purge_session_changes, record_session_changes, session_changes_after,
 };
@@ -31,8 +31,7 @@ pub use staff::{
 };
 pub use throttle::{ThrottleRow, clear_throttle, count_event_within, record_failure};
 pub use tokens::{
-    NewToken, SessionLookup, SessionRow, delete_token, insert_token, purge_expired_tokens,
-    touch_tokens,
+    NewToken, SessionLookup, SessionRow, delete_token, purge_expired_tokens, touch_tokens,
 };
 pub use users::{
     Change, Credentials, NewUser, ProfileChanges, UserRow, insert_user_with_token,

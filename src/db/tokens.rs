@@ -27,7 +27,7 @@ pub struct SessionRow {
     pub user: UserRow,
 }
 
-/// The INSERT shared by login and registration (which runs it inside its transaction).
+/// The INSERT shared by login and registration (each runs it inside its transaction).
 pub(super) fn insert_token_query<'q, DB>(
     user_id: i64,
     token: &NewToken<'q>,
@@ -46,35 +46,6 @@ where
     .bind(token.digest)
     .bind(token.created_at)
     .bind(token.user_agent)
-}
-
-/// Stores a new token for `user_id`, who held `held` tokens when the login read them, and
-/// revokes the user's oldest tokens beyond the newest `keep`. Returns how many were revoked.
-///
-/// While the new token keeps the user within `keep`, it is one INSERT; only a user at the cap
-/// pays for the trim (a transaction of INSERT and DELETE). So simultaneous logins that all read
-/// the same count can leave a user up to one extra token each, until their next login at the
-/// cap trims them all.
-pub async fn insert_token(
-    db: &Db,
-    user_id: i64,
-    token: &NewToken<'_>,
-    held: i64,
-    keep: i64,
-) -> Result<u64, sqlx::Error> {
-    const TRIM: &str = "DELETE FROM tokens WHERE user_id = $1 AND id NOT IN \
-         (SELECT id FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2)";
-    if held < keep {
-        on_db!(db, pool => insert_token_query(user_id, token).execute(pool).await.map(drop))?;
-        return Ok(0);
-    }
-    on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
-        insert_token_query(user_id, token).execute(&mut *tx).await?;
-        let revoked = sqlx::query(TRIM).bind(user_id).bind(keep).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(revoked.rows_affected())
-    })
 }
 
 /// Deletes every token past its lifetime (created before `created_before`) or idle since before

@@ -98,32 +98,58 @@ impl ProfileChanges {
     }
 }
 
-/// Inserts a user and its first token in one transaction: a registration either fully happens
-/// or leaves nothing behind. A duplicate address fails on `users_email_key_unique`.
+/// Creates a user and their first token, together: on PostgreSQL in one statement (the token's
+/// INSERT in a `WITH` clause: one round trip instead of four), on SQLite in one transaction.
+/// An address already taken fails the user's INSERT, and with it the whole, on both engines.
 pub async fn insert_user_with_token(
     db: &Db,
     user: &NewUser<'_>,
     token: &super::NewToken<'_>,
 ) -> Result<UserRow, sqlx::Error> {
-    on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let row: UserRow = sqlx::query_as(concat!(
-            "INSERT INTO users (email, email_key, password_hash, date_joined) \
-             VALUES ($1, $2, $3, $4) RETURNING ",
-            user_columns!()
-        ))
-        .bind(user.email.as_str())
-        .bind(user.email.key())
-        .bind(user.password_hash)
-        .bind(user.date_joined)
-        .fetch_one(&mut *tx)
-        .await?;
-        super::tokens::insert_token_query(row.id, token)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(row)
-    })
+    macro_rules! insert_user {
+        () => {
+            concat!(
+                "INSERT INTO users (email, email_key, password_hash, date_joined) \
+                 VALUES ($1, $2, $3, $4) RETURNING ",
+                user_columns!()
+            )
+        };
+    }
+    const USER_AND_TOKEN: &str = concat!(
+        "WITH u AS (",
+        insert_user!(),
+        "), t AS (INSERT INTO tokens (user_id, digest, created_at, user_agent) \
+         SELECT id, $5, $6, $7 FROM u) SELECT * FROM u"
+    );
+    match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(USER_AND_TOKEN)
+                .bind(user.email.as_str())
+                .bind(user.email.key())
+                .bind(user.password_hash)
+                .bind(user.date_joined)
+                .bind(token.digest)
+                .bind(token.created_at)
+                .bind(token.user_agent)
+                .fetch_one(pool)
+                .await
+        }
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            let row: UserRow = sqlx::query_as(insert_user!())
+                .bind(user.email.as_str())
+                .bind(user.email.key())
+                .bind(user.password_hash)
+                .bind(user.date_joined)
+                .fetch_one(&mut *tx)
+                .await?;
+            super::tokens::insert_token_query(row.id, token)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        }
+    }
 }
 
 /// Applies only the fields the client sent, in one statement, so two concurrent edits of

@@ -112,7 +112,15 @@ pub async fn obtain_token(
     super::account::verification::check_login_allowed(&state, account.id).await?;
     let token = PlainToken::generate();
     let user_agent = super::user_agent(&headers);
-    let revoked = db::insert_token(
+    let event = audit::event(
+        &state,
+        audit::Kind::LoginSucceeded,
+        Some(account.id),
+        None,
+        Some(client),
+        None,
+    );
+    let revoked = db::store_login(
         &state.db,
         account.id,
         &NewToken {
@@ -122,6 +130,7 @@ pub async fn obtain_token(
         },
         held_tokens,
         i64::from(state.config.max_tokens_per_user),
+        &event,
     )
     .await?;
     if revoked > 0 {
@@ -129,15 +138,7 @@ pub async fn obtain_token(
         let change = SessionChange::User(account.id);
         crate::auth::announce_session_change(&state, change).await;
     }
-    audit::record(
-        &state,
-        audit::Kind::LoginSucceeded,
-        Some(account.id),
-        None,
-        Some(client),
-        None,
-    )
-    .await;
+    audit::log(&event);
     crate::metrics::record_login(true);
     Ok(Json(ObtainedToken {
         token: token.expose().to_owned(),

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{GOOD_PASSWORD, TestApp, assert_json, spawn_app};
+use crate::helpers::{GOOD_PASSWORD, TestApp, assert_json, spawn_app, spawn_app_with};
 
 /// Registers `staff@example.com` and makes it staff: (id, token).
 async fn register_staff(app: &TestApp) -> (i64, String) {
@@ -233,4 +233,33 @@ async fn staff_reads_of_users_are_recorded_as_staff_actions() {
     assert_eq!(listed["kind"], "staff_listed_users");
     assert_eq!(listed["actor_id"], staff_id);
     assert_eq!(listed["detail"], "search=\"cook\" page=1 page_size=20");
+}
+
+/// A login's token and its event are committed together: when the event cannot be stored, the
+/// login fails and no token is left behind. Both ways of storing them: a user within the token
+/// cap (one statement on PostgreSQL) and one at the cap (the transaction that also trims).
+#[tokio::test]
+async fn a_login_whose_event_cannot_be_stored_fails_and_leaves_no_token() {
+    for cap in [10, 1] {
+        let app = spawn_app_with(|c| c.max_tokens_per_user = cap).await;
+        let (user_id, _) = app.register("cook@example.com").await;
+        let before = app.stored_token_digests().await;
+        app.execute("ALTER TABLE security_events RENAME TO security_events_away")
+            .await;
+        let credentials = json!({"email": "cook@example.com", "password": GOOD_PASSWORD});
+        let res = app.post_json("/token/", &credentials).await;
+        assert_eq!(res.status(), 500, "cap {cap}");
+        assert_eq!(app.stored_token_digests().await, before, "cap {cap}");
+
+        app.execute("ALTER TABLE security_events_away RENAME TO security_events")
+            .await;
+        let token = app.login("cook@example.com", GOOD_PASSWORD).await;
+        assert_eq!(app.get_me(&token).await.status(), 200, "cap {cap}");
+        let stored = app.stored_token_digests().await;
+        let expected = if cap == 1 { 1 } else { before.len() + 1 };
+        assert_eq!(stored.len(), expected, "cap {cap}");
+        let (_, staff) = register_staff(&app).await;
+        let page = events(&app, &staff, &format!("?user_id={user_id}")).await;
+        assert_eq!(kinds(&page), ["login_succeeded"], "cap {cap}");
+    }
 }
