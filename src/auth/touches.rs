@@ -7,11 +7,14 @@
 //! the time here, and a background task writes what has gathered every [`FLUSH_EVERY`], a
 //! chunk per statement or transaction.
 //!
-//! What the database says may therefore lag by up to [`FLUSH_EVERY`] (plus the granularity).
-//! This process never sees the lag: [`Touches::latest`] overlays what is pending on every row it
-//! reads (sessions, the sessions list), and the token purge flushes first. Another process on the same
-//! database can see a last use up to [`FLUSH_EVERY`] old, nothing next to idle timeouts that
-//! count in days. A crash loses at most that much bookkeeping, never a token.
+//! What the database says may therefore lag by up to [`FLUSH_EVERY`] plus the time a flush
+//! takes (its chunks are paused between, see `db::touch_tokens`: about 5 s for 100,000 uses),
+//! plus the granularity. This process hardly sees the lag: [`Touches::latest`] overlays what is
+//! pending on every row it reads (sessions, the sessions list), and the token purge flushes
+//! first. Only the uses a flush is writing at that moment are neither pending nor stored yet,
+//! so for those seconds the sessions list can show a token's use before. Another process on
+//! the same database sees the lag in full, nothing next to idle timeouts that count in days. A
+//! crash loses at most that much bookkeeping, never a token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

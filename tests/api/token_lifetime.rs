@@ -156,3 +156,41 @@ async fn a_last_use_shows_at_once_and_reaches_the_database_without_the_request_w
         }
     }
 }
+
+/// A flush bigger than one chunk (200 rows on SQLite, 250 on PostgreSQL, with pauses between)
+/// writes every last use it was given.
+#[tokio::test]
+async fn a_flush_of_several_chunks_writes_every_last_use() {
+    let app = spawn_app_with(|c| c.max_tokens_per_user = 1000).await;
+    app.register("cook@example.com").await;
+    for _ in 0..599 {
+        app.login("cook@example.com", GOOD_PASSWORD).await;
+    }
+    let stored = || async {
+        let sql = "SELECT COUNT(*) FROM tokens WHERE last_used_at IS NOT NULL";
+        match &app.db {
+            kitchen_api::db::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            kitchen_api::db::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap()
+    };
+    let ids: Vec<i64> = match &app.db {
+        kitchen_api::db::Db::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT id FROM tokens")
+                .fetch_all(pool)
+                .await
+        }
+        kitchen_api::db::Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT id FROM tokens")
+                .fetch_all(pool)
+                .await
+        }
+    }
+    .unwrap();
+    assert_eq!((ids.len(), stored().await), (600, 0_i64));
+
+    let at = app.clock.now_for_tests() + TimeDelta::minutes(5);
+    let uses: Vec<_> = ids.iter().map(|&id| (id, at)).collect();
+    kitchen_api::db::touch_tokens(&app.db, &uses).await.unwrap();
+    assert_eq!(stored().await, 600);
+}
