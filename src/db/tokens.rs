@@ -141,11 +141,11 @@ impl SessionLookup {
 /// one burst, took a core from the service's workers and lengthened the cheap path's p99.
 pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), sqlx::Error> {
     const PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
-    let chunk = match db {
+    let rows_per_chunk = match db {
         Db::Sqlite(_) => 200,
         Db::Postgres(_) => 250,
     };
-    for (n, chunk) in uses.chunks(chunk).enumerate() {
+    for (n, chunk) in uses.chunks(rows_per_chunk).enumerate() {
         if n > 0 {
             tokio::time::sleep(PAUSE).await;
         }
