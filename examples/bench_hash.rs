@@ -88,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         "argon2_parallelism": args.config.argon2_parallelism,
         "hash_concurrency": args.config.hash_concurrency(),
         "db_max_connections": args.config.db_max_connections,
+        "auth_cache_max_entries": args.config.auth_cache_max_entries,
         "db_acquire_timeout_secs": args.config.db_acquire_timeout_secs,
         "log": args.config.log,
         "phc_prefix": phc.rsplitn(3, '$').last().unwrap_or_default(),
