@@ -2,7 +2,8 @@
 //! memory (each running hash holds `m` KiB, kept per thread between hashes, see `argon`) and
 //! CPU, so a login storm queues for hashing while cheap requests keep flowing on the async
 //! workers, and a storm never creates more threads (tokio's blocking pool would start one per
-//! queued hash, each keeping its own allocator arena).
+//! queued hash, each keeping its own allocator arena). While the async workers are busy, fewer
+//! hashes run at once than there are threads: they keep the cores they use (`core_share`).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::oneshot;
 
+use super::core_share::CoreShare;
 use crate::domain::Password;
 use crate::error::ApiError;
 
@@ -63,11 +65,16 @@ impl Hashing {
             .context("cannot compute the dummy password hash")?;
         super::argon::release_scratch();
         let (jobs, queue) = flume::unbounded::<Job>();
+        let share = Arc::new(CoreShare::new(
+            concurrency,
+            tokio::runtime::Handle::try_current().ok(),
+        ));
         for n in 0..concurrency.max(1) {
             let queue = queue.clone();
+            let share = Arc::clone(&share);
             std::thread::Builder::new()
                 .name(format!("kitchen-hash-{n}"))
-                .spawn(move || work(&queue))
+                .spawn(move || work(&queue, &share))
                 .context("cannot start a password hashing thread")?;
         }
         Ok(Self {
@@ -144,11 +151,14 @@ impl Hashing {
 
 /// One hashing thread: runs jobs until every sender is gone, and frees its Argon2 memory after
 /// [`IDLE_RELEASE`] without work.
-fn work(queue: &flume::Receiver<Job>) {
+fn work(queue: &flume::Receiver<Job>, share: &CoreShare) {
     yield_to_cheap_requests();
     loop {
         match queue.recv_timeout(IDLE_RELEASE) {
-            Ok(job) => job(),
+            Ok(job) => {
+                let _slot = share.enter();
+                job();
+            }
             Err(flume::RecvTimeoutError::Timeout) => super::argon::release_scratch(),
             Err(flume::RecvTimeoutError::Disconnected) => return,
         }

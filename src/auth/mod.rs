@@ -7,6 +7,7 @@ mod cache_sync;
 mod client_ip;
 mod clock;
 mod codes;
+mod core_share;
 pub mod django_hash;
 mod extractor;
 mod hashing;

@@ -10,6 +10,7 @@ mod connections;
 mod docs;
 mod errors;
 mod hardening;
+mod hash_sharing;
 mod helpers;
 mod import_django;
 mod inline_reads;
