@@ -12,6 +12,13 @@ use crate::helpers::{GOOD_PASSWORD, scratch_database};
 const BIN: &str = env!("CARGO_BIN_EXE_kitchen-api");
 
 /// A running `kitchen-api serve` and everything it has written to stderr.
+/// The production Argon2 cost (19 MiB, 2 passes), for tests that need real hashes: `start`
+/// otherwise uses a cheap one.
+pub(crate) const PRODUCTION_ARGON2: [(&str, &str); 2] = [
+    ("KITCHEN_API_ARGON2_MEMORY_KIB", "19456"),
+    ("KITCHEN_API_ARGON2_ITERATIONS", "2"),
+];
+
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) base: String,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::binary::Server;
+use crate::binary::{PRODUCTION_ARGON2, Server};
 use crate::helpers::{GOOD_PASSWORD, scratch_database};
 
 /// The most hashes `/metrics` showed running at once while `logins` logins ran concurrently.
@@ -53,11 +53,13 @@ async fn busy_readers_keep_a_core_from_hashing_and_every_login_still_completes()
     let server = Server::start(
         &url,
         &[
-            ("KITCHEN_API_ARGON2_MEMORY_KIB", "19456"),
-            ("KITCHEN_API_ARGON2_ITERATIONS", "2"),
-            ("KITCHEN_API_HASH_CONCURRENCY", "2"),
-            ("KITCHEN_API_LOGIN_ADDRESS_FREE_FAILURES", "100000"),
-        ],
+            PRODUCTION_ARGON2.as_slice(),
+            &[
+                ("KITCHEN_API_HASH_CONCURRENCY", "2"),
+                ("KITCHEN_API_LOGIN_ADDRESS_FREE_FAILURES", "100000"),
+            ],
+        ]
+        .concat(),
     );
     let token = server.register("reader@example.com").await;
     let client = reqwest::Client::new();

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::binary::Server;
+use crate::binary::{PRODUCTION_ARGON2, Server};
 use crate::helpers::{GOOD_PASSWORD, scratch_database};
 
 const MIB: u64 = 1024 * 1024;
@@ -27,11 +27,13 @@ async fn a_login_storm_holds_at_most_one_argon2_buffer_per_hashing_thread() {
     let server = Server::start(
         &url,
         &[
-            ("KITCHEN_API_ARGON2_MEMORY_KIB", "19456"),
-            ("KITCHEN_API_ARGON2_ITERATIONS", "2"),
-            ("KITCHEN_API_HASH_CONCURRENCY", "2"),
-            ("KITCHEN_API_LOGIN_ADDRESS_FREE_FAILURES", "100000"),
-        ],
+            PRODUCTION_ARGON2.as_slice(),
+            &[
+                ("KITCHEN_API_HASH_CONCURRENCY", "2"),
+                ("KITCHEN_API_LOGIN_ADDRESS_FREE_FAILURES", "100000"),
+            ],
+        ]
+        .concat(),
     );
     let client = reqwest::Client::new();
     let credentials = json!({"email": "storm@example.com", "password": GOOD_PASSWORD});
