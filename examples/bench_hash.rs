@@ -10,8 +10,8 @@
 //! steps, and their median understated a hash by 2 ms here.)
 //!
 //! Then it hashes on every core at once (one thread per core, `--parallel-iterations` hashes
-//! each, `--iterations` unless given) and reports that too: the hashes per second the machine sustains when all cores hash, and each
-//! hash's CPU time then. Argon2 is memory-bound, so concurrent hashes can slow each other down
+//! each, `--iterations` unless given) and reports that too: the hashes per second the machine
+//! sustains when all cores hash, and each hash's CPU time then. Argon2 is memory-bound, so concurrent hashes can slow each other down
 //! (shared caches and memory bandwidth); this figure says how much, and is reported beside
 //! the ceiling, not instead of it.
 
