@@ -39,3 +39,25 @@ pub struct CredentialsBody {
     )]
     pub password: String,
 }
+
+/// A user id as the code endpoints take it: a JSON integer, or its digits as text, which is
+/// what a form sends and what DRF's `IntegerField` accepts from JSON too (`"42"`, surrounding
+/// spaces trimmed). Anything else is a 400 on the field.
+pub fn integer_or_digits() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{
+        KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+    };
+    let integer = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)));
+    let digits = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^\s*[+-]?[0-9]+\s*$"));
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(integer)
+            .item(digits)
+            .examples([serde_json::json!(42)])
+            .build(),
+    )
+}

@@ -20,7 +20,7 @@ use crate::routes::schemas::{Detail, ValidationErrors};
 /// The code from the verification mail.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyEmailBody {
-    #[schema(example = 42)]
+    #[schema(schema_with = crate::routes::schemas::integer_or_digits)]
     pub user_id: i64,
     /// Six digits.
     #[schema(example = "123456", min_length = 6, max_length = 6)]
@@ -30,7 +30,7 @@ pub struct VerifyEmailBody {
 /// Whose verification code to send again.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResendCodeBody {
-    #[schema(example = 42)]
+    #[schema(schema_with = crate::routes::schemas::integer_or_digits)]
     pub user_id: i64,
 }
 
