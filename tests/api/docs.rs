@@ -63,7 +63,8 @@ const HTTP_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-async fn openapi(app: &TestApp) -> Value {
+/// The service's OpenAPI document, as a client fetches it.
+pub(crate) async fn openapi(app: &TestApp) -> Value {
     let res = app
         .request(Method::GET, "/openapi.json")
         .send()

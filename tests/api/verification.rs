@@ -284,14 +284,7 @@ async fn a_user_id_given_as_digits_in_json_works_and_is_documented() {
         .await;
     assert_eq!(res.status(), 200);
 
-    let doc: serde_json::Value = app
-        .request(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = crate::docs::openapi(&app).await;
     let field = &doc["components"]["schemas"]["ResendCodeBody"]["properties"]["user_id"];
     let kinds: Vec<&str> = field["oneOf"]
         .as_array()
