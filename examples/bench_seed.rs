@@ -75,9 +75,9 @@ async fn main() -> anyhow::Result<()> {
     db.migrate().await?;
 
     let first_id: i64 = match &db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pools) => {
             sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) FROM users")
-                .fetch_one(pool)
+                .fetch_one(pools.read())
                 .await?
         }
         Db::Postgres(pool) => {
@@ -96,8 +96,8 @@ async fn main() -> anyhow::Result<()> {
     let now = kitchen_api::auth::Clock::now(&now);
     let mut written = 0u64;
     let mut sqlite_conn = match &db {
-        Db::Sqlite(pool) => {
-            let mut conn = pool.acquire().await?;
+        Db::Sqlite(pools) => {
+            let mut conn = pools.write().acquire().await?;
             // This connection only: a big page cache, because the unique indexes are written
             // in random order, and no fsync, because a benchmark database that a power cut
             // breaks is simply seeded again. The service's own connections keep their settings.
@@ -151,18 +151,18 @@ async fn main() -> anyhow::Result<()> {
         sqlx::query("ANALYZE users").execute(pool).await?;
         sqlx::query("ANALYZE tokens").execute(pool).await?;
     }
-    if let Db::Sqlite(pool) = &db {
+    if let Db::Sqlite(pools) = &db {
         // No ANALYZE here: the service never runs it, and with the STAT4 statistics of the
         // bundled SQLite every query comparing an indexed column to a parameter would be
         // prepared again on every execution (see docs/BENCHMARKS.md).
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(pool)
+            .execute(pools.write())
             .await?;
     }
     let version: String = match &db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pools) => {
             sqlx::query_scalar("SELECT sqlite_version()")
-                .fetch_one(pool)
+                .fetch_one(pools.read())
                 .await?
         }
         Db::Postgres(pool) => {

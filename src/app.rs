@@ -241,7 +241,7 @@ impl Application {
         let mailer = Mailer::start(transport, config.mail.mailer_settings());
         let sessions = SessionLookup::new(&db, config.sqlite_inline_reads);
         let change_recorder = match &db {
-            Db::Sqlite(pool) => Some(ChangeRecorder::start(pool.clone())),
+            Db::Sqlite(pools) => Some(ChangeRecorder::start(pools.write().clone())),
             Db::Postgres(_) => None,
         };
         let state = AppState::new(Shared {
@@ -274,8 +274,8 @@ impl Application {
                         .ok();
                     task
                 }
-                Db::Sqlite(pool) => {
-                    tokio::spawn(follow_recorded_changes(pool.clone(), cache, clock))
+                Db::Sqlite(pools) => {
+                    tokio::spawn(follow_recorded_changes(pools.read().clone(), cache, clock))
                 }
             };
         }

@@ -34,6 +34,8 @@ pub const DB_POOL_SIZE: &str = "kitchen_api_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "kitchen_api_db_pool_idle_connections";
 /// Largest number of database connections the pool may open.
 pub const DB_POOL_MAX: &str = "kitchen_api_db_pool_max_connections";
+/// SQLite only: connections open to write (at most one; see `db::SqlitePools`).
+pub const DB_WRITER_CONNECTIONS: &str = "kitchen_api_db_writer_connections";
 
 /// The route label of requests no route matched (404s): one series, whatever the path.
 const UNMATCHED: &str = "unmatched";
@@ -103,6 +105,10 @@ fn describe() {
     metrics::describe_gauge!(DB_POOL_SIZE, "Database connections open.");
     metrics::describe_gauge!(DB_POOL_IDLE, "Database connections open and idle.");
     metrics::describe_gauge!(DB_POOL_MAX, "Database connections the pool may open.");
+    metrics::describe_gauge!(
+        DB_WRITER_CONNECTIONS,
+        "SQLite connections open to write (at most one); absent on PostgreSQL."
+    );
 }
 
 /// Counts a login attempt whose password was checked.

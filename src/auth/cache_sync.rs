@@ -205,7 +205,9 @@ pub async fn tell_other_processes(db: &Db, change: SessionChange) -> Result<(), 
     };
     match db {
         Db::Postgres(pool) => notify_session_change(pool, change).await,
-        Db::Sqlite(pool) => crate::db::record_session_changes(pool, &[user_id], Utc::now()).await,
+        Db::Sqlite(pools) => {
+            crate::db::record_session_changes(pools.write(), &[user_id], Utc::now()).await
+        }
     }
 }
 
@@ -260,10 +262,10 @@ pub async fn purge_expired_tokens(state: AppState) {
             tracing::warn!(error = %e, "could not record tokens' last use; purge skipped");
             continue;
         }
-        if let Db::Sqlite(pool) = &state.db {
+        if let Db::Sqlite(pools) = &state.db {
             // Every process reads them within a second; an hour is ample.
             let before = Utc::now() - chrono::TimeDelta::hours(1);
-            if let Err(e) = crate::db::purge_session_changes(pool, before).await {
+            if let Err(e) = crate::db::purge_session_changes(pools.write(), before).await {
                 tracing::warn!(error = %e, "could not purge recorded session changes");
             }
         }

@@ -43,7 +43,7 @@ pub async fn change_password(
     password_hash: &str,
     keep_token_id: i64,
 ) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => {
+    on_db!(write db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
             .bind(user_id)
@@ -63,7 +63,7 @@ pub async fn change_password(
 /// existed.
 pub async fn delete_user(db: &Db, user_id: i64) -> Result<bool, sqlx::Error> {
     const SQL: &str = "DELETE FROM users WHERE id = $1";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(user_id)
         .execute(pool)
         .await

@@ -43,7 +43,7 @@ pub async fn replace_code(
          ON CONFLICT (user_id, purpose) DO UPDATE SET salt = excluded.salt, \
          digest = excluded.digest, created_at = excluded.created_at, \
          expires_at = excluded.expires_at, attempts = 0, used_at = NULL";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(user_id)
         .bind(purpose.as_str())
         .bind(sealed.salt.as_slice())
@@ -73,7 +73,7 @@ pub async fn take_code_try(
         };
     }
     let purpose = purpose.as_str();
-    on_db!(db, pool => match owner {
+    on_db!(write db, pool => match owner {
         CodeOwner::Id(id) => sqlx::query_as(sql!("$2"))
             .bind(purpose)
             .bind(id)
@@ -108,7 +108,7 @@ pub async fn use_code(
     what: CodeUse<'_>,
 ) -> Result<bool, sqlx::Error> {
     const USE_CODE: &str = "UPDATE codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
-    on_db!(db, pool => {
+    on_db!(write db, pool => {
         let mut tx = pool.begin().await?;
         let used = sqlx::query(USE_CODE).bind(code.id).bind(now).execute(&mut *tx).await?;
         if used.rows_affected() == 0 {

@@ -36,7 +36,7 @@ macro_rules! insert_event_sql {
 pub(super) use insert_event_sql;
 
 pub async fn insert_event(db: &Db, e: &NewEvent<'_>) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => bind_event(sqlx::query(insert_event_sql!()), e).execute(pool).await.map(drop))
+    on_db!(write db, pool => bind_event(sqlx::query(insert_event_sql!()), e).execute(pool).await.map(drop))
 }
 
 /// Binds an event's values to `$1`..`$6` of a statement built on [`insert_event_sql`] (on its

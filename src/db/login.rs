@@ -117,7 +117,7 @@ pub async fn store_login(
             .await?;
         return Ok(0);
     }
-    on_db!(db, pool => {
+    on_db!(write db, pool => {
         let mut tx = pool.begin().await?;
         insert_token_query(user_id, token).execute(&mut *tx).await?;
         let revoked = if within_cap {

@@ -52,23 +52,78 @@ use crate::config::Config;
 /// A connection pool to whichever engine `DATABASE_URL` names. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
 }
 
-/// Runs the same expression against whichever pool `db` holds, binding it to `$pool`.
+/// SQLite's connections: readers, opened read-only, up to `db_max_connections` of them, and one
+/// writer. SQLite lets one connection write at a time; with several connections writing, the
+/// others wait for its lock in SQLite's busy handler, which sleeps and retries (1, 2, 5, 10, …
+/// 100 ms) instead of waking when the lock is free. Eight clients logging in at once with a
+/// cheap hash saw a p99 of 313–344 ms that way, against 15–18 ms with one writer, and 55 %
+/// more logins per second (`docs/bench/analysis.md` §0l). With one writer connection, writes queue for it in the pool,
+/// in order, and each starts the moment the one before commits; the lock is only ever waited
+/// for when another process (the command line, a second server) writes to the same file.
+/// The readers being read-only makes a statement that writes through [`on_db!`] without
+/// `write` fail at once, in the tests, rather than quietly compete for the lock.
+#[derive(Clone, Debug)]
+pub struct SqlitePools {
+    read: SqlitePool,
+    /// `None`: the readers' pool writes too (see [`SqlitePools::single`]).
+    write: Option<SqlitePool>,
+}
+
+impl SqlitePools {
+    /// One pool for reading and writing alike: an in-memory database (each pool would have
+    /// its own), or a database only ever read.
+    pub fn single(pool: SqlitePool) -> Self {
+        Self {
+            read: pool,
+            write: None,
+        }
+    }
+
+    /// The pool for statements that only read.
+    pub fn read(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    /// The pool (of one connection, on a file) for statements that write.
+    pub fn write(&self) -> &SqlitePool {
+        self.write.as_ref().unwrap_or(&self.read)
+    }
+}
+
+/// Runs the same expression against whichever pool `db` holds, binding it to `$pool`:
+/// `on_db!(db, pool => …)` for statements that only read, `on_db!(write db, pool => …)` for
+/// statements that write. On SQLite the two are different pools ([`SqlitePools`]); on
+/// PostgreSQL both are the one pool.
 macro_rules! on_db {
-    ($db:expr, $pool:ident => $body:expr) => {
+    (write $db:expr, $pool:ident => $body:expr) => {
+        $crate::db::on_db!(@side write, $db, $pool => $body)
+    };
+    (@side $side:ident, $db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Sqlite(pools) => {
+                let $pool = pools.$side();
+                $body
+            }
             $crate::db::Db::Postgres($pool) => $body,
         }
+    };
+    ($db:expr, $pool:ident => $body:expr) => {
+        $crate::db::on_db!(@side read, $db, $pool => $body)
     };
 }
 pub(crate) use on_db;
 
 /// Pooled PostgreSQL connections idle this long are checked before use.
 const IDLE_PING_AFTER: Duration = Duration::from_secs(30);
+
+/// Whether a `sqlite:` URL names an in-memory database (sqlx's `:memory:` or `mode=memory`).
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -82,22 +137,41 @@ impl Db {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .context("DATABASE_URL is not a valid sqlite: URL")?
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let writer = options
+                .clone()
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // WAL with NORMAL survives a process crash without losing a committed write;
                 // only a power cut can lose the last transactions.
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(config.db_max_connections)
-                .acquire_timeout(config.db_acquire_timeout())
-                // A SQLite file cannot "go away" between queries: no ping at all.
-                .test_before_acquire(false)
-                .connect_with(options)
+                .synchronous(SqliteSynchronous::Normal);
+            let pools = |max_connections| {
+                SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(config.db_acquire_timeout())
+                    // A SQLite file cannot "go away" between queries: no ping at all.
+                    .test_before_acquire(false)
+            };
+            let cannot_open = || format!("cannot open the SQLite database {url}");
+            if is_in_memory(url) {
+                let pool = pools(config.db_max_connections)
+                    .connect_with(writer)
+                    .await
+                    .with_context(cannot_open)?;
+                return Ok(Db::Sqlite(SqlitePools::single(pool)));
+            }
+            // The writer first: it creates the file and puts it in WAL mode (which the file
+            // keeps), so the readers can open it read-only.
+            let write = pools(1)
+                .connect_with(writer)
                 .await
-                .with_context(|| format!("cannot open the SQLite database {url}"))?;
-            Ok(Db::Sqlite(pool))
+                .with_context(cannot_open)?;
+            let read = pools(config.db_max_connections).connect_lazy_with(options.read_only(true));
+            Ok(Db::Sqlite(SqlitePools {
+                read,
+                write: Some(write),
+            }))
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(config.db_max_connections)
@@ -124,7 +198,7 @@ impl Db {
     /// Applies every pending migration of this engine.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await,
+            Db::Sqlite(pools) => SQLITE_MIGRATOR.run(pools.write()).await,
             Db::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
         }
         .context("database migration failed")
@@ -148,8 +222,8 @@ impl Db {
     pub async fn migrations_applied(&self) -> Result<bool, sqlx::Error> {
         let sql = "SELECT version FROM _sqlx_migrations WHERE success";
         let (applied, migrator): (Vec<i64>, &sqlx::migrate::Migrator) = match self {
-            Db::Sqlite(pool) => (
-                sqlx::query_scalar(sql).fetch_all(pool).await?,
+            Db::Sqlite(pools) => (
+                sqlx::query_scalar(sql).fetch_all(pools.read()).await?,
                 &SQLITE_MIGRATOR,
             ),
             Db::Postgres(pool) => (
@@ -163,13 +237,39 @@ impl Db {
             .all(|m| applied.contains(&m.version)))
     }
 
-    /// Connections open and idle, for `/metrics`.
+    /// Connections open and idle, for `/metrics` (on SQLite the writer's among them).
     pub fn pool_usage(&self) -> (u32, usize) {
-        on_db!(self, pool => (pool.size(), pool.num_idle()))
+        match self {
+            Db::Sqlite(pools) => {
+                let writer = pools.write.as_ref();
+                (
+                    pools.read.size() + writer.map_or(0, SqlitePool::size),
+                    pools.read.num_idle() + writer.map_or(0, SqlitePool::num_idle),
+                )
+            }
+            Db::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
+    /// Connections open to write, for `/metrics`: SQLite's writer (at most one), or `None` on
+    /// PostgreSQL, where every connection may write.
+    pub fn writer_connections(&self) -> Option<u32> {
+        match self {
+            Db::Sqlite(pools) => Some(pools.write().size()),
+            Db::Postgres(_) => None,
+        }
     }
 
     /// Finishes in-flight queries and closes every connection.
     pub async fn close(&self) {
-        on_db!(self, pool => pool.close().await)
+        match self {
+            Db::Sqlite(pools) => {
+                pools.read.close().await;
+                if let Some(writer) = &pools.write {
+                    writer.close().await;
+                }
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
     }
 }

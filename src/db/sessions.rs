@@ -24,7 +24,7 @@ pub async fn list_sessions(db: &Db, user_id: i64) -> Result<Vec<SessionInfo>, sq
 /// Revokes one token of the user. `false` if the user has no token with that id.
 pub async fn delete_session(db: &Db, user_id: i64, token_id: i64) -> Result<bool, sqlx::Error> {
     const SQL: &str = "DELETE FROM tokens WHERE id = $1 AND user_id = $2";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(token_id)
         .bind(user_id)
         .execute(pool)
@@ -35,7 +35,7 @@ pub async fn delete_session(db: &Db, user_id: i64, token_id: i64) -> Result<bool
 /// Revokes every token of the user; returns how many there were.
 pub async fn delete_all_sessions(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
     const SQL: &str = "DELETE FROM tokens WHERE user_id = $1";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(user_id)
         .execute(pool)
         .await

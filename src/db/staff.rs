@@ -94,13 +94,13 @@ pub async fn set_user_flags(
         "SELECT id FROM users WHERE is_superuser AND is_active FOR UPDATE";
     let c = changes;
     let updated: Option<UserRow> = match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pools) => {
             sqlx::query_as(SQL)
                 .bind(id)
                 .bind(c.is_active)
                 .bind(c.is_staff)
                 .bind(c.is_superuser)
-                .fetch_optional(pool)
+                .fetch_optional(pools.write())
                 .await?
         }
         Db::Postgres(pool) => {
@@ -132,7 +132,7 @@ pub async fn insert_superuser(db: &Db, user: &super::NewUser<'_>) -> Result<User
          VALUES ($1, $2, $3, $4, TRUE, TRUE, TRUE) RETURNING ",
         user_columns!()
     );
-    on_db!(db, pool => sqlx::query_as(SQL)
+    on_db!(write db, pool => sqlx::query_as(SQL)
         .bind(user.email.as_str())
         .bind(user.email.key())
         .bind(user.password_hash)
@@ -147,7 +147,7 @@ pub async fn deactivate_user_by_email_key(
     email_key: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
     const SQL: &str = "UPDATE users SET is_active = FALSE WHERE email_key = $1 RETURNING id";
-    on_db!(db, pool => sqlx::query_scalar(SQL)
+    on_db!(write db, pool => sqlx::query_scalar(SQL)
         .bind(email_key)
         .fetch_optional(pool)
         .await)
@@ -156,7 +156,7 @@ pub async fn deactivate_user_by_email_key(
 /// Revokes every token of a user. Returns how many there were.
 pub async fn delete_user_tokens(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
     const SQL: &str = "DELETE FROM tokens WHERE user_id = $1";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(user_id)
         .execute(pool)
         .await

@@ -22,7 +22,7 @@ pub async fn record_failure(
          ON CONFLICT (key) DO UPDATE SET \
          failures = CASE WHEN throttle.last_failure < $3 THEN 1 ELSE throttle.failures + 1 END, \
          last_failure = $2";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(key)
         .bind(now)
         .bind(forget_before)
@@ -52,7 +52,7 @@ pub async fn count_event_within(
          last_failure = CASE WHEN throttle.last_failure > $3 AND throttle.failures >= $4 \
              THEN throttle.last_failure ELSE $2 END \
          RETURNING failures, last_failure";
-    on_db!(db, pool => sqlx::query_as(SQL)
+    on_db!(write db, pool => sqlx::query_as(SQL)
         .bind(key)
         .bind(now)
         .bind(window_start)
@@ -64,5 +64,5 @@ pub async fn count_event_within(
 /// Forgets the counter for `key` (after a success).
 pub async fn clear_throttle(db: &Db, key: &str) -> Result<(), sqlx::Error> {
     const SQL: &str = "DELETE FROM throttle WHERE key = $1";
-    on_db!(db, pool => sqlx::query(SQL).bind(key).execute(pool).await.map(drop))
+    on_db!(write db, pool => sqlx::query(SQL).bind(key).execute(pool).await.map(drop))
 }

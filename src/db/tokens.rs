@@ -57,7 +57,7 @@ pub async fn purge_expired_tokens(
 ) -> Result<u64, sqlx::Error> {
     const SQL: &str =
         "DELETE FROM tokens WHERE created_at < $1 OR COALESCE(last_used_at, created_at) < $2";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(created_before)
         .bind(idle_before)
         .execute(pool)
@@ -94,8 +94,8 @@ impl SessionLookup {
     /// (`KITCHEN_API_SQLITE_INLINE_READS`).
     pub fn new(db: &Db, inline: bool) -> Self {
         let inline = match db {
-            Db::Sqlite(pool) if inline => {
-                InlineReads::for_file(pool.connect_options().get_filename()).map(Arc::new)
+            Db::Sqlite(pools) if inline => {
+                InlineReads::for_file(pools.read().connect_options().get_filename()).map(Arc::new)
             }
             _ => None,
         };
@@ -150,7 +150,7 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
             tokio::time::sleep(PAUSE).await;
         }
         match db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pools) => {
                 const SQL: &str = "UPDATE tokens SET last_used_at = u.value ->> 1 \
                      FROM json_each($1) AS u WHERE tokens.id = u.value ->> 0";
                 // The text sqlx itself writes for a `DateTime<Utc>`, so every reader of the
@@ -166,7 +166,7 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
                     .collect();
                 let json =
                     serde_json::to_string(&pairs).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                sqlx::query(SQL).bind(json).execute(pool).await?;
+                sqlx::query(SQL).bind(json).execute(pools.write()).await?;
             }
             Db::Postgres(pool) => {
                 const SQL: &str = "UPDATE tokens SET last_used_at = u.at \
@@ -183,7 +183,7 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
 /// Revokes one token. Returns whether it existed.
 pub async fn delete_token(db: &Db, token_id: i64) -> Result<bool, sqlx::Error> {
     const SQL: &str = "DELETE FROM tokens WHERE id = $1";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(token_id)
         .execute(pool)
         .await

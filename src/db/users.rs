@@ -134,8 +134,8 @@ pub async fn insert_user_with_token(
                 .fetch_one(pool)
                 .await
         }
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
+        Db::Sqlite(pools) => {
+            let mut tx = pools.write().begin().await?;
             let row: UserRow = sqlx::query_as(insert_user!())
                 .bind(user.email.as_str())
                 .bind(user.email.key())
@@ -170,7 +170,7 @@ pub async fn update_profile(
         user_columns!()
     );
     let c = changes;
-    on_db!(db, pool => sqlx::query_as(SQL)
+    on_db!(write db, pool => sqlx::query_as(SQL)
         .bind(c.name.touches())
         .bind(c.name.value(|v| v.as_str().to_owned()))
         .bind(c.date_of_birth.touches())
@@ -196,7 +196,7 @@ pub async fn update_password_hash(
     new_hash: &str,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
-    on_db!(db, pool => sqlx::query(SQL)
+    on_db!(write db, pool => sqlx::query(SQL)
         .bind(user_id)
         .bind(old_hash)
         .bind(new_hash)

@@ -12,7 +12,7 @@ use sqlx::Row;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use crate::db::{Db, on_db};
+use crate::db::{Db, SqlitePools, on_db};
 
 /// One Django user with its profile and its DRF token, as stored there.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ impl Source {
                 .connect_with(options)
                 .await
                 .context("cannot open the Django SQLite database")?;
-            Db::Sqlite(pool)
+            Db::Sqlite(SqlitePools::single(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(1)

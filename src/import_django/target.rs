@@ -39,7 +39,7 @@ pub enum Outcome {
 impl Tx {
     pub async fn begin(db: &Db) -> Result<Tx, sqlx::Error> {
         Ok(match db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Sqlite(pools) => Tx::Sqlite(pools.write().begin().await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }

@@ -119,6 +119,9 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     ::metrics::gauge!(metrics::DB_POOL_SIZE).set(f64::from(open));
     ::metrics::gauge!(metrics::DB_POOL_IDLE).set(idle as f64);
     ::metrics::gauge!(metrics::DB_POOL_MAX).set(f64::from(state.config.db_max_connections));
+    if let Some(writers) = state.db.writer_connections() {
+        ::metrics::gauge!(metrics::DB_WRITER_CONNECTIONS).set(f64::from(writers));
+    }
     ::metrics::gauge!(metrics::HASHING_WAITING).set(state.hashing.waiting() as f64);
     ::metrics::gauge!(metrics::HASHING_RUNNING).set(state.hashing.running() as f64);
     let body = metrics::handle().render();

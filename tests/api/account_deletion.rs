@@ -14,7 +14,9 @@ async fn count(app: &TestApp, table: &str, user_id: i64) -> i64 {
     let column = if table == "users" { "id" } else { "user_id" };
     let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = {user_id}");
     match &app.db {
-        kitchen_api::db::Db::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
+        kitchen_api::db::Db::Sqlite(pools) => {
+            sqlx::query_scalar(&sql).fetch_one(pools.read()).await
+        }
         kitchen_api::db::Db::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
     }
     .unwrap()

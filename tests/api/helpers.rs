@@ -317,8 +317,8 @@ impl TestApp {
     /// Runs a statement behind the server's back: its session cache is not told.
     pub async fn execute_unannounced(&self, sql: &str) {
         match &self.db {
-            Db::Sqlite(pool) => {
-                sqlx::query(sql).execute(pool).await.unwrap();
+            Db::Sqlite(pools) => {
+                sqlx::query(sql).execute(pools.write()).await.unwrap();
             }
             Db::Postgres(pool) => {
                 sqlx::query(sql).execute(pool).await.unwrap();
@@ -330,7 +330,10 @@ impl TestApp {
     pub async fn stored_token_digests(&self) -> Vec<Vec<u8>> {
         let sql = "SELECT digest FROM tokens ORDER BY id";
         match &self.db {
-            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+            Db::Sqlite(pools) => sqlx::query_scalar(sql)
+                .fetch_all(pools.read())
+                .await
+                .unwrap(),
             Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
         }
     }
@@ -342,9 +345,9 @@ impl TestApp {
             Db::Postgres(_) => format!("SELECT CAST(t.* AS TEXT) FROM {table} t"),
         };
         match &self.db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pools) => {
                 use sqlx::{Row, ValueRef};
-                let rows = sqlx::query(&sql).fetch_all(pool).await.unwrap();
+                let rows = sqlx::query(&sql).fetch_all(pools.read()).await.unwrap();
                 let mut out = String::new();
                 for row in rows {
                     for i in 0..row.len() {

@@ -163,7 +163,10 @@ fn import(database_url: &str, from: &str, extra: &[&str]) -> (Value, String) {
 
 async fn scalar_i64(db: &Db, sql: &str) -> i64 {
     match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        Db::Sqlite(pools) => sqlx::query_scalar(sql)
+            .fetch_one(pools.read())
+            .await
+            .unwrap(),
         Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
     }
 }
@@ -171,7 +174,10 @@ async fn scalar_i64(db: &Db, sql: &str) -> i64 {
 async fn stored_hash(app: &TestApp, id: i64) -> String {
     let sql = format!("SELECT password_hash FROM users WHERE id = {id}");
     match &app.db {
-        Db::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
+        Db::Sqlite(pools) => sqlx::query_scalar(&sql)
+            .fetch_one(pools.read())
+            .await
+            .unwrap(),
         Db::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
     }
 }

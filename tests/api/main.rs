@@ -30,6 +30,7 @@ mod security_events;
 mod session_cache;
 mod sessions;
 mod smtp_sink;
+mod sqlite_writer;
 mod staff;
 mod storage;
 mod throttling;

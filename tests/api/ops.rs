@@ -160,7 +160,7 @@ fn parse(page: &str) -> Vec<(Series, f64)> {
 }
 
 /// The value of the sample named `name` with (at least) these labels; 0 when absent.
-fn value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     parse(page)
         .into_iter()
         .filter(|((n, l), _)| {
@@ -173,7 +173,7 @@ fn value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let res = app.request(Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(

@@ -155,8 +155,8 @@ async fn production_defaults_are_owasp_argon2id_and_are_what_the_server_uses() {
         .unwrap();
     assert_eq!(res.status(), 201);
     let hash: String = match &db {
-        kitchen_api::db::Db::Sqlite(pool) => sqlx::query_scalar("SELECT password_hash FROM users")
-            .fetch_one(pool)
+        kitchen_api::db::Db::Sqlite(pools) => sqlx::query_scalar("SELECT password_hash FROM users")
+            .fetch_one(pools.read())
             .await
             .unwrap(),
         kitchen_api::db::Db::Postgres(_) => unreachable!(),

@@ -138,11 +138,11 @@ async fn a_full_disk_answers_503_loses_no_acknowledged_write_and_recovers_when_s
     assert_eq!(res.status(), 201, "no recovery once space was freed");
     acknowledged.push("after@example.com".to_owned());
     // Every acknowledged account is there (one query: logins would fill the disk again) ...
-    let kitchen_api::db::Db::Sqlite(pool) = &app.db else {
+    let kitchen_api::db::Db::Sqlite(pools) = &app.db else {
         unreachable!("SQLite only")
     };
     let stored: Vec<String> = sqlx::query_scalar("SELECT email FROM users ORDER BY id")
-        .fetch_all(pool)
+        .fetch_all(pools.read())
         .await
         .unwrap();
     assert_eq!(

@@ -120,8 +120,10 @@ async fn a_last_use_shows_at_once_and_reaches_the_database_without_the_request_w
     let stored = || async {
         let sql = "SELECT COUNT(*) FROM tokens WHERE last_used_at IS NOT NULL";
         match &app.db {
-            kitchen_api::db::Db::Sqlite(pool) => {
-                sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await
+            kitchen_api::db::Db::Sqlite(pools) => {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(pools.read())
+                    .await
             }
             kitchen_api::db::Db::Postgres(pool) => {
                 sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await
@@ -142,8 +144,11 @@ async fn a_last_use_shows_at_once_and_reaches_the_database_without_the_request_w
     let expected = app.clock.now_for_tests();
     let sql = "SELECT last_used_at FROM tokens";
     match &app.db {
-        kitchen_api::db::Db::Sqlite(pool) => {
-            let text: String = sqlx::query_scalar(sql).fetch_one(pool).await.unwrap();
+        kitchen_api::db::Db::Sqlite(pools) => {
+            let text: String = sqlx::query_scalar(sql)
+                .fetch_one(pools.read())
+                .await
+                .unwrap();
             assert_eq!(
                 text,
                 expected.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
@@ -169,15 +174,17 @@ async fn a_flush_of_several_chunks_writes_every_last_use() {
     let stored = || async {
         let sql = "SELECT COUNT(*) FROM tokens WHERE last_used_at IS NOT NULL";
         match &app.db {
-            kitchen_api::db::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            kitchen_api::db::Db::Sqlite(pools) => {
+                sqlx::query_scalar(sql).fetch_one(pools.read()).await
+            }
             kitchen_api::db::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
         }
         .unwrap()
     };
     let ids: Vec<i64> = match &app.db {
-        kitchen_api::db::Db::Sqlite(pool) => {
+        kitchen_api::db::Db::Sqlite(pools) => {
             sqlx::query_scalar("SELECT id FROM tokens")
-                .fetch_all(pool)
+                .fetch_all(pools.read())
                 .await
         }
         kitchen_api::db::Db::Postgres(pool) => {
