@@ -61,9 +61,10 @@ pub enum Db {
 /// others wait for its lock in SQLite's busy handler, which sleeps and retries (1, 2, 5, 10, …
 /// 100 ms) instead of waking when the lock is free. Eight clients logging in at once with a
 /// cheap hash saw a p99 of 313–344 ms that way, against 15–18 ms with one writer, and 55 %
-/// more logins per second (`docs/bench/analysis.md` §0l). With one writer connection, writes queue for it in the pool,
-/// in order, and each starts the moment the one before commits; the lock is only ever waited
-/// for when another process (the command line, a second server) writes to the same file.
+/// more logins per second (`docs/bench/analysis.md` §0l). With one writer connection, writes
+/// queue for it in the pool, in order, and each starts the moment the one before commits; the
+/// lock is only ever waited for when another process (the command line, a second server)
+/// writes to the same file.
 /// The readers being read-only makes a statement that writes through [`on_db!`] without
 /// `write` fail at once, in the tests, rather than quietly compete for the lock.
 #[derive(Clone, Debug)]
@@ -91,6 +92,11 @@ impl SqlitePools {
     /// The pool (of one connection, on a file) for statements that write.
     pub fn write(&self) -> &SqlitePool {
         self.write.as_ref().unwrap_or(&self.read)
+    }
+
+    /// Every pool, each once.
+    fn all(&self) -> impl Iterator<Item = &SqlitePool> {
+        std::iter::once(&self.read).chain(&self.write)
     }
 }
 
@@ -153,20 +159,22 @@ impl Db {
                     // A SQLite file cannot "go away" between queries: no ping at all.
                     .test_before_acquire(false)
             };
-            let cannot_open = || format!("cannot open the SQLite database {url}");
-            if is_in_memory(url) {
-                let pool = pools(config.db_max_connections)
-                    .connect_with(writer)
-                    .await
-                    .with_context(cannot_open)?;
-                return Ok(Db::Sqlite(SqlitePools::single(pool)));
-            }
+            // In memory, one pool reads and writes (two would be two databases).
+            let in_memory = is_in_memory(url);
+            let writers = if in_memory {
+                config.db_max_connections
+            } else {
+                1
+            };
             // The writer first: it creates the file and puts it in WAL mode (which the file
             // keeps), so the readers can open it read-only.
-            let write = pools(1)
+            let write = pools(writers)
                 .connect_with(writer)
                 .await
-                .with_context(cannot_open)?;
+                .with_context(|| format!("cannot open the SQLite database {url}"))?;
+            if in_memory {
+                return Ok(Db::Sqlite(SqlitePools::single(write)));
+            }
             let read = pools(config.db_max_connections).connect_lazy_with(options.read_only(true));
             Ok(Db::Sqlite(SqlitePools {
                 read,
@@ -240,13 +248,9 @@ impl Db {
     /// Connections open and idle, for `/metrics` (on SQLite the writer's among them).
     pub fn pool_usage(&self) -> (u32, usize) {
         match self {
-            Db::Sqlite(pools) => {
-                let writer = pools.write.as_ref();
-                (
-                    pools.read.size() + writer.map_or(0, SqlitePool::size),
-                    pools.read.num_idle() + writer.map_or(0, SqlitePool::num_idle),
-                )
-            }
+            Db::Sqlite(pools) => pools.all().fold((0, 0), |(open, idle), p| {
+                (open + p.size(), idle + p.num_idle())
+            }),
             Db::Postgres(pool) => (pool.size(), pool.num_idle()),
         }
     }
@@ -264,9 +268,8 @@ impl Db {
     pub async fn close(&self) {
         match self {
             Db::Sqlite(pools) => {
-                pools.read.close().await;
-                if let Some(writer) = &pools.write {
-                    writer.close().await;
+                for pool in pools.all() {
+                    pool.close().await;
                 }
             }
             Db::Postgres(pool) => pool.close().await,
