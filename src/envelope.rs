@@ -5,6 +5,10 @@
 //! - turns a panicking handler into the generic 500 (the process lives on),
 //! - after a successful write, invalidates the cached sessions it changed here and in the
 //!   other processes (`auth::cache_sync`), before the client sees the answer,
+//! - runs every request that may write (any method but GET, HEAD and OPTIONS) on a task of its
+//!   own, so that a client hanging up cannot stop it half-way: hyper drops the future of a
+//!   request whose connection fails, and with it would go whatever was to follow a commit
+//!   (the cache invalidation, the other processes' announcement, the security event),
 //! - counts and times the request by method, route template and status (`metrics`), the 503s
 //!   and 500s above included.
 //!
@@ -18,6 +22,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
@@ -31,17 +36,21 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let writes = may_change_sessions(&method, request.uri().path());
-    let limit = Duration::from_millis(state.config.request_timeout_ms);
-    let handled = AssertUnwindSafe(next.run(request)).catch_unwind();
-    let response = match tokio::time::timeout(limit, handled).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(cause)) => panic_response(cause),
-        Err(_) => ApiError::TimedOut.into_response(),
+    let response = if is_read(&method) {
+        handle(&state, request, next).await
+    } else {
+        // Detached from the connection: the task runs to its end even if this future is
+        // dropped because the client went away.
+        let task = tokio::spawn(handle_write(state.clone(), request, next));
+        match task.await {
+            Ok(response) => response,
+            Err(e) => panic_response(if e.is_panic() {
+                e.into_panic()
+            } else {
+                Box::new("the request's task was cancelled")
+            }),
+        }
     };
-    if writes {
-        announce_session_change(&state, change_made_by(&response)).await;
-    }
     crate::metrics::record_request(
         &method,
         route.as_ref().map(MatchedPath::as_str),
@@ -49,6 +58,31 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         started.elapsed(),
     );
     response
+}
+
+fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A request that may write, then what must follow its commit.
+async fn handle_write(state: AppState, request: Request, next: Next) -> Response {
+    let writes = may_change_sessions(request.method(), request.uri().path());
+    let response = handle(&state, request, next).await;
+    if writes {
+        announce_session_change(&state, change_made_by(&response)).await;
+    }
+    response
+}
+
+/// The handler within the deadline, its panic turned into the generic 500.
+async fn handle(state: &AppState, request: Request, next: Next) -> Response {
+    let limit = Duration::from_millis(state.config.request_timeout_ms);
+    let handled = AssertUnwindSafe(next.run(request)).catch_unwind();
+    match tokio::time::timeout(limit, handled).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(cause)) => panic_response(cause),
+        Err(_) => ApiError::TimedOut.into_response(),
+    }
 }
 
 /// The generic 500 for a handler that panicked; the panic's message goes to the log only.

@@ -7,6 +7,7 @@ mod authentication;
 mod binary;
 mod config_file;
 mod connections;
+mod disconnects;
 mod docs;
 mod errors;
 mod hardening;
