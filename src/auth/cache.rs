@@ -13,7 +13,9 @@
 //!   `LISTEN`s, so a token revoked on one process stops working on the others within
 //!   milliseconds.
 //! - The TTL bounds staleness where no broadcast reaches (several processes on one SQLite file,
-//!   or a write made outside the service). A TTL of 0 turns the cache off.
+//!   or a write made outside the service): an entry is trusted at most the TTL after it was
+//!   read from the database, however often it is used meanwhile. A TTL of 0 turns the cache
+//!   off.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -182,6 +184,17 @@ impl AuthCache {
         );
     }
 
+    /// Replaces the session cached for `digest` (with a newer last use), keeping when and
+    /// under which ticket it was read from the database: a use is not a read, and must not
+    /// extend how long the entry is trusted. Nothing happens if the entry has gone.
+    pub fn replace(&self, digest: &[u8; 32], session: Arc<SessionRow>) {
+        if let Ok(mut state) = self.inner.state.lock() {
+            if let Some(entry) = state.entries.get_mut(digest) {
+                entry.session = session;
+            }
+        }
+    }
+
     /// Invalidates the sessions of one user (after a write that may affect them).
     pub fn invalidate_user(&self, user_id: i64, now: DateTime<Utc>) {
         let Ok(mut state) = self.inner.state.lock() else {
@@ -285,6 +298,20 @@ mod tests {
         cache.invalidate_all();
         assert!(cache.get(&[1; 32], now).is_none());
         cache.put([2; 32], session(2, 20), before, now);
+        assert!(cache.get(&[2; 32], now).is_none());
+    }
+
+    #[test]
+    fn a_replaced_entry_expires_the_ttl_after_its_read_not_after_its_replacement() {
+        let (cache, now) = cache();
+        let t = cache.ticket();
+        cache.put([1; 32], session(1, 10), t, now);
+        let later = now + TimeDelta::seconds(59);
+        cache.replace(&[1; 32], session(1, 11));
+        assert_eq!(cache.get(&[1; 32], later).map(|s| s.token_id), Some(11));
+        assert!(cache.get(&[1; 32], now + TimeDelta::seconds(60)).is_none());
+        // Nothing to replace: nothing stored.
+        cache.replace(&[2; 32], session(2, 20));
         assert!(cache.get(&[2; 32], now).is_none());
     }
 

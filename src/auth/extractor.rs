@@ -84,7 +84,7 @@ impl FromRequestParts<AppState> for AuthUser {
             state.touches.record(session.token_id, now);
             let mut touched = SessionRow::clone(&session);
             touched.last_used_at = Some(now);
-            cache.put(digest, Arc::new(touched), ticket, now);
+            cache.replace(&digest, Arc::new(touched));
         }
         Ok(AuthUser { session })
     }

@@ -249,3 +249,25 @@ async fn concurrent_writes_on_one_server_all_reach_the_other() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_session_in_constant_use_is_read_again_from_the_database_once_the_ttl_has_passed() {
+    // Each use a minute apart refreshes the token's last use; that must not refresh how long
+    // the cached entry is trusted.
+    let app = spawn_app_with(|c| c.auth_cache_ttl_ms = 120_000).await;
+    let (id, token) = app.register("cook@example.com").await;
+    assert_eq!(app.get_me(&token).await.status(), 200);
+    app.execute_unannounced(&format!("DELETE FROM tokens WHERE user_id = {id}"))
+        .await;
+    app.clock
+        .set(app.clock.now_for_tests() + TimeDelta::seconds(61));
+    assert_eq!(app.get_me(&token).await.status(), 200, "within the TTL");
+    app.clock
+        .set(app.clock.now_for_tests() + TimeDelta::seconds(60));
+    assert_json(
+        app.get_me(&token).await,
+        401,
+        json!({"detail": "Invalid token."}),
+    )
+    .await;
+}
