@@ -18,6 +18,9 @@ use crate::db::{self, NewEvent};
 pub enum Kind {
     LoginSucceeded,
     LoginFailed,
+    /// A wrong current password re-entered by a signed-in caller (the detail names the
+    /// action).
+    PasswordCheckFailed,
     LoggedOut,
     TokensRevoked,
     PasswordChanged,
@@ -35,6 +38,7 @@ impl Kind {
         match self {
             Kind::LoginSucceeded => "login_succeeded",
             Kind::LoginFailed => "login_failed",
+            Kind::PasswordCheckFailed => "password_check_failed",
             Kind::LoggedOut => "logged_out",
             Kind::TokensRevoked => "tokens_revoked",
             Kind::PasswordChanged => "password_changed",

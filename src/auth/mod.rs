@@ -27,6 +27,6 @@ pub use clock::{Clock, SystemClock};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use extractor::AuthUser;
 pub use hashing::{Hashing, PasswordHasher};
-pub use throttle::{DelayPolicy, LoginCheck, LoginKeys, LoginThrottle, RateLimit, account_key};
+pub use throttle::{DelayPolicy, Guess, LoginKeys, LoginThrottle, RateLimit, account_key};
 pub use token::{PlainToken, TokenDigest, is_drf_key, parse_authorization};
 pub use touches::{FLUSH_EVERY, Touches, flush_touches_periodically};

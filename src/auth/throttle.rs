@@ -1,6 +1,12 @@
-//! Throttling of failed logins, per account and per client address, with a delay that grows
-//! with each consecutive failure. Counters live in the database, so every server process on it
-//! sees the same ones.
+//! Throttling of password guesses (logins, and every request that re-enters the current
+//! password), per account and per client address, with a delay that grows with each
+//! consecutive failure. Counters live in the database, so every server process on it sees the
+//! same ones.
+//!
+//! A guess is counted as a failure BEFORE the password is checked ([`LoginThrottle::guess`]),
+//! in one atomic statement per key that refuses it while the key is delayed, and taken back
+//! when it proves right ([`Guess::succeeded`]). So however many guesses arrive at once, no
+//! more are evaluated than the throttle allows one after the other.
 //!
 //! The delay is capped (never a permanent lock a stranger could impose on someone else's
 //! account) and a counter is forgotten a while after its last failure. While a key is delayed,
@@ -31,10 +37,32 @@ impl DelayPolicy {
         if failures < self.free_failures {
             return 0;
         }
-        let doublings = (failures - self.free_failures).min(32);
+        let doublings = (failures - self.free_failures).min(63);
         self.base_delay_secs
             .saturating_mul(1u64 << doublings)
             .min(self.max_delay_secs)
+    }
+
+    /// The same policy as the guess statement computes it (`db::count_guess`): the delay is
+    /// `base << doublings` below `doublings_to_max`, the longest delay from there on. Every
+    /// figure stays far from overflowing a 64-bit second count.
+    fn rule(self, key: &str) -> db::GuessRule<'_> {
+        // About 31,700 years: longer is the same as forever.
+        const LONGEST: u64 = 1 << 40;
+        let max_delay = self.max_delay_secs.min(LONGEST);
+        let base = self.base_delay_secs.min(max_delay);
+        let doublings_to_max = if base == 0 {
+            0
+        } else {
+            (0..63).find(|&d| base << d >= max_delay).unwrap_or(63)
+        };
+        db::GuessRule {
+            key,
+            free_failures: i32::try_from(self.free_failures).unwrap_or(i32::MAX),
+            base_delay: base as i64,
+            doublings_to_max,
+            max_delay: if base == 0 { 0 } else { max_delay as i64 },
+        }
     }
 }
 
@@ -47,14 +75,24 @@ pub struct LoginThrottle {
     pub forget_after_secs: u64,
 }
 
-/// What [`LoginThrottle::check`] found, for [`LoginThrottle::succeeded`].
-#[derive(Debug, Clone, Copy)]
-#[must_use]
-pub struct LoginCheck {
-    account_counted: bool,
+/// A password guess, counted as a failure under both keys until [`Guess::succeeded`] takes it
+/// back. A wrong guess needs nothing more: dropping it leaves it counted.
+#[derive(Debug)]
+#[must_use = "a right guess must be taken back with `succeeded`"]
+pub struct Guess<'a> {
+    keys: &'a LoginKeys,
+}
+
+impl Guess<'_> {
+    /// The guess was right: the account's counter goes, the address's loses this guess.
+    pub async fn succeeded(self, db: &Db) -> Result<(), ApiError> {
+        db::settle_guess(db, &self.keys.account, &self.keys.address).await?;
+        Ok(())
+    }
 }
 
 /// The keys one login attempt is counted under.
+#[derive(Debug)]
 pub struct LoginKeys {
     account: String,
     address: String,
@@ -82,17 +120,34 @@ impl LoginKeys {
 }
 
 impl LoginThrottle {
-    /// `Err(Throttled)` while either key is delayed, judged on the counters the login read
-    /// under [`LoginKeys::account`] and [`LoginKeys::address`].
+    /// `Err(Throttled)` while either key is delayed, judged on counters read beforehand
+    /// (under [`LoginKeys::account`] and [`LoginKeys::address`]): a guess it refuses costs no
+    /// write. [`LoginThrottle::guess`] decides for good.
     pub fn check(
         &self,
         account: Option<ThrottleRow>,
         address: Option<ThrottleRow>,
         now: DateTime<Utc>,
-    ) -> Result<LoginCheck, ApiError> {
+    ) -> Result<(), ApiError> {
+        let wait = self.wait_secs([(account, self.account), (address, self.address)], now);
+        if wait > 0 {
+            tracing::info!(wait_secs = wait, "password guess throttled");
+            return Err(ApiError::Throttled {
+                retry_after_secs: wait,
+            });
+        }
+        Ok(())
+    }
+
+    /// Seconds until none of `counters` delays a guess.
+    fn wait_secs(
+        &self,
+        counters: impl IntoIterator<Item = (Option<ThrottleRow>, DelayPolicy)>,
+        now: DateTime<Utc>,
+    ) -> u64 {
         let now = now.timestamp();
         let mut wait = 0u64;
-        for (row, policy) in [(account, self.account), (address, self.address)] {
+        for (row, policy) in counters {
             let Some(ThrottleRow {
                 failures,
                 last_failure,
@@ -103,48 +158,43 @@ impl LoginThrottle {
             if now - last_failure > self.forget_after_secs as i64 {
                 continue;
             }
-            let until = last_failure + policy.delay_secs(failures.max(0) as u32) as i64;
+            let delay =
+                i64::try_from(policy.delay_secs(failures.max(0) as u32)).unwrap_or(i64::MAX);
+            let until = last_failure.saturating_add(delay);
             wait = wait.max(until.saturating_sub(now).max(0) as u64);
         }
-        if wait > 0 {
-            tracing::info!(wait_secs = wait, "login throttled");
-            return Err(ApiError::Throttled {
-                retry_after_secs: wait,
-            });
-        }
-        Ok(LoginCheck {
-            account_counted: account.is_some(),
-        })
+        wait
     }
 
-    /// Counts a failed attempt under both keys.
-    pub async fn failed(
+    /// Counts a guess at `keys`' password as a failure under both keys, before the password
+    /// is checked, or refuses it with `Throttled` (counting nothing) while either key is
+    /// delayed.
+    pub async fn guess<'k>(
         &self,
         db: &Db,
-        keys: &LoginKeys,
+        keys: &'k LoginKeys,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
-        let now = now.timestamp();
-        let forget_before = now - self.forget_after_secs as i64;
-        db::record_failure(db, &keys.account, now, forget_before).await?;
-        db::record_failure(db, &keys.address, now, forget_before).await?;
-        Ok(())
-    }
-
-    /// A success clears the account's counter (not the address's: one good login must not
-    /// reset an attacker's count against everyone else). Only when `check` saw one: most
-    /// logins have no counter, and are spared the statement. A failure counted by a concurrent
-    /// attempt after the check stays counted.
-    pub async fn succeeded(
-        &self,
-        db: &Db,
-        keys: &LoginKeys,
-        checked: LoginCheck,
-    ) -> Result<(), ApiError> {
-        if checked.account_counted {
-            db::clear_throttle(db, &keys.account).await?;
-        }
-        Ok(())
+    ) -> Result<Guess<'k>, ApiError> {
+        let rules = [
+            self.address.rule(&keys.address),
+            self.account.rule(&keys.account),
+        ];
+        let forget_before = now.timestamp() - self.forget_after_secs as i64;
+        let Some(refused) = db::count_guess(db, &rules, now.timestamp(), forget_before).await?
+        else {
+            return Ok(Guess { keys });
+        };
+        let (key, policy) = match refused {
+            0 => (&keys.address, self.address),
+            _ => (&keys.account, self.account),
+        };
+        let row = db::find_throttle(db, key).await?;
+        // At least a second: the statement saw a delay, whatever the clock says now.
+        let wait = self.wait_secs([(row, policy)], now).max(1);
+        tracing::info!(wait_secs = wait, "password guess throttled");
+        Err(ApiError::Throttled {
+            retry_after_secs: wait,
+        })
     }
 }
 
@@ -247,17 +297,5 @@ mod tests {
             "the address's 60 s is longer"
         );
         assert_eq!(wait(Some(at(9, 3601)), None), 0, "forgotten");
-        assert!(
-            throttle
-                .check(Some(at(1, 0)), None, now)
-                .unwrap()
-                .account_counted
-        );
-        assert!(
-            !throttle
-                .check(None, Some(at(1, 0)), now)
-                .unwrap()
-                .account_counted
-        );
     }
 }

@@ -29,7 +29,9 @@ pub use staff::{
     FlagChanges, FlagOutcome, deactivate_user_by_email_key, delete_user_tokens, find_user,
     insert_superuser, list_users, set_user_flags,
 };
-pub use throttle::{ThrottleRow, clear_throttle, count_event_within, record_failure};
+pub use throttle::{
+    GuessRule, ThrottleRow, count_event_within, count_guess, find_throttle, settle_guess,
+};
 pub use tokens::{
     NewToken, SessionLookup, SessionRow, delete_token, purge_expired_tokens, touch_tokens,
 };
@@ -39,12 +41,14 @@ pub use users::{
 };
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use crate::config::Config;
@@ -67,11 +71,16 @@ pub enum Db {
 /// writes to the same file.
 /// The readers being read-only makes a statement that writes through [`on_db!`] without
 /// `write` fail at once, in the tests, rather than quietly compete for the lock.
+/// A failed write and the replaced writer are what keep acknowledged writes safe on a full
+/// disk: see [`writer_is_clean`] and [`SqlitePools::note_write`].
 #[derive(Clone, Debug)]
 pub struct SqlitePools {
     read: SqlitePool,
     /// `None`: the readers' pool writes too (see [`SqlitePools::single`]).
     write: Option<SqlitePool>,
+    /// When the last write failed for want of storage, if none has succeeded since (see
+    /// [`Db::writes_work`]).
+    writes_failing: Arc<Mutex<Option<Instant>>>,
 }
 
 impl SqlitePools {
@@ -81,7 +90,23 @@ impl SqlitePools {
         Self {
             read: pool,
             write: None,
+            writes_failing: Arc::default(),
         }
+    }
+
+    /// Notes how a write ended: a storage failure (a full disk, an I/O error, a read-only
+    /// file) makes [`Db::writes_work`] say no until a write succeeds again.
+    pub fn note_write<T>(&self, result: &Result<T, sqlx::Error>) {
+        let failed = result.as_ref().is_err_and(is_storage_failure);
+        let Ok(mut failing) = self.writes_failing.lock() else {
+            return;
+        };
+        if failed && failing.is_none() {
+            tracing::warn!(
+                "a write to the SQLite database failed; /readyz says not ready until one succeeds"
+            );
+        }
+        *failing = failed.then(Instant::now);
     }
 
     /// The pool for statements that only read.
@@ -102,26 +127,35 @@ impl SqlitePools {
 
 /// Runs the same expression against whichever pool `db` holds, binding it to `$pool`:
 /// `on_db!(db, pool => …)` for statements that only read, `on_db!(write db, pool => …)` for
-/// statements that write. On SQLite the two are different pools ([`SqlitePools`]); on
-/// PostgreSQL both are the one pool.
+/// statements that write. On SQLite the two are different pools ([`SqlitePools`]), and how a
+/// write ended is noted for `/readyz` ([`SqlitePools::note_write`]); on PostgreSQL both are
+/// the one pool.
 macro_rules! on_db {
     (write $db:expr, $pool:ident => $body:expr) => {
-        $crate::db::on_db!(@side write, $db, $pool => $body)
-    };
-    (@side $side:ident, $db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite(pools) => {
-                let $pool = pools.$side();
-                $body
+                let $pool = pools.write();
+                let result: Result<_, sqlx::Error> = async { $body }.await;
+                pools.note_write(&result);
+                result
             }
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
     ($db:expr, $pool:ident => $body:expr) => {
-        $crate::db::on_db!(@side read, $db, $pool => $body)
+        match $db {
+            $crate::db::Db::Sqlite(pools) => {
+                let $pool = pools.read();
+                $body
+            }
+            $crate::db::Db::Postgres($pool) => $body,
+        }
     };
 }
 pub(crate) use on_db;
+
+/// How long after a failed write `/readyz` waits before it tries a write of its own.
+const PROBE_AFTER: Duration = Duration::from_secs(10);
 
 /// Pooled PostgreSQL connections idle this long are checked before use.
 const IDLE_PING_AFTER: Duration = Duration::from_secs(30);
@@ -167,8 +201,27 @@ impl Db {
                 1
             };
             // The writer first: it creates the file and puts it in WAL mode (which the file
-            // keeps), so the readers can open it read-only.
-            let write = pools(writers)
+            // keeps), so the readers can open it read-only. On a file, a writer that comes back
+            // from a failed write still inside a transaction is closed, not reused.
+            let writes_failing: Arc<Mutex<Option<Instant>>> = Arc::default();
+            let write_pool = if in_memory {
+                pools(writers)
+            } else {
+                let failing = Arc::clone(&writes_failing);
+                pools(writers).after_release(move |conn, _| {
+                    let failing = Arc::clone(&failing);
+                    Box::pin(async move {
+                        let clean = writer_is_clean(conn).await?;
+                        if !clean {
+                            if let Ok(mut failing) = failing.lock() {
+                                failing.get_or_insert_with(Instant::now);
+                            }
+                        }
+                        Ok(clean)
+                    })
+                })
+            };
+            let write = write_pool
                 .connect_with(writer)
                 .await
                 .with_context(|| format!("cannot open the SQLite database {url}"))?;
@@ -179,6 +232,7 @@ impl Db {
             Ok(Db::Sqlite(SqlitePools {
                 read,
                 write: Some(write),
+                writes_failing,
             }))
         } else {
             let pool = PgPoolOptions::new()
@@ -223,6 +277,31 @@ impl Db {
     /// A trivial query: whether the database answers at all (for `/readyz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// Whether writes work (for `/readyz`). On SQLite, not from a write that failed for want
+    /// of storage until one succeeds. A request's write is the best witness (a small probe
+    /// can fit where a registration does not), but with no traffic there would be none: so
+    /// [`PROBE_AFTER`] after the failure, this tries one small write itself. On PostgreSQL,
+    /// whose server manages its own storage, always.
+    pub async fn writes_work(&self) -> bool {
+        let Db::Sqlite(pools) = self else {
+            return true;
+        };
+        let failed_at = pools.writes_failing.lock().ok().and_then(|f| *f);
+        match failed_at {
+            None => return true,
+            Some(at) if at.elapsed() < PROBE_AFTER => return false,
+            Some(_) => {}
+        }
+        const PROBE: &str = "INSERT INTO writer_probe (id, checked_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at";
+        let probed = on_db!(write self, pool => sqlx::query(PROBE)
+            .bind(chrono::Utc::now())
+            .execute(pool)
+            .await
+            .map(drop));
+        probed.is_ok()
     }
 
     /// Whether every migration this binary embeds has been applied (for `/readyz`): a server
@@ -275,4 +354,40 @@ impl Db {
             Db::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+/// Whether a write failed for want of storage rather than because of the request: an I/O
+/// error, or SQLite's read-only, I/O, corrupt, full, cannot-open or not-a-database results
+/// (extended codes; the primary code is the low byte).
+fn is_storage_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 8 | 10 | 11 | 13 | 14 | 26)),
+        _ => false,
+    }
+}
+
+/// Whether the SQLite writer came back from a write with no transaction open, as sqlx counts
+/// them and as SQLite does. A failed statement or `COMMIT` (a full disk, an I/O error) can
+/// leave one open, or the two counts apart, and every later write would then go into a
+/// transaction that never commits while answering success. Such a connection is closed
+/// (`false`), which rolls back what was never acknowledged, and the pool opens a fresh one.
+async fn writer_is_clean(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    let clean = !conn.is_in_transaction() && {
+        let mut handle = conn.lock_handle().await?;
+        let raw = handle.as_raw_handle();
+        // SAFETY: `raw` is the connection's open handle, and locking it keeps the connection's
+        // worker thread from using it during the call, which only reads a flag.
+        unsafe { rusqlite::ffi::sqlite3_get_autocommit(raw.as_ptr()) != 0 }
+    };
+    if !clean {
+        tracing::warn!(
+            "the SQLite writer was left inside a transaction by a failed write; replacing it"
+        );
+    }
+    Ok(clean)
 }

@@ -10,25 +10,83 @@ pub struct ThrottleRow {
     pub last_failure: i64,
 }
 
-/// Counts one more failure for `key` at `now` (Unix seconds); a counter whose last failure is
-/// older than `forget_before` starts again at 1. Atomic: concurrent failures are all counted.
-pub async fn record_failure(
+/// How one key's failures turn into a delay, in the terms the guess statement computes it in:
+/// after `free_failures` failures, a guess waits `base_delay << (failures - free_failures)`
+/// seconds after the last one, or `max_delay` from `doublings_to_max` doublings on.
+#[derive(Debug, Clone, Copy)]
+pub struct GuessRule<'a> {
+    pub key: &'a str,
+    pub free_failures: i32,
+    pub base_delay: i64,
+    pub doublings_to_max: i32,
+    pub max_delay: i64,
+}
+
+/// Counts one guess at a secret under every rule's key, as a failure, before the secret is
+/// checked, unless a key is delayed: then nothing is counted and the delayed rule's index is
+/// returned. One transaction, and the check and the count of each key are one statement, so
+/// guesses that arrive together are counted one after the other and none slips through the
+/// delay its predecessors earned. A counter whose last failure is before `forget_before` starts
+/// again at 1.
+pub async fn count_guess(
     db: &Db,
-    key: &str,
+    rules: &[GuessRule<'_>],
     now: i64,
     forget_before: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<usize>, sqlx::Error> {
     const SQL: &str = "INSERT INTO throttle (key, failures, last_failure) VALUES ($1, 1, $2) \
          ON CONFLICT (key) DO UPDATE SET \
          failures = CASE WHEN throttle.last_failure < $3 THEN 1 ELSE throttle.failures + 1 END, \
-         last_failure = $2";
-    on_db!(write db, pool => sqlx::query(SQL)
-        .bind(key)
-        .bind(now)
-        .bind(forget_before)
-        .execute(pool)
-        .await
-        .map(drop))
+         last_failure = $2 \
+         WHERE throttle.last_failure < $3 OR throttle.failures < $4 \
+         OR $2 >= throttle.last_failure + CASE WHEN throttle.failures - $4 >= $5 THEN $6 \
+             ELSE $7 * (CAST(1 AS BIGINT) << (throttle.failures - $4)) END \
+         RETURNING failures";
+    on_db!(write db, pool => {
+        let mut tx = pool.begin().await?;
+        for (i, rule) in rules.iter().enumerate() {
+            let counted: Option<i32> = sqlx::query_scalar(SQL)
+                .bind(rule.key)
+                .bind(now)
+                .bind(forget_before)
+                .bind(rule.free_failures)
+                .bind(rule.doublings_to_max)
+                .bind(rule.max_delay)
+                .bind(rule.base_delay)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if counted.is_none() {
+                tx.rollback().await?;
+                return Ok(Some(i));
+            }
+        }
+        tx.commit().await?;
+        Ok(None)
+    })
+}
+
+/// Takes back a guess [`count_guess`] counted, once it proved right: the counter of `forget`
+/// goes (the account's: its owner is back), and `uncount` loses the one failure (the client
+/// address's: one good guess must not reset an attacker's count against everyone else).
+pub async fn settle_guess(db: &Db, forget: &str, uncount: &str) -> Result<(), sqlx::Error> {
+    on_db!(write db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM throttle WHERE key = $1")
+            .bind(forget)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+            .bind(uncount)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })
+}
+
+/// The counter under `key`, if there is one.
+pub async fn find_throttle(db: &Db, key: &str) -> Result<Option<ThrottleRow>, sqlx::Error> {
+    const SQL: &str = "SELECT failures, last_failure FROM throttle WHERE key = $1";
+    on_db!(db, pool => sqlx::query_as(SQL).bind(key).fetch_optional(pool).await)
 }
 
 /// Counts one event for `key` at `now` (Unix seconds) unless the key already has `max` events
@@ -59,10 +117,4 @@ pub async fn count_event_within(
         .bind(max)
         .fetch_one(pool)
         .await)
-}
-
-/// Forgets the counter for `key` (after a success).
-pub async fn clear_throttle(db: &Db, key: &str) -> Result<(), sqlx::Error> {
-    const SQL: &str = "DELETE FROM throttle WHERE key = $1";
-    on_db!(write db, pool => sqlx::query(SQL).bind(key).execute(pool).await.map(drop))
 }

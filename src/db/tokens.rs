@@ -166,7 +166,9 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
                     .collect();
                 let json =
                     serde_json::to_string(&pairs).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                sqlx::query(SQL).bind(json).execute(pools.write()).await?;
+                let written = sqlx::query(SQL).bind(json).execute(pools.write()).await;
+                pools.note_write(&written);
+                written?;
             }
             Db::Postgres(pool) => {
                 const SQL: &str = "UPDATE tokens SET last_used_at = u.at \

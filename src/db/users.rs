@@ -134,8 +134,8 @@ pub async fn insert_user_with_token(
                 .fetch_one(pool)
                 .await
         }
-        Db::Sqlite(pools) => {
-            let mut tx = pools.write().begin().await?;
+        Db::Sqlite(_) => on_db!(write db, pool => {
+            let mut tx = pool.begin().await?;
             let row: UserRow = sqlx::query_as(insert_user!())
                 .bind(user.email.as_str())
                 .bind(user.email.key())
@@ -148,7 +148,7 @@ pub async fn insert_user_with_token(
                 .await?;
             tx.commit().await?;
             Ok(row)
-        }
+        }),
     }
 }
 

@@ -20,7 +20,7 @@ pub struct SecurityEvent {
     pub id: i64,
     /// RFC 3339, UTC.
     pub at: String,
-    /// `login_succeeded`, `login_failed`, `logged_out`, `tokens_revoked`, `password_changed`,
+    /// `login_succeeded`, `login_failed`, `password_check_failed`, `logged_out`, `tokens_revoked`, `password_changed`,
     /// `password_reset`, `account_deleted`, `staff_updated_user`, `staff_listed_users`,
     /// `staff_viewed_user`.
     pub kind: String,

@@ -30,7 +30,8 @@ pub struct Status {
 pub struct NotReady {
     #[schema(example = "Service temporarily unavailable.")]
     pub detail: &'static str,
-    /// `database` (it does not answer) or `migrations` (some are not applied yet).
+    /// `database` (it does not answer), `migrations` (some are not applied yet) or `storage`
+    /// (writes fail: a full disk, a read-only file).
     #[schema(example = "database")]
     pub failed_check: &'static str,
 }
@@ -45,8 +46,10 @@ pub async fn healthz() -> Response {
     no_store(Json(Status { status: "ok" }).into_response())
 }
 
-/// Readiness: the database answers a trivial query and every migration of this binary is
-/// applied. Until then a load balancer should send no traffic here.
+/// Readiness: the database answers a trivial query, every migration of this binary is
+/// applied, and writes work (on SQLite, from the first write that fails for want of storage
+/// until one succeeds again; this check itself tries one). Until then a load balancer should
+/// send no traffic here.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses(
@@ -61,6 +64,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             Some("database")
         }
         Ok(()) => match state.db.migrations_applied().await {
+            Ok(true) if !state.db.writes_work().await => {
+                tracing::warn!("not ready: writes to the database fail");
+                Some("storage")
+            }
             Ok(true) => None,
             Ok(false) => {
                 tracing::warn!("not ready: database migrations are pending");

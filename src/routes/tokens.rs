@@ -79,8 +79,11 @@ pub async fn obtain_token(
         account_throttle,
         address_throttle,
     } = db::read_login(&state.db, &key, keys.account(), keys.address()).await?;
-    // Checked before the password: while delayed, even the right password is refused.
-    let checked = throttle.check(account_throttle, address_throttle, state.clock.now())?;
+    // Checked before the password: while delayed, even the right password is refused. The
+    // counters just read refuse most delayed guesses without a write; counting the guess
+    // decides for good, atomically, however many arrive together.
+    throttle.check(account_throttle, address_throttle, state.clock.now())?;
+    let guess = throttle.guess(&state.db, &keys, state.clock.now()).await?;
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
     let password = Password::new(password);
     let matched = state.hashing.verify(password.clone(), stored_hash).await?;
@@ -90,7 +93,6 @@ pub async fn obtain_token(
         _ => {
             tracing::info!("login failed");
             crate::metrics::record_login(false);
-            throttle.failed(&state.db, &keys, state.clock.now()).await?;
             // Written for known and unknown addresses alike: the same work either way.
             let why = failure_reason(account.as_ref().map(|a| a.is_active), matched, &email);
             audit::record(
@@ -105,7 +107,7 @@ pub async fn obtain_token(
             return Err(ApiError::field("non_field_errors", BAD_CREDENTIALS));
         }
     };
-    throttle.succeeded(&state.db, &keys, checked).await?;
+    guess.succeeded(&state.db).await?;
     // Only now, after the right password: the extra hash says nothing to someone without it.
     upgrade_password_hash(&state, &account, password).await;
 

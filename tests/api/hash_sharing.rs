@@ -56,7 +56,10 @@ async fn busy_readers_keep_a_core_from_hashing_and_every_login_still_completes()
             PRODUCTION_ARGON2.as_slice(),
             &[
                 ("KITCHEN_API_HASH_CONCURRENCY", "2"),
+                // Every login of the storm is one account's, from one address, in flight at
+                // once: each counts as a guess until its password proves right.
                 ("KITCHEN_API_LOGIN_ADDRESS_FREE_FAILURES", "100000"),
+                ("KITCHEN_API_LOGIN_ACCOUNT_FREE_FAILURES", "100000"),
             ],
         ]
         .concat(),

@@ -10,6 +10,7 @@ mod connections;
 mod disconnects;
 mod docs;
 mod errors;
+mod guessing;
 mod hardening;
 mod hash_sharing;
 mod helpers;

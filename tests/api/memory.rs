@@ -30,7 +30,10 @@ async fn a_login_storm_holds_at_most_one_argon2_buffer_per_hashing_thread() {
             PRODUCTION_ARGON2.as_slice(),
             &[
                 ("KITCHEN_API_HASH_CONCURRENCY", "2"),
+                // Every login of the storm is one account's, from one address, in flight at
+                // once: each counts as a guess until its password proves right.
                 ("KITCHEN_API_LOGIN_ADDRESS_FREE_FAILURES", "100000"),
+                ("KITCHEN_API_LOGIN_ACCOUNT_FREE_FAILURES", "100000"),
             ],
         ]
         .concat(),

@@ -3,14 +3,17 @@
 //! that passes `PRAGMA integrity_check`.
 //!
 //! The full-disk and read-only-mount tests need a filesystem of their own: they mount a small
-//! tmpfs, which takes root (CI runs as root). Elsewhere they say so and pass without running.
-//! These are SQLite's failure modes; on the PostgreSQL leg they are not repeated.
+//! tmpfs, which takes root. CI runs as root and sets `CI`: there a mount that fails fails the
+//! test. Elsewhere they say loudly that they were skipped. These are SQLite's failure modes;
+//! on the PostgreSQL leg they are not repeated.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use kitchen_api::db::Db;
 
 use crate::helpers::{GOOD_PASSWORD, TestApp, assert_json, spawn_app_with};
 
@@ -32,7 +35,11 @@ impl Mount {
             .output()
             .is_ok_and(|o| o.status.success());
         if !mounted {
-            eprintln!("skipped: mounting a filesystem needs root");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the storage tests, but cannot mount a filesystem (it needs root)"
+            );
+            eprintln!("\n*** SKIPPED: mounting a filesystem needs root; CI runs this test ***\n");
             return None;
         }
         Some(Mount { dir })
@@ -103,6 +110,11 @@ fn unavailable() -> Value {
     json!({"detail": "Service temporarily unavailable."})
 }
 
+async fn readyz(app: &TestApp) -> (u16, Value) {
+    let res = app.request(Method::GET, "/readyz").send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
 #[tokio::test]
 async fn a_full_disk_answers_503_loses_no_acknowledged_write_and_recovers_when_space_is_freed() {
     let Some(disk) = Mount::tmpfs("4m") else {
@@ -129,14 +141,46 @@ async fn a_full_disk_answers_503_loses_no_acknowledged_write_and_recovers_when_s
     };
     assert!(!acknowledged.is_empty());
     assert_json(full, 503, unavailable()).await;
-    // Reads still work while writes cannot.
+    // Reads still work while writes cannot, and readiness says writes fail.
     let res = app.request(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(res.status(), 200);
+    let (status, body) = readyz(&app).await;
+    assert_eq!((status, &body["failed_check"]), (503, &json!("storage")));
+    // Writes keep coming while the disk stays full: each is refused or really stored, never
+    // answered 201 and then lost.
+    for i in 0..30 {
+        let email = format!("while-full{i}@example.com");
+        let res = register(&app, &email).await;
+        match res.status().as_u16() {
+            201 => acknowledged.push(email),
+            503 => assert_eq!(readyz(&app).await.0, 503, "ready while writes fail"),
+            other => panic!("a write on a full disk answered {other}"),
+        }
+    }
 
     std::fs::remove_file(&ballast).unwrap();
     let res = register(&app, "after@example.com").await;
     assert_eq!(res.status(), 201, "no recovery once space was freed");
     acknowledged.push("after@example.com".to_owned());
+    assert_eq!(
+        readyz(&app).await.0,
+        200,
+        "not ready again once writes work"
+    );
+    for i in 0..10 {
+        let email = format!("after{i}@example.com");
+        assert_eq!(register(&app, &email).await.status(), 201);
+        acknowledged.push(email);
+    }
+    // Another process can write to the file: the server holds no transaction open.
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET name = 'Checked' WHERE id = 1")
+        .execute(&mut other)
+        .await
+        .expect("another process cannot write: the database is locked");
+    sqlx::Connection::close(other).await.unwrap();
     // Every acknowledged account is there (one query: logins would fill the disk again) ...
     let kitchen_api::db::Db::Sqlite(pools) = &app.db else {
         unreachable!("SQLite only")
@@ -161,6 +205,18 @@ async fn a_full_disk_answers_503_loses_no_acknowledged_write_and_recovers_when_s
     }
     app.stop().await;
     assert_eq!(integrity_of(&url).await, "ok");
+    // A server started afresh on the file finds every one of them.
+    let restarted =
+        crate::helpers::spawn_app_on(url.clone(), crate::helpers::Scratch::Shared, |_| {}).await;
+    let Db::Sqlite(pools) = &restarted.db else {
+        unreachable!("SQLite only")
+    };
+    let stored: Vec<String> = sqlx::query_scalar("SELECT email FROM users ORDER BY id")
+        .fetch_all(pools.read())
+        .await
+        .unwrap();
+    assert_eq!(stored, acknowledged, "lost across a restart");
+    restarted.stop().await;
 }
 
 /// A server started by [`try_start`]: its address, and how to stop it (and wait until it has).

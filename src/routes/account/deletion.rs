@@ -34,6 +34,7 @@ pub struct DeleteAccountBody {
         (status = 204, description = "Deleted; no body"),
         (status = 400, description = "Missing `password`, or `password: [\"Wrong password.\"]`", body = ValidationErrors),
         (status = 401, body = Detail), (status = 413, body = Detail), (status = 415, body = Detail),
+        (status = 429, description = "Too many wrong passwords for this account or address (shared with login); see `Retry-After`", body = Detail),
         (status = 503, body = Detail),
     )
 )]
@@ -46,7 +47,7 @@ pub async fn delete_me(
     let mut errors = FieldErrors::new();
     let password = fields.required_text("password", &mut errors);
     let password = validated(errors, password)?;
-    if !is_current_password(&state, auth.user().id, password).await? {
+    if !is_current_password(&state, &auth, client, password, "delete_account").await? {
         return Err(ApiError::field("password", WRONG_PASSWORD));
     }
     db::delete_user(&state.db, auth.user().id).await?;

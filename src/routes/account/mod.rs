@@ -10,11 +10,14 @@ pub mod deletion;
 pub mod password;
 pub mod verification;
 
+use std::net::IpAddr;
+
 use crate::app::AppState;
-use crate::auth::{CODE_LIFETIME, CodePurpose, OneTimeCode};
+use crate::audit;
+use crate::auth::{AuthUser, CODE_LIFETIME, CodePurpose, LoginKeys, OneTimeCode};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeTry, MailTarget};
-use crate::domain::Password;
+use crate::domain::{Email, Password};
 use crate::error::{ApiError, FieldErrors};
 use crate::mail::{Mail, MailSlot};
 
@@ -97,14 +100,31 @@ async fn take_valid_code(
     }
 }
 
-/// Whether `password` is the user's current password (one Argon2 verification).
+/// Whether `password` is the caller's current password (one Argon2 verification), for the
+/// action named `action` (the security event's detail). A guess like a login's, throttled under
+/// the same account and address counters (one budget, however the password is guessed); a
+/// wrong one is a security event.
 async fn is_current_password(
     state: &AppState,
-    user_id: i64,
+    auth: &AuthUser,
+    client: IpAddr,
     password: String,
+    action: &str,
 ) -> Result<bool, ApiError> {
-    let hash = db::find_password_hash(&state.db, user_id).await?;
-    state.hashing.verify(Password::new(password), hash).await
+    let user = auth.user();
+    let email = Email::from_trusted(user.email.clone());
+    let keys = LoginKeys::new(email.key(), client);
+    let throttle = state.config.login_throttle();
+    let guess = throttle.guess(&state.db, &keys, state.clock.now()).await?;
+    let hash = db::find_password_hash(&state.db, user.id).await?;
+    let matched = state.hashing.verify(Password::new(password), hash).await?;
+    if matched {
+        guess.succeeded(&state.db).await?;
+    } else {
+        let kind = audit::Kind::PasswordCheckFailed;
+        audit::record(state, kind, Some(user.id), None, Some(client), Some(action)).await;
+    }
+    Ok(matched)
 }
 
 /// Queues a code mail in `slot`. The look-up, the new code and its storage all happen in the

@@ -181,6 +181,7 @@ pub async fn reset_password(
         (status = 200, description = "`{\"detail\": \"Password changed.\"}`", body = Detail),
         (status = 400, description = "Missing fields, `old_password: [\"Wrong password.\"]`, a new password the policy refuses, or `confirm_new_password: [\"Passwords do not match.\"]`", body = ValidationErrors),
         (status = 401, body = Detail), (status = 413, body = Detail), (status = 415, body = Detail),
+        (status = 429, description = "Too many wrong passwords for this account or address (shared with login); see `Retry-After`", body = Detail),
         (status = 503, body = Detail),
     )
 )]
@@ -201,7 +202,7 @@ pub async fn change_password(
         &mut errors,
     );
     if let Some(old) = old {
-        if !is_current_password(&state, auth.user().id, old).await? {
+        if !is_current_password(&state, &auth, client, old, "change_password").await? {
             errors.add("old_password", [WRONG_PASSWORD.to_owned()]);
         }
     }
