@@ -6,6 +6,7 @@ mod cache;
 mod cache_sync;
 mod client_ip;
 mod clock;
+mod code_mail;
 mod codes;
 mod core_share;
 pub mod django_hash;
@@ -24,9 +25,12 @@ pub use cache_sync::{
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};
+pub use code_mail::{NO_USER, Recipient, queue_code_mail, send_code_mail};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use extractor::AuthUser;
 pub use hashing::{Hashing, PasswordHasher};
-pub use throttle::{DelayPolicy, LoginCheck, LoginKeys, LoginThrottle, RateLimit, account_key};
+pub use throttle::{
+    DelayPolicy, LoginCheck, LoginKeys, LoginThrottle, RateLimit, account_key, hit_all,
+};
 pub use token::{PlainToken, TokenDigest, is_drf_key, parse_authorization};
 pub use touches::{FLUSH_EVERY, Touches, flush_touches_periodically};

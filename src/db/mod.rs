@@ -29,7 +29,10 @@ pub use staff::{
     FlagChanges, FlagOutcome, deactivate_user_by_email_key, delete_user_tokens, find_user,
     insert_superuser, list_users, set_user_flags,
 };
-pub use throttle::{ThrottleRow, clear_throttle, count_event_within, record_failure};
+pub use throttle::{
+    EventLimit, ThrottleRow, clear_throttle, count_event_within, count_events_within,
+    record_failure,
+};
 pub use tokens::{
     NewToken, SessionLookup, SessionRow, delete_token, purge_expired_tokens, touch_tokens,
 };

@@ -5,6 +5,7 @@
 mod account_deletion;
 mod authentication;
 mod binary;
+mod code_mail_limits;
 mod config_file;
 mod connections;
 mod docs;
