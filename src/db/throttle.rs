@@ -118,3 +118,11 @@ pub async fn clear_throttle(db: &Db, key: &str) -> Result<(), sqlx::Error> {
     const SQL: &str = "DELETE FROM throttle WHERE key = $1";
     on_db!(write db, pool => sqlx::query(SQL).bind(key).execute(pool).await.map(drop))
 }
+
+/// Deletes at most `limit` counters whose last event is before `before` (Unix seconds).
+/// Returns how many.
+pub async fn purge_throttle_rows(db: &Db, before: i64, limit: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM throttle WHERE key IN \
+         (SELECT key FROM throttle WHERE last_failure < $1 LIMIT $2)";
+    super::delete_chunk(db, SQL, before, limit).await
+}

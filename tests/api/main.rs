@@ -26,6 +26,7 @@ mod password_change;
 mod password_reset;
 mod profile;
 mod registration;
+mod retention;
 mod security;
 mod security_events;
 mod session_cache;
