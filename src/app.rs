@@ -279,7 +279,7 @@ impl Application {
                 }
             };
         }
-        tokio::spawn(crate::auth::purge_expired_tokens(state.clone()));
+        tokio::spawn(crate::maintenance::purge_periodically(state.clone()));
         tokio::spawn(flush_touches_periodically(
             state.touches.clone(),
             state.db.clone(),

@@ -36,6 +36,11 @@ pub mod defaults {
     pub const LOGIN_BASE_DELAY_SECS: u64 = 1;
     pub const LOGIN_MAX_DELAY_SECS: u64 = 300;
     pub const LOGIN_FORGET_AFTER_SECS: u64 = 24 * 60 * 60;
+    /// A year: long enough to look back on an incident found months later, and a full year
+    /// of audit history as e.g. PCI DSS asks; not forever, as events hold client addresses.
+    pub const SECURITY_EVENT_RETENTION_DAYS: u32 = 365;
+    /// A century: a longer retention is `0`, forever.
+    pub const MAX_SECURITY_EVENT_RETENTION_DAYS: u32 = 36_500;
 }
 
 /// How log lines are written.
@@ -188,6 +193,10 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_LOGIN_FORGET_AFTER_SECS", default_value_t = defaults::LOGIN_FORGET_AFTER_SECS)]
     pub login_forget_after_secs: u64,
 
+    /// Days a security event is kept; older ones are deleted by the periodic purge. 0: forever.
+    #[arg(long, global = true, env = "KITCHEN_API_SECURITY_EVENT_RETENTION_DAYS", default_value_t = defaults::SECURITY_EVENT_RETENTION_DAYS)]
+    pub security_event_retention_days: u32,
+
     /// Proxy addresses whose `X-Forwarded-For` is believed (comma-separated). Empty: the
     /// connection's own address is the client's.
     #[arg(
@@ -258,6 +267,7 @@ impl Default for Config {
             login_base_delay_secs: defaults::LOGIN_BASE_DELAY_SECS,
             login_max_delay_secs: defaults::LOGIN_MAX_DELAY_SECS,
             login_forget_after_secs: defaults::LOGIN_FORGET_AFTER_SECS,
+            security_event_retention_days: defaults::SECURITY_EVENT_RETENTION_DAYS,
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
             require_verified_email: false,
@@ -333,6 +343,15 @@ impl Config {
             return bad(
                 "KITCHEN_API_DB_MAX_CONNECTIONS",
                 "must be at least 1".into(),
+            );
+        }
+        if self.security_event_retention_days > defaults::MAX_SECURITY_EVENT_RETENTION_DAYS {
+            return bad(
+                "KITCHEN_API_SECURITY_EVENT_RETENTION_DAYS",
+                format!(
+                    "must be at most {} days; 0 keeps events forever",
+                    defaults::MAX_SECURITY_EVENT_RETENTION_DAYS
+                ),
             );
         }
         self.mail.validate()?;

@@ -18,6 +18,7 @@ pub mod error;
 pub mod hardening;
 pub mod import_django;
 pub mod mail;
+pub mod maintenance;
 pub mod memory;
 pub mod metrics;
 pub mod request_id;

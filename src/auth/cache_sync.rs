@@ -241,49 +241,6 @@ pub async fn follow_recorded_changes(pool: SqlitePool, cache: AuthCache, clock: 
     }
 }
 
-/// Runs for the life of the process: every ten minutes, deletes the tokens that expired.
-pub async fn purge_expired_tokens(state: AppState) {
-    // The first purge comes one period after start, not at once: a start-up purge would race
-    // with whatever sets the clock (tests) and adds nothing a running service needs.
-    let period = Duration::from_secs(600);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    loop {
-        tick.tick().await;
-        let now = state.clock.now();
-        let before = |secs: u64| {
-            if secs == 0 {
-                chrono::DateTime::<chrono::Utc>::MIN_UTC
-            } else {
-                now - chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
-            }
-        };
-        // Last uses still in memory first, or a token in use could look idle.
-        if let Err(e) = state.touches.flush(&state.db).await {
-            tracing::warn!(error = %e, "could not record tokens' last use; purge skipped");
-            continue;
-        }
-        if let Db::Sqlite(pools) = &state.db {
-            // Every process reads them within a second; an hour is ample.
-            let before = Utc::now() - chrono::TimeDelta::hours(1);
-            if let Err(e) = crate::db::purge_session_changes(pools.write(), before).await {
-                tracing::warn!(error = %e, "could not purge recorded session changes");
-            }
-        }
-        let config = &state.config;
-        match crate::db::purge_expired_tokens(
-            &state.db,
-            before(config.token_lifetime_secs),
-            before(config.token_idle_timeout_secs),
-        )
-        .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "expired tokens purged"),
-            Err(e) => tracing::warn!(error = %e, "could not purge expired tokens"),
-        }
-    }
-}
-
 /// Runs for the life of the process on PostgreSQL: every announcement, and every reconnection
 /// (announcements may have been missed meanwhile), invalidates this process's cache. `ready`
 /// is told once the first attempt to listen is over, so the server can wait for it before it

@@ -6,6 +6,7 @@ mod cache;
 mod cache_sync;
 mod client_ip;
 mod clock;
+mod code_mail;
 mod codes;
 mod core_share;
 pub mod django_hash;
@@ -19,14 +20,14 @@ pub use argon::Argon2Hasher;
 pub use cache::{AuthCache, Ticket};
 pub use cache_sync::{
     ChangeRecorder, SessionChange, announce_session_change, change_made_by,
-    follow_recorded_changes, listen_for_changes, may_change_sessions, purge_expired_tokens,
-    tell_other_processes,
+    follow_recorded_changes, listen_for_changes, may_change_sessions, tell_other_processes,
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};
+pub use code_mail::{NO_USER, Recipient, queue_code_mail, send_code_mail};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use extractor::AuthUser;
 pub use hashing::{Hashing, PasswordHasher};
-pub use throttle::{DelayPolicy, Guess, LoginKeys, LoginThrottle, RateLimit, account_key};
+pub use throttle::{DelayPolicy, Guess, LoginKeys, LoginThrottle, RateLimit, account_key, hit_all};
 pub use token::{PlainToken, TokenDigest, is_drf_key, parse_authorization};
 pub use touches::{FLUSH_EVERY, Touches, flush_touches_periodically};

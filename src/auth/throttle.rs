@@ -86,7 +86,7 @@ pub struct Guess<'a> {
 impl Guess<'_> {
     /// The guess was right: the account's counter goes, the address's loses this guess.
     pub async fn succeeded(self, db: &Db) -> Result<(), ApiError> {
-        db::settle_guess(db, &self.keys.account, &self.keys.address).await?;
+        db::settle_guess(db, &self.keys.address, &self.keys.account).await?;
         Ok(())
     }
 }
@@ -175,6 +175,7 @@ impl LoginThrottle {
         keys: &'k LoginKeys,
         now: DateTime<Utc>,
     ) -> Result<Guess<'k>, ApiError> {
+        // The address first, then the account: the order `Guess::succeeded` settles them in.
         let rules = [
             self.address.rule(&keys.address),
             self.account.rule(&keys.account),
@@ -202,8 +203,8 @@ impl LoginThrottle {
 /// that cost us a hash or a mail whether or not they succeed. A key's count starts over once
 /// `window_secs` pass without an event. `max = 0` means no limit.
 ///
-/// The check and the count are one atomic statement, so simultaneous requests never pass the
-/// limit together. A refused request is not counted and does not extend the window.
+/// The check and the count are one atomic step, so simultaneous requests never pass the limit
+/// together. A refused request is not counted and does not extend the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub max: u32,
@@ -213,24 +214,67 @@ pub struct RateLimit {
 impl RateLimit {
     /// Counts one event under `key`, or refuses with 429 if the key is at its limit.
     pub async fn hit(&self, db: &Db, key: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
-        if self.max == 0 {
-            return Ok(());
-        }
-        let now = now.timestamp();
-        let window = i64::try_from(self.window_secs).unwrap_or(i64::MAX);
-        // One below i32::MAX, so the statement's `max + 1` fits the column.
-        let max = i32::try_from(self.max)
-            .unwrap_or(i32::MAX)
-            .min(i32::MAX - 1);
-        let row = db::count_event_within(db, key, now, now.saturating_sub(window), max).await?;
-        if row.failures > max {
-            let age = now - row.last_failure;
-            let retry_after_secs = u64::try_from(window.saturating_sub(age).max(1)).unwrap_or(1);
-            tracing::info!(retry_after_secs, "rate limit reached");
-            return Err(ApiError::Throttled { retry_after_secs });
-        }
-        Ok(())
+        hit_all(db, &[(*self, key)], now).await
     }
+
+    fn window(&self) -> i64 {
+        i64::try_from(self.window_secs).unwrap_or(i64::MAX)
+    }
+
+    /// The limit as the statement takes it: one below `i32::MAX`, so its `max + 1` fits the
+    /// column.
+    fn stored_max(&self) -> i32 {
+        i32::try_from(self.max)
+            .unwrap_or(i32::MAX)
+            .min(i32::MAX - 1)
+    }
+}
+
+/// Counts one event under each key against its own limit, all or nothing: when any key is at
+/// its limit the answer is 429 (waiting for the longest of the keys that refused) and no key
+/// counts the request, so a request refused by one limit never uses up another. Atomic like
+/// [`RateLimit::hit`].
+pub async fn hit_all(
+    db: &Db,
+    limits: &[(RateLimit, &str)],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let now = now.timestamp();
+    let active: Vec<(RateLimit, db::EventLimit<'_>)> = limits
+        .iter()
+        .filter(|(limit, _)| limit.max > 0)
+        .map(|&(limit, key)| {
+            let window_start = now.saturating_sub(limit.window());
+            let max = limit.stored_max();
+            (
+                limit,
+                db::EventLimit {
+                    key,
+                    window_start,
+                    max,
+                },
+            )
+        })
+        .collect();
+    if active.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<db::EventLimit<'_>> = active.iter().map(|(_, key)| *key).collect();
+    let rows = db::count_events_within(db, &keys, now).await?;
+    let wait = active
+        .iter()
+        .zip(&rows)
+        .filter(|((_, key), row)| row.failures > key.max)
+        .map(|((limit, _), row)| {
+            let age = now - row.last_failure;
+            u64::try_from(limit.window().saturating_sub(age).max(1)).unwrap_or(1)
+        })
+        .max();
+    if let Some(retry_after_secs) = wait {
+        tracing::info!(retry_after_secs, "rate limit reached");
+        return Err(ApiError::Throttled { retry_after_secs });
+    }
+    Ok(())
 }
 
 /// A throttle key naming an account by a digest of its normalized address or id, so the table

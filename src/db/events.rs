@@ -61,6 +61,13 @@ where
         .bind(e.detail)
 }
 
+/// Deletes at most `limit` events recorded before `before`, oldest first. Returns how many.
+pub async fn purge_events(db: &Db, before: DateTime<Utc>, limit: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM security_events WHERE id IN \
+         (SELECT id FROM security_events WHERE at < $1 ORDER BY id LIMIT $2)";
+    super::delete_chunk(db, SQL, before, limit).await
+}
+
 /// Newest first; only events about `user_id` when given. Returns (total, page).
 pub async fn list_events(
     db: &Db,

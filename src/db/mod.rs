@@ -19,7 +19,7 @@ pub use account::{
     find_mail_target_by_id, find_password_hash,
 };
 pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
-pub use events::{EventRow, NewEvent, insert_event, list_events};
+pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
 pub use login::{LoginRead, read_login, store_login};
 pub use session_changes::{
     last_session_change, purge_session_changes, record_session_changes, session_changes_after,
@@ -30,7 +30,8 @@ pub use staff::{
     insert_superuser, list_users, set_user_flags,
 };
 pub use throttle::{
-    GuessRule, ThrottleRow, count_event_within, count_guess, find_throttle, settle_guess,
+    EventLimit, GuessRule, ThrottleRow, count_event_within, count_events_within, count_guess,
+    find_throttle, purge_throttle_rows, settle_guess,
 };
 pub use tokens::{
     NewToken, SessionLookup, SessionRow, delete_token, purge_expired_tokens, touch_tokens,
@@ -156,6 +157,27 @@ pub(crate) use on_db;
 
 /// How long after a failed write `/readyz` waits before it tries a write of its own.
 const PROBE_AFTER: Duration = Duration::from_secs(10);
+
+/// Runs `sql`, a purge's DELETE of at most `$2` rows older than `$1`, and returns how many rows
+/// it deleted.
+async fn delete_chunk<T>(
+    db: &Db,
+    sql: &'static str,
+    before: T,
+    limit: i64,
+) -> Result<u64, sqlx::Error>
+where
+    T: Send + 'static,
+    T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    on_db!(write db, pool => sqlx::query(sql)
+        .bind(before)
+        .bind(limit)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+}
 
 /// Pooled PostgreSQL connections idle this long are checked before use.
 const IDLE_PING_AFTER: Duration = Duration::from_secs(30);

@@ -8,10 +8,9 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::account::Recipient;
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
 use crate::app::AppState;
-use crate::auth::{AuthUser, ClientIp, PlainToken, SessionChange};
+use crate::auth::{AuthUser, ClientIp, PlainToken, Recipient, SessionChange, queue_code_mail};
 use crate::body::Fields;
 use crate::db::{self, Change, MailTarget, NewToken, NewUser, ProfileChanges, UserRow};
 use crate::domain::{Bio, DateOfBirth, Email, Invalid, Name, Password, PhoneNumber, PictureUrl};
@@ -172,7 +171,7 @@ pub async fn register_user(
         email: user.email.clone(),
         email_verified: user.email_verified,
     });
-    super::account::queue_code_mail(&state, slot, verify, to);
+    queue_code_mail(&state, slot, verify, to);
     Ok((
         StatusCode::CREATED,
         Json(Registered {

@@ -5,6 +5,7 @@
 mod account_deletion;
 mod authentication;
 mod binary;
+mod code_mail_limits;
 mod config_file;
 mod connections;
 mod disconnects;
@@ -27,6 +28,7 @@ mod password_change;
 mod password_reset;
 mod profile;
 mod registration;
+mod retention;
 mod security;
 mod security_events;
 mod session_cache;

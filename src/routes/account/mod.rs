@@ -1,7 +1,7 @@
 //! The account lifecycle beyond registration and login: verifying the address, resetting and
 //! changing the password, deleting the account. What the handlers share lives here: reading
-//! a user id or a code from a body, checking a code, checking the current password, and
-//! queueing a code mail.
+//! a user id or a code from a body, checking a code, and checking the current password.
+//! Mailing a code is [`crate::auth::send_code_mail`].
 //!
 //! Every wrong, expired, used or exhausted code gets the same answer, so the answer tells an
 //! attacker nothing about which it was.
@@ -14,12 +14,11 @@ use std::net::IpAddr;
 
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{AuthUser, CODE_LIFETIME, CodePurpose, LoginKeys, OneTimeCode};
+use crate::auth::{AuthUser, CodePurpose, LoginKeys, NO_USER, OneTimeCode};
 use crate::body::Fields;
-use crate::db::{self, CodeOwner, CodeTry, MailTarget};
+use crate::db::{self, CodeOwner, CodeTry};
 use crate::domain::{Email, Password};
 use crate::error::{ApiError, FieldErrors};
-use crate::mail::{Mail, MailSlot};
 
 /// The one answer for every code that cannot be used.
 pub const INVALID_CODE: &str = "Invalid or expired code.";
@@ -27,18 +26,6 @@ pub const INVALID_CODE: &str = "Invalid or expired code.";
 pub const MALFORMED_CODE: &str = "Enter the 6-digit code from the email.";
 /// The current password, when an action needs it, was not right.
 pub const WRONG_PASSWORD: &str = "Wrong password.";
-/// No user has id 0 (ids start at 1), so a code issued to it is stored nowhere.
-const NO_USER: i64 = 0;
-
-/// Who a code mail is for, as the request names them.
-#[derive(Debug, Clone)]
-pub enum Recipient {
-    UserId(i64),
-    EmailKey(String),
-    /// A user the request has just read or written: no need to look them up again.
-    Known(MailTarget),
-}
-
 /// A required integer user id (DRF's `IntegerField` message otherwise).
 fn user_id_field(fields: &Fields, errors: &mut FieldErrors) -> Option<i64> {
     let raw = fields.required_text("user_id", errors)?;
@@ -125,63 +112,4 @@ async fn is_current_password(
         audit::record(state, kind, Some(user.id), None, Some(client), Some(action)).await;
     }
     Ok(matched)
-}
-
-/// Queues a code mail in `slot`. The look-up, the new code and its storage all happen in the
-/// mail queue, not in the request, so the request does the same work whether or not the
-/// recipient exists (or, for verification, is already verified).
-pub fn queue_code_mail(state: &AppState, slot: MailSlot, purpose: CodePurpose, to: Recipient) {
-    let state = state.clone();
-    slot.prepare(async move {
-        let target = match to {
-            Recipient::UserId(id) => db::find_mail_target_by_id(&state.db, id).await?,
-            Recipient::EmailKey(key) => db::find_mail_target_by_email_key(&state.db, &key).await?,
-            Recipient::Known(target) => Some(target),
-        };
-        let target = target.filter(|t| !(purpose == CodePurpose::VerifyEmail && t.email_verified));
-        issue_code(&state, purpose, target.as_ref()).await
-    });
-}
-
-/// Issues a new code (voiding the previous one of that purpose) and returns its mail, or
-/// `None` after the same work when there is nobody to send it to.
-async fn issue_code(
-    state: &AppState,
-    purpose: CodePurpose,
-    target: Option<&MailTarget>,
-) -> anyhow::Result<Option<Mail>> {
-    let code = OneTimeCode::generate();
-    let user_id = target.map_or(NO_USER, |t| t.id);
-    let sealed = code.seal(purpose, user_id);
-    let now = state.clock.now();
-    let stored = db::replace_code(
-        &state.db,
-        user_id,
-        purpose,
-        &sealed,
-        now,
-        now + CODE_LIFETIME,
-    )
-    .await?;
-    let mail = Mail::with_code(target.map_or("", |t| t.email.as_str()), purpose, &code);
-    Ok(stored.then_some(mail))
-}
-
-/// Bounds code mails per client address and per account (each new code brings new tries, so
-/// this also bounds code guessing). Checked before anything is queued.
-async fn limit_code_mails(
-    state: &AppState,
-    client: std::net::IpAddr,
-    account: &str,
-) -> Result<(), ApiError> {
-    let config = &state.config;
-    let now = state.clock.now();
-    config
-        .rate_limit(config.code_mails_per_address)
-        .hit(&state.db, &format!("code-mail-ip:{client}"), now)
-        .await?;
-    config
-        .rate_limit(config.code_mails_per_account)
-        .hit(&state.db, account, now)
-        .await
 }

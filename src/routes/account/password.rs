@@ -8,12 +8,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{
-    Recipient, WRONG_PASSWORD, code_field, invalid_code, is_current_password, queue_code_mail,
-    take_valid_code, validated,
+    WRONG_PASSWORD, code_field, invalid_code, is_current_password, take_valid_code, validated,
 };
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{AuthUser, ClientIp, CodePurpose, SessionChange, account_key};
+use crate::auth::{AuthUser, ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::domain::{Email, Invalid, Password};
@@ -113,10 +112,8 @@ pub async fn request_password_reset(
     let email = email_field(&fields, &mut errors);
     let email = validated(errors, email)?;
     // Counted whether or not the address has an account, so the limit reveals nothing.
-    super::limit_code_mails(&state, client, &account_key("code-mail-email", email.key())).await?;
-    let slot = state.mailer.reserve()?;
     let to = Recipient::EmailKey(email.key().to_owned());
-    queue_code_mail(&state, slot, CodePurpose::ResetPassword, to);
+    send_code_mail(&state, client, CodePurpose::ResetPassword, to).await?;
     let sent = detail("If an account uses this address, a password reset code is on its way.");
     Ok((SessionChange::Nothing, sent))
 }

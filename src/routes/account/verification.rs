@@ -7,11 +7,9 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{
-    Recipient, code_field, invalid_code, queue_code_mail, take_valid_code, user_id_field, validated,
-};
+use super::{code_field, invalid_code, take_valid_code, user_id_field, validated};
 use crate::app::AppState;
-use crate::auth::{ClientIp, CodePurpose, SessionChange, account_key};
+use crate::auth::{ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::error::{ApiError, FieldErrors};
@@ -93,19 +91,8 @@ pub async fn resend_verification_code(
     let mut errors = FieldErrors::new();
     let user_id = user_id_field(&fields, &mut errors);
     let user_id = validated(errors, user_id)?;
-    super::limit_code_mails(
-        &state,
-        client,
-        &account_key("code-mail-user", &user_id.to_string()),
-    )
-    .await?;
-    let slot = state.mailer.reserve()?;
-    queue_code_mail(
-        &state,
-        slot,
-        CodePurpose::VerifyEmail,
-        Recipient::UserId(user_id),
-    );
+    let to = Recipient::UserId(user_id);
+    send_code_mail(&state, client, CodePurpose::VerifyEmail, to).await?;
     let sent = Json(Detail {
         detail: "If this account's address is not verified yet, a new code is on its way."
             .to_owned(),

@@ -1,0 +1,144 @@
+//! The periodic purge: every ten minutes, each process deletes what nothing will read again —
+//! expired tokens, recorded session changes every process has heard, throttle counters past
+//! their window, and security events older than their retention
+//! (`KITCHEN_API_SECURITY_EVENT_RETENTION_DAYS`). Several processes on one database may purge
+//! at once: every delete is idempotent.
+//!
+//! A backlog (a service upgraded after years, an attack that left millions of counters) is
+//! deleted in chunks of [`PURGE_CHUNK`] rows, one statement each, so the SQLite writer is
+//! never held for long: requests' writes queued behind a chunk go before the next.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::db::{self, Db};
+
+/// Rows one purge statement deletes at most.
+pub const PURGE_CHUNK: i64 = 1000;
+
+/// How many rows one purge deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub throttle_rows: u64,
+    pub security_events: u64,
+}
+
+/// Runs for the life of the process.
+pub async fn purge_periodically(state: AppState) {
+    // The first purge comes one period after start, not at once: a start-up purge would race
+    // with whatever sets the clock (tests) and adds nothing a running service needs.
+    let period = Duration::from_secs(600);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tick.tick().await;
+        purge_expired_tokens(&state).await;
+        match purge_old_records(&state.db, &state.config, state.clock.now()).await {
+            Ok(purged) if purged == Purged::default() => {}
+            Ok(purged) => tracing::info!(
+                throttle_rows = purged.throttle_rows,
+                security_events = purged.security_events,
+                "old throttle counters and security events purged"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not purge old throttle counters or events"),
+        }
+    }
+}
+
+/// Deletes the tokens that expired, and on SQLite the session changes every process has read.
+async fn purge_expired_tokens(state: &AppState) {
+    let now = state.clock.now();
+    let before = |secs: u64| {
+        if secs == 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            now - TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+        }
+    };
+    // Last uses still in memory first, or a token in use could look idle.
+    if let Err(e) = state.touches.flush(&state.db).await {
+        tracing::warn!(error = %e, "could not record tokens' last use; token purge skipped");
+        return;
+    }
+    if let Db::Sqlite(pools) = &state.db {
+        // Every process reads them within a second; an hour is ample.
+        let before = Utc::now() - TimeDelta::hours(1);
+        if let Err(e) = db::purge_session_changes(pools.write(), before).await {
+            tracing::warn!(error = %e, "could not purge recorded session changes");
+        }
+    }
+    let config = &state.config;
+    match db::purge_expired_tokens(
+        &state.db,
+        before(config.token_lifetime_secs),
+        before(config.token_idle_timeout_secs),
+    )
+    .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "expired tokens purged"),
+        Err(e) => tracing::warn!(error = %e, "could not purge expired tokens"),
+    }
+}
+
+/// Deletes, as of `now` (the service's clock), the throttle counters no throttle or limit of
+/// `config` reads any more, and the security events older than its retention.
+pub async fn purge_old_records(
+    db: &Db,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Purged, sqlx::Error> {
+    let counters_before = now
+        .timestamp()
+        .saturating_sub(throttle_horizon_secs(config));
+    let throttle_rows =
+        in_chunks(|| db::purge_throttle_rows(db, counters_before, PURGE_CHUNK)).await?;
+    let security_events =
+        match event_retention(config).and_then(|kept| now.checked_sub_signed(kept)) {
+            Some(before) => in_chunks(|| db::purge_events(db, before, PURGE_CHUNK)).await?,
+            None => 0,
+        };
+    Ok(Purged {
+        throttle_rows,
+        security_events,
+    })
+}
+
+/// Seconds after its last event when a throttle counter reads as no counter at all: a login
+/// counter (and its delay) is forgotten after `KITCHEN_API_LOGIN_FORGET_AFTER_SECS`, a rate
+/// limit's count starts over after its window. One hour more, so a process whose clock runs a
+/// little behind never misses a counter it still counts.
+fn throttle_horizon_secs(config: &Config) -> i64 {
+    let longest = config.login_forget_after_secs.max(config.rate_window_secs);
+    i64::try_from(longest)
+        .unwrap_or(i64::MAX)
+        .saturating_add(3600)
+}
+
+/// How long security events are kept; `None`: forever.
+fn event_retention(config: &Config) -> Option<TimeDelta> {
+    match config.security_event_retention_days {
+        0 => None,
+        days => TimeDelta::try_days(i64::from(days)),
+    }
+}
+
+/// Runs `chunk` (a delete of at most [`PURGE_CHUNK`] rows) until it deletes fewer, letting
+/// other tasks run between chunks. Returns the rows deleted.
+async fn in_chunks<F, Fut>(mut chunk: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut total = 0;
+    loop {
+        let deleted = chunk().await?;
+        total += deleted;
+        if deleted < PURGE_CHUNK as u64 {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
