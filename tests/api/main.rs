@@ -23,6 +23,7 @@ mod ops;
 mod outbox;
 mod password_change;
 mod password_reset;
+mod privileged_accounts;
 mod profile;
 mod registration;
 mod security;
