@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod error;
 pub mod hardening;
 pub mod import_django;
+pub mod linger;
 pub mod mail;
 pub mod memory;
 pub mod metrics;

@@ -21,6 +21,7 @@ mod mail_log;
 mod memory;
 mod ops;
 mod outbox;
+mod oversized_bodies;
 mod password_change;
 mod password_reset;
 mod privileged_accounts;
