@@ -7,6 +7,7 @@ mod authentication;
 mod binary;
 mod config_file;
 mod connections;
+mod database_gone;
 mod docs;
 mod errors;
 mod hardening;
