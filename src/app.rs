@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, Uri};
+use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
@@ -28,6 +28,7 @@ use crate::db::{Db, SessionLookup};
 use crate::domain::PasswordPolicy;
 use crate::hardening;
 use crate::mail::{MailTransport, Mailer};
+use crate::request_id::REQUEST_ID;
 use crate::routes::{account, sessions};
 use crate::routes::{docs, ops, staff, tokens, users};
 
@@ -79,8 +80,6 @@ pub struct Overrides {
     /// Where mails go instead of the configured backend.
     pub mail_transport: Option<Arc<dyn MailTransport>>,
 }
-
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The one route table and the one layer each route has (`envelope`: deadline, panics, session
 /// invalidation, metrics). Paths are written without their
@@ -158,6 +157,7 @@ pub fn service(
     tower::ServiceBuilder::new()
         .map_request(trim_trailing_slash)
         .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
+        .map_request(crate::request_id::drop_unacceptable_id::<axum::body::Body>)
         .layer(SetRequestIdLayer::new(
             REQUEST_ID.clone(),
             crate::request_id::SequentialRequestId::new(),
