@@ -28,6 +28,7 @@ use crate::db::{Db, SessionLookup};
 use crate::domain::PasswordPolicy;
 use crate::hardening;
 use crate::mail::{MailTransport, Mailer};
+use crate::public_url::PublicUrl;
 use crate::request_id::REQUEST_ID;
 use crate::routes::{account, sessions};
 use crate::routes::{docs, ops, staff, tokens, users};
@@ -70,6 +71,8 @@ pub struct Shared {
     pub touches: Touches,
     /// On SQLite, where session changes are recorded for the other processes on the file.
     pub change_recorder: Option<ChangeRecorder>,
+    /// Where clients reach the API: `KITCHEN_API_PUBLIC_URL`, or the address listened on.
+    pub public_url: PublicUrl,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.
@@ -234,6 +237,19 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let url = PublicUrl::listening_on(listener.local_addr()?);
+                if config.bind.ip().is_unspecified() {
+                    tracing::warn!(
+                        "KITCHEN_API_PUBLIC_URL is not set: links in answers name {url}, \
+                         which clients cannot reach; set it to the URL clients use"
+                    );
+                }
+                url
+            }
+        };
         let transport = match overrides.mail_transport {
             Some(t) => t,
             None => crate::mail::transport_from_config(&config.mail)?,
@@ -260,6 +276,7 @@ impl Application {
             mailer,
             touches: Touches::default(),
             change_recorder,
+            public_url,
         });
         if state.auth_cache.enabled() {
             let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));

@@ -58,6 +58,12 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_BIND", default_value = defaults::BIND)]
     pub bind: SocketAddr,
 
+    /// The API's public base URL, for the absolute links it answers with (the staff list's
+    /// `next`/`previous`), e.g. `https://api.example.com`; never taken from a request's `Host`
+    /// header. Default: `http://` and the address the server listens on.
+    #[arg(long, global = true, env = "KITCHEN_API_PUBLIC_URL")]
+    pub public_url: Option<crate::public_url::PublicUrl>,
+
     /// Argon2id memory cost in KiB for new password hashes.
     #[arg(long, global = true, env = "KITCHEN_API_ARGON2_MEMORY_KIB", default_value_t = defaults::ARGON2_MEMORY_KIB)]
     pub argon2_memory_kib: u32,
@@ -230,6 +236,7 @@ impl Default for Config {
         Self {
             database_url: defaults::DATABASE_URL.to_owned(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            public_url: None,
             argon2_memory_kib: defaults::ARGON2_MEMORY_KIB,
             argon2_iterations: defaults::ARGON2_ITERATIONS,
             argon2_parallelism: defaults::ARGON2_PARALLELISM,

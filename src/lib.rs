@@ -21,6 +21,7 @@ pub mod linger;
 pub mod mail;
 pub mod memory;
 pub mod metrics;
+pub mod public_url;
 pub mod request_id;
 pub mod routes;
 pub mod serve;

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header::HOST};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -47,9 +46,9 @@ impl FromRequestParts<AppState> for StaffUser {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage<'a> {
     pub count: i64,
-    /// Absolute URL of the next page, or null.
+    /// Absolute URL of the next page (on `KITCHEN_API_PUBLIC_URL`), or null.
     pub next: Option<String>,
-    /// Absolute URL of the previous page, or null.
+    /// Absolute URL of the previous page (on `KITCHEN_API_PUBLIC_URL`), or null.
     pub previous: Option<String>,
     pub results: Vec<Profile<'a>>,
 }
@@ -90,7 +89,6 @@ pub async fn list_users(
     ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let invalid_page = || ApiError::NotFoundDetail("Invalid page.");
     let search = params.get("search").map_or("", |s| s.trim());
@@ -123,10 +121,6 @@ pub async fn list_users(
     )
     .await;
     let link = |p: i64| {
-        let host = headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
         let mut query = form_urlencoded(&[("page", &p.to_string())]);
         if params.contains_key("page_size") {
             query.push_str(&format!("&page_size={page_size}"));
@@ -135,7 +129,7 @@ pub async fn list_users(
             query.push('&');
             query.push_str(&form_urlencoded(&[("search", search)]));
         }
-        format!("http://{host}/users/?{query}")
+        state.public_url.join(&format!("/users/?{query}"))
     };
     Ok(Json(UserPage {
         count,
