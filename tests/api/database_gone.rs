@@ -207,6 +207,10 @@ fn postgres_admin_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+async fn run(admin: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::query(sql).execute(admin).await.unwrap();
+}
+
 /// A superuser on `app`, whose session the server has cached, so requests get past
 /// authentication to the handlers' own queries.
 async fn cached_superuser(app: &TestApp) -> (i64, String) {
@@ -233,10 +237,7 @@ async fn a_schema_dropped_under_a_running_server_gets_503_everywhere() {
         .unwrap()
         .to_owned();
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    run(&mut admin, &format!("DROP SCHEMA {schema} CASCADE")).await;
     assert_every_endpoint_is_unavailable(&app, id, &token).await;
     assert_every_endpoint_is_unavailable(&app, id, &"A".repeat(43)).await;
 }
@@ -248,14 +249,12 @@ async fn a_database_dropped_under_a_running_server_gets_503_everywhere() {
     };
     let name = format!("kitchen_gone_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    run(
+        &mut admin,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
+    run(&mut admin, &format!("CREATE DATABASE {name}")).await;
     let base = admin_url.split('?').next().unwrap();
     let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
     let app = spawn_app_with(|c| {
@@ -264,10 +263,7 @@ async fn a_database_dropped_under_a_running_server_gets_503_everywhere() {
     })
     .await;
     let (id, token) = cached_superuser(&app).await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    run(&mut admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
     assert_every_endpoint_is_unavailable(&app, id, &token).await;
     assert_every_endpoint_is_unavailable(&app, id, &"A".repeat(43)).await;
 }

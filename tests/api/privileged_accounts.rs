@@ -112,33 +112,12 @@ async fn a_superuser_may_deactivate_and_log_out_staff_and_other_superusers() {
     let (root_id, root) = account(&app, "root@example.com", SUPERUSER).await;
     let (other_id, other) = account(&app, "other@example.com", SUPERUSER).await;
     let (staff_id, staff) = account(&app, "staff@example.com", STAFF).await;
-    assert_json(
-        revoke(&app, &root, staff_id).await,
-        200,
-        json!({"revoked": 1}),
-    )
-    .await;
-    assert_eq!(app.get_me(&staff).await.status(), 401);
-    let profile: Value = deactivate(&app, &root, staff_id)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(profile["is_active"], false);
-
-    assert_json(
-        revoke(&app, &root, other_id).await,
-        200,
-        json!({"revoked": 1}),
-    )
-    .await;
-    assert_eq!(app.get_me(&other).await.status(), 401);
-    let profile: Value = deactivate(&app, &root, other_id)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(profile["is_active"], false);
+    for (id, token) in [(staff_id, &staff), (other_id, &other)] {
+        assert_json(revoke(&app, &root, id).await, 200, json!({"revoked": 1})).await;
+        assert_eq!(app.get_me(token).await.status(), 401, "user {id}");
+        let profile: Value = deactivate(&app, &root, id).await.json().await.unwrap();
+        assert_eq!(profile["is_active"], false, "user {id}");
+    }
 
     // Now the last active superuser: still refused its own deactivation.
     assert_json(
