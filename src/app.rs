@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, Uri};
+use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
@@ -28,6 +28,8 @@ use crate::db::{Db, SessionLookup};
 use crate::domain::PasswordPolicy;
 use crate::hardening;
 use crate::mail::{MailTransport, Mailer};
+use crate::public_url::PublicUrl;
+use crate::request_id::REQUEST_ID;
 use crate::routes::{account, sessions};
 use crate::routes::{docs, ops, staff, tokens, users};
 
@@ -69,6 +71,8 @@ pub struct Shared {
     pub touches: Touches,
     /// On SQLite, where session changes are recorded for the other processes on the file.
     pub change_recorder: Option<ChangeRecorder>,
+    /// Where clients reach the API: `KITCHEN_API_PUBLIC_URL`, or the address listened on.
+    pub public_url: PublicUrl,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.
@@ -79,8 +83,6 @@ pub struct Overrides {
     /// Where mails go instead of the configured backend.
     pub mail_transport: Option<Arc<dyn MailTransport>>,
 }
-
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The one route table and the one layer each route has (`envelope`: deadline, panics, session
 /// invalidation, metrics). Paths are written without their
@@ -158,6 +160,7 @@ pub fn service(
     tower::ServiceBuilder::new()
         .map_request(trim_trailing_slash)
         .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
+        .map_request(crate::request_id::drop_unacceptable_id::<axum::body::Body>)
         .layer(SetRequestIdLayer::new(
             REQUEST_ID.clone(),
             crate::request_id::SequentialRequestId::new(),
@@ -234,6 +237,19 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let url = PublicUrl::listening_on(listener.local_addr()?);
+                if config.bind.ip().is_unspecified() {
+                    tracing::warn!(
+                        "KITCHEN_API_PUBLIC_URL is not set: links in answers name {url}, \
+                         which clients cannot reach; set it to the URL clients use"
+                    );
+                }
+                url
+            }
+        };
         let transport = match overrides.mail_transport {
             Some(t) => t,
             None => crate::mail::transport_from_config(&config.mail)?,
@@ -260,6 +276,7 @@ impl Application {
             mailer,
             touches: Touches::default(),
             change_recorder,
+            public_url,
         });
         if state.auth_cache.enabled() {
             let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));

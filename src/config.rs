@@ -63,6 +63,12 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_BIND", default_value = defaults::BIND)]
     pub bind: SocketAddr,
 
+    /// The API's public base URL, for the absolute links it answers with (the staff list's
+    /// `next`/`previous`), e.g. `https://api.example.com`; never taken from a request's `Host`
+    /// header. Default: `http://` and the address the server listens on.
+    #[arg(long, global = true, env = "KITCHEN_API_PUBLIC_URL")]
+    pub public_url: Option<crate::public_url::PublicUrl>,
+
     /// Argon2id memory cost in KiB for new password hashes.
     #[arg(long, global = true, env = "KITCHEN_API_ARGON2_MEMORY_KIB", default_value_t = defaults::ARGON2_MEMORY_KIB)]
     pub argon2_memory_kib: u32,
@@ -105,7 +111,7 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_TOKEN_LIFETIME_SECS", default_value_t = defaults::TOKEN_LIFETIME_SECS)]
     pub token_lifetime_secs: u64,
 
-    /// Seconds a token may go unused before it dies. 0: no limit.
+    /// Seconds a token may go unused before it dies: 0 (no limit) or at least 60.
     #[arg(long, global = true, env = "KITCHEN_API_TOKEN_IDLE_TIMEOUT_SECS", default_value_t = defaults::TOKEN_IDLE_TIMEOUT_SECS)]
     pub token_idle_timeout_secs: u64,
 
@@ -239,6 +245,7 @@ impl Default for Config {
         Self {
             database_url: defaults::DATABASE_URL.to_owned(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            public_url: None,
             argon2_memory_kib: defaults::ARGON2_MEMORY_KIB,
             argon2_iterations: defaults::ARGON2_ITERATIONS,
             argon2_parallelism: defaults::ARGON2_PARALLELISM,
@@ -277,6 +284,10 @@ impl Default for Config {
     }
 }
 
+/// Shortest token idle timeout accepted (besides 0, none): last uses are written in batches
+/// every few seconds, and other processes judge idleness by what is written.
+pub const MIN_TOKEN_IDLE_TIMEOUT_SECS: u64 = 60;
+
 /// A setting that cannot work, named so the operator knows what to fix.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {setting}: {reason}")]
@@ -307,6 +318,16 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return bad("KITCHEN_API_MAX_BODY_BYTES", "must be at least 1024".into());
+        }
+        if (1..MIN_TOKEN_IDLE_TIMEOUT_SECS).contains(&self.token_idle_timeout_secs) {
+            return bad(
+                "KITCHEN_API_TOKEN_IDLE_TIMEOUT_SECS",
+                format!(
+                    "must be 0 (no limit) or at least {MIN_TOKEN_IDLE_TIMEOUT_SECS}: a token's \
+                     last use reaches the database, and the other processes, seconds late, so a \
+                     shorter timeout would end tokens in use"
+                ),
+            );
         }
         if self.max_tokens_per_user == 0 {
             return bad(
@@ -370,6 +391,20 @@ impl Config {
         };
         older_than(created, self.token_lifetime_secs)
             || older_than(last_used.unwrap_or(created), self.token_idle_timeout_secs)
+    }
+
+    /// How stale a token's recorded last use may get before a request records it again: a
+    /// minute, or a tenth of the idle timeout when that is shorter, so that a token used more
+    /// often than the timeout is never taken for an idle one.
+    pub fn last_used_granularity(&self) -> chrono::TimeDelta {
+        let minute = chrono::TimeDelta::seconds(60);
+        match self.token_idle_timeout_secs {
+            0 => minute,
+            secs => chrono::TimeDelta::milliseconds(
+                i64::try_from(secs.saturating_mul(100)).unwrap_or(i64::MAX),
+            )
+            .min(minute),
+        }
     }
 
     /// A limit of `max` events per the configured window.

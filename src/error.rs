@@ -221,9 +221,7 @@ impl From<sqlx::Error> for ApiError {
                     None => ApiError::Internal(err.into()),
                 }
             }
-            E::Database(db) if is_unavailable_code(db.code().as_deref()) => {
-                ApiError::Unavailable(err.into())
-            }
+            E::Database(db) if is_unavailable(db.as_ref()) => ApiError::Unavailable(err.into()),
             E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
                 ApiError::Unavailable(err.into())
             }
@@ -232,17 +230,73 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// Database error codes that mean "try again later" rather than "this request is wrong":
-/// PostgreSQL connection exceptions (class 08), shutdown and recovery (57P01–57P03), and
+/// Whether a database error means "try again later" rather than "this request is wrong" (or
+/// a bug of ours). Each engine has its own codes: SQLite's numbers can look like PostgreSQL's
+/// (2835 is a SQLite constraint error, class 28 a PostgreSQL login failure).
+fn is_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else { return false };
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        is_unavailable_postgres(&code)
+    } else {
+        is_unavailable_sqlite(&code)
+    }
+}
+
+/// PostgreSQL's codes for a database that is not there, not reachable, not ours to use now or
+/// not (any more) in the shape the migrations made: connection exceptions (class 08), a login
+/// refused (28), too few resources — disk, memory, connections (53), an operator's or the
+/// server's intervention — shutdown, recovery, database dropped, statement timeout (57), the
+/// server's own I/O errors (58); a database or schema that does not exist (3D000, 3F000) and a
+/// missing table (42P01: the schema was dropped, or migrations are pending, as `/readyz`
+/// reports); a read-only standby after a failover (25006); and conflicts that succeed when
+/// retried (40001, 40P01, 55P03).
+fn is_unavailable_postgres(code: &str) -> bool {
+    matches!(code.get(..2), Some("08" | "28" | "53" | "57" | "58"))
+        || matches!(
+            code,
+            "3D000" | "3F000" | "42P01" | "25006" | "40001" | "40P01" | "55P03"
+        )
+}
+
 /// SQLite's busy, locked, read-only, I/O, full-disk and cannot-open results (SQLite reports
 /// extended codes; the primary code is the low byte).
-fn is_unavailable_code(code: Option<&str>) -> bool {
-    let Some(code) = code else { return false };
-    if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
-        return true;
-    }
+fn is_unavailable_sqlite(code: &str) -> bool {
     match code.parse::<i32>() {
         Ok(extended) => matches!(extended & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_unavailable_postgres, is_unavailable_sqlite};
+
+    #[test]
+    fn postgres_codes_of_a_database_gone_or_busy_are_unavailable_and_mistakes_are_not() {
+        for code in [
+            "08006", "08001", "28P01", "53100", "53300", "57P01", "57P04", "57014", "58030",
+            "3D000", "3F000", "42P01", "25006", "40001", "40P01", "55P03",
+        ] {
+            assert!(is_unavailable_postgres(code), "{code}");
+        }
+        for code in [
+            "23505", "23503", "22001", "42601", "42703", "P0001", "XX000",
+        ] {
+            assert!(!is_unavailable_postgres(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn sqlite_codes_are_read_as_sqlite_codes() {
+        for code in ["5", "517", "6", "8", "1032", "10", "778", "13", "14"] {
+            assert!(is_unavailable_sqlite(code), "{code}");
+        }
+        // 2835 (SQLITE_CONSTRAINT_PINNED) would be class 28 to PostgreSQL.
+        for code in ["1", "19", "2067", "2835", "787", "08006"] {
+            assert!(!is_unavailable_sqlite(code), "{code}");
+        }
     }
 }

@@ -1,13 +1,48 @@
 //! `X-Request-Id` for requests that come without one: a random prefix drawn once per process
 //! and a counter (`3f9c2a41d07b5e66-1a2b`). Unique across processes and restarts like a UUID v4,
 //! without a `getrandom` system call per request (visible in the cheap path's profile).
+//!
+//! A client's own id is kept (it ties the client's logs to ours) only when it is at most
+//! [`MAX_CLIENT_ID_LEN`] characters of `A-Z a-z 0-9 . _ : -`: the id goes into every log line of
+//! the request, so anything else (quotes, spaces, escapes, control or non-ASCII characters,
+//! kilobytes of text) could forge or bloat log entries. Such an id is replaced by a new one,
+//! which is also the one the answer echoes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::{HeaderValue, Request};
+use axum::http::{HeaderName, HeaderValue, Request};
 use rand::RngCore;
 use tower_http::request_id::{MakeRequestId, RequestId};
+
+/// The header that carries the id, both ways.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest client-sent id kept.
+pub const MAX_CLIENT_ID_LEN: usize = 128;
+
+/// Whether a client's id is short and plain enough to log as it is.
+fn acceptable(id: &HeaderValue) -> bool {
+    let id = id.as_bytes();
+    (1..=MAX_CLIENT_ID_LEN).contains(&id.len())
+        && id
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Removes a client's `X-Request-Id` that is not [`acceptable`], so that the request gets a
+/// new one. Runs before the layer that sets the id.
+pub fn drop_unacceptable_id<B>(mut request: Request<B>) -> Request<B> {
+    let headers = request.headers_mut();
+    if headers
+        .get_all(&REQUEST_ID)
+        .iter()
+        .any(|id| !acceptable(id))
+    {
+        headers.remove(&REQUEST_ID);
+    }
+    request
+}
 
 /// Makes the ids. Cheap to clone; clones share the counter.
 #[derive(Clone)]
@@ -68,6 +103,40 @@ mod tests {
         ids.next.store(n, Ordering::Relaxed);
         let (id, len) = ids.next_id();
         String::from_utf8(id[..len].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn only_short_plain_client_ids_are_kept() {
+        let kept = |id: &[u8]| {
+            let request = Request::builder()
+                .header(&REQUEST_ID, HeaderValue::from_bytes(id).unwrap())
+                .body(())
+                .unwrap();
+            drop_unacceptable_id(request)
+                .headers()
+                .contains_key(&REQUEST_ID)
+        };
+        for id in [
+            &b"from-the-app-42"[..],
+            b"3f9c2a41-d07b-4e66-9a2b-1c2d3e4f5a6b",
+            b"a.b:c_d-E",
+            &[b'x'; MAX_CLIENT_ID_LEN],
+        ] {
+            assert!(kept(id), "{id:?}");
+        }
+        for id in [
+            &b""[..],
+            &[b'x'; MAX_CLIENT_ID_LEN + 1],
+            b"two words",
+            b"quote\"d",
+            b"line\\nbreak",
+            b"line%0Abreak",
+            b"tab\tbed",
+            "caf\u{e9}".as_bytes(),
+            b"{\"json\":1}",
+        ] {
+            assert!(!kept(id), "{id:?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!   sits idle that long between requests, is closed (the request deadline of
 //!   `hardening::deadline` covers bodies and handlers);
 //! - on shutdown it stops accepting, lets requests in flight finish and closes idle
-//!   keep-alive connections at once.
+//!   keep-alive connections at once;
+//! - a connection closed with a request body unread lingers first (see `linger`), so a client
+//!   still sending that body reads its answer instead of a reset.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,6 +26,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
+
+use crate::linger::{LingeringStream, UnreadBody};
 
 /// What one process lets its clients hold.
 #[derive(Debug, Clone, Copy)]
@@ -59,9 +63,12 @@ pub async fn serve<S>(
         // Small JSON answers: send them now rather than wait for more to coalesce.
         stream.set_nodelay(true).ok();
         let service = service.clone();
+        let unread = UnreadBody::default();
+        let stream = LingeringStream::new(stream, unread.clone());
         let per_request = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(remote));
-            service.clone().oneshot(req.map(Body::new))
+            let req = req.map(|body| Body::new(unread.track(body)));
+            service.clone().oneshot(req)
         });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), per_request));
         tokio::spawn(async move {

@@ -11,9 +11,6 @@ use std::sync::Arc;
 use crate::db::{self, SessionRow, UserRow};
 use crate::error::{ApiError, AuthFailure};
 
-/// How stale `tokens.last_used_at` may get before a request refreshes it.
-pub const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
-
 /// The caller, authenticated by a live token of an active user. It shares the session the
 /// cache holds rather than copying the user's row for every request.
 #[derive(Debug, Clone)]
@@ -74,12 +71,13 @@ impl FromRequestParts<AppState> for AuthUser {
         if !session.user.is_active {
             return Err(ApiError::Unauthenticated(AuthFailure::Inactive));
         }
-        // `last_used_at` is kept to within a minute, and written in batches off the request
-        // path (`auth::touches`): a request never waits for that write, and one that the
-        // database cannot take (a full disk, a read-only file) fails no request.
+        // `last_used_at` is kept to within a minute (less under a short idle timeout), and
+        // written in batches off the request path (`auth::touches`): a request never waits for
+        // that write, and one that the database cannot take (a full disk, a read-only file)
+        // fails no request.
         let stale = session
             .last_used_at
-            .is_none_or(|t| now.signed_duration_since(t) >= LAST_USED_GRANULARITY);
+            .is_none_or(|t| now.signed_duration_since(t) >= state.config.last_used_granularity());
         if stale {
             state.touches.record(session.token_id, now);
             let mut touched = SessionRow::clone(&session);

@@ -1,11 +1,11 @@
 //! `tokens.last_used_at`, kept without a database write on the request path.
 //!
-//! A token's last use is recorded at most once a minute (`LAST_USED_GRANULARITY`), but with many
-//! distinct tokens that is still one `UPDATE` for most requests of the first minute, and on
-//! SQLite every one of them queues for the single writer (the benchmark's cheap path ran at a
-//! fifth of its speed, and its p99 reached seconds during a login storm). Instead requests note
-//! the time here, and a background task writes what has gathered every [`FLUSH_EVERY`], a
-//! chunk per statement or transaction.
+//! A token's last use is recorded at most once a minute (`Config::last_used_granularity`),
+//! but with many distinct tokens that is still one `UPDATE` for most requests of the first
+//! minute, and on SQLite every one of them queues for the single writer (the benchmark's cheap
+//! path ran at a fifth of its speed, and its p99 reached seconds during a login storm). Instead
+//! requests note the time here, and a background task writes what has gathered every
+//! [`FLUSH_EVERY`], a chunk per statement or transaction.
 //!
 //! What the database says may therefore lag by up to [`FLUSH_EVERY`] plus the time a flush
 //! takes (its chunks are paused between, see `db::touch_tokens`: about 5 s for 100,000 uses),

@@ -1,6 +1,7 @@
 //! Queries behind the account lifecycle that are about the user row itself: who gets a code
 //! mail, the stored password hash, changing it, and deleting the account.
 
+use super::staff::{another_active_superuser, lock_active_superusers};
 use super::{Db, on_db};
 
 /// Where a code mail goes, and whether the address is already proven.
@@ -59,13 +60,47 @@ pub async fn change_password(
     })
 }
 
-/// Deletes a user; its tokens and codes go with it (`ON DELETE CASCADE`). Returns whether it
-/// existed.
-pub async fn delete_user(db: &Db, user_id: i64) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "DELETE FROM users WHERE id = $1";
-    on_db!(write db, pool => sqlx::query(SQL)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0))
+/// What became of an account deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    NotFound,
+    /// The user is the last active superuser, and stays.
+    LastSuperuser,
+}
+
+/// Deletes a user; its tokens and codes go with it (`ON DELETE CASCADE`). The last active
+/// superuser is never deleted: the guard is part of the DELETE, and on PostgreSQL the active
+/// superusers are locked first, so two superusers deleting themselves at once leave one.
+pub async fn delete_user(db: &Db, user_id: i64) -> Result<Deletion, sqlx::Error> {
+    const SQL: &str = concat!(
+        "DELETE FROM users WHERE id = $1 AND (NOT (is_superuser AND is_active) OR ",
+        another_active_superuser!(),
+        ")"
+    );
+    let deleted = match db {
+        Db::Sqlite(pools) => {
+            let done = sqlx::query(SQL)
+                .bind(user_id)
+                .execute(pools.write())
+                .await?;
+            done.rows_affected()
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            lock_active_superusers(&mut tx).await?;
+            let done = sqlx::query(SQL).bind(user_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            done.rows_affected()
+        }
+    };
+    if deleted > 0 {
+        return Ok(Deletion::Deleted);
+    }
+    let exists = super::staff::find_user(db, user_id).await?.is_some();
+    Ok(if exists {
+        Deletion::LastSuperuser
+    } else {
+        Deletion::NotFound
+    })
 }

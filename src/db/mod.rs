@@ -15,7 +15,7 @@ mod tokens;
 mod users;
 
 pub use account::{
-    MailTarget, change_password, delete_user, find_mail_target_by_email_key,
+    Deletion, MailTarget, change_password, delete_user, find_mail_target_by_email_key,
     find_mail_target_by_id, find_password_hash,
 };
 pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
@@ -26,7 +26,7 @@ pub use session_changes::{
 };
 pub use sessions::{SessionInfo, delete_all_sessions, delete_session, list_sessions};
 pub use staff::{
-    FlagChanges, FlagOutcome, deactivate_user_by_email_key, delete_user_tokens, find_user,
+    FlagChanges, StaffWrite, deactivate_user_by_email_key, delete_user_tokens, find_user,
     insert_superuser, list_users, set_user_flags,
 };
 pub use throttle::{

@@ -59,69 +59,114 @@ pub struct FlagChanges {
     pub is_superuser: Option<bool>,
 }
 
-/// What became of a flag change.
+/// What became of a staff member's write to an account.
 #[derive(Debug)]
-pub enum FlagOutcome {
-    Updated(UserRow),
+pub enum StaffWrite<T> {
+    Done(T),
     NotFound,
+    /// The account is a staff member's or a superuser's, and the actor is not an active
+    /// superuser.
+    Forbidden,
     /// The change would leave no active superuser.
     LastSuperuser,
 }
 
-/// Applies `changes` unless they would leave no active superuser. The guard is part of the
-/// UPDATE itself. SQLite runs one writer at a time, so that is exact there; on PostgreSQL the
-/// active superusers are first locked (`FOR UPDATE`) in the same transaction, so two staff
-/// members demoting "each other" at the same moment cannot both succeed.
+/// SQL true when the `users` row in scope may be written by the user `$2`: an ordinary account
+/// by any staff member, a staff member's or a superuser's only by an active superuser. Part of
+/// each guarded statement, so a promotion or demotion committed a moment before is respected.
+macro_rules! may_manage {
+    () => {
+        "(NOT (users.is_staff OR users.is_superuser) \
+          OR EXISTS (SELECT 1 FROM users actor \
+                     WHERE actor.id = $2 AND actor.is_superuser AND actor.is_active))"
+    };
+}
+
+/// SQL true when some active superuser other than the user `$1` exists.
+macro_rules! another_active_superuser {
+    () => {
+        "EXISTS (SELECT 1 FROM users other \
+                 WHERE other.id <> $1 AND other.is_superuser AND other.is_active)"
+    };
+}
+pub(super) use another_active_superuser;
+
+/// On PostgreSQL, locks the active superusers' rows for the rest of `tx`. A statement guarded by
+/// [`another_active_superuser!`] that runs after it sees every concurrent change to them, so two
+/// superusers stepping down (or deleting themselves) at the same moment cannot both succeed.
+/// SQLite needs nothing: one statement writes at a time.
+pub(super) async fn lock_active_superusers(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    const SQL: &str = "SELECT id FROM users WHERE is_superuser AND is_active FOR UPDATE";
+    sqlx::query(SQL).execute(tx).await.map(|_| ())
+}
+
+/// Why a guarded write to user `id` by `actor_id` changed nothing: no such user, or not the
+/// actor's to write, or (for `otherwise`) the rule of that write.
+async fn refusal<T>(
+    db: &Db,
+    id: i64,
+    actor_id: i64,
+    otherwise: StaffWrite<T>,
+) -> Result<StaffWrite<T>, sqlx::Error> {
+    const SQL: &str = concat!("SELECT ", may_manage!(), " FROM users WHERE id = $1");
+    let allowed: Option<bool> = on_db!(db, pool => sqlx::query_scalar(SQL)
+        .bind(id)
+        .bind(actor_id)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(match allowed {
+        None => StaffWrite::NotFound,
+        Some(false) => StaffWrite::Forbidden,
+        Some(true) => otherwise,
+    })
+}
+
+/// Applies `changes` by `actor_id` unless the account is not theirs to change ([`may_manage!`])
+/// or the change would leave no active superuser. Both guards are part of the UPDATE itself.
 pub async fn set_user_flags(
     db: &Db,
     id: i64,
+    actor_id: i64,
     changes: FlagChanges,
-) -> Result<FlagOutcome, sqlx::Error> {
+) -> Result<StaffWrite<UserRow>, sqlx::Error> {
     const SQL: &str = concat!(
         "UPDATE users SET \
-         is_active = COALESCE($2, is_active), \
-         is_staff = COALESCE($3, is_staff), \
-         is_superuser = COALESCE($4, is_superuser) \
-         WHERE id = $1 AND ( \
-           NOT (is_superuser AND is_active) \
-           OR (COALESCE($4, TRUE) AND COALESCE($2, TRUE)) \
-           OR EXISTS (SELECT 1 FROM users other \
-                      WHERE other.id <> $1 AND other.is_superuser AND other.is_active) \
-         ) RETURNING ",
+         is_active = COALESCE($3, is_active), \
+         is_staff = COALESCE($4, is_staff), \
+         is_superuser = COALESCE($5, is_superuser) \
+         WHERE id = $1 AND ",
+        may_manage!(),
+        " AND (NOT (is_superuser AND is_active) \
+              OR (COALESCE($5, TRUE) AND COALESCE($3, TRUE)) OR ",
+        another_active_superuser!(),
+        ") RETURNING ",
         user_columns!()
     );
-    const LOCK_SUPERUSERS: &str =
-        "SELECT id FROM users WHERE is_superuser AND is_active FOR UPDATE";
-    let c = changes;
-    let updated: Option<UserRow> = match db {
-        Db::Sqlite(pools) => {
+    // One statement, bound the same way for either engine's query type.
+    macro_rules! query {
+        () => {
             sqlx::query_as(SQL)
                 .bind(id)
-                .bind(c.is_active)
-                .bind(c.is_staff)
-                .bind(c.is_superuser)
-                .fetch_optional(pools.write())
-                .await?
-        }
+                .bind(actor_id)
+                .bind(changes.is_active)
+                .bind(changes.is_staff)
+                .bind(changes.is_superuser)
+        };
+    }
+    let updated: Option<UserRow> = match db {
+        Db::Sqlite(pools) => query!().fetch_optional(pools.write()).await?,
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            sqlx::query(LOCK_SUPERUSERS).execute(&mut *tx).await?;
-            let row = sqlx::query_as(SQL)
-                .bind(id)
-                .bind(c.is_active)
-                .bind(c.is_staff)
-                .bind(c.is_superuser)
-                .fetch_optional(&mut *tx)
-                .await?;
+            lock_active_superusers(&mut tx).await?;
+            let row = query!().fetch_optional(&mut *tx).await?;
             tx.commit().await?;
             row
         }
     };
-    Ok(match updated {
-        Some(row) => FlagOutcome::Updated(row),
-        None if find_user(db, id).await?.is_some() => FlagOutcome::LastSuperuser,
-        None => FlagOutcome::NotFound,
-    })
+    match updated {
+        Some(row) => Ok(StaffWrite::Done(row)),
+        None => refusal(db, id, actor_id, StaffWrite::LastSuperuser).await,
+    }
 }
 
 /// Creates a superuser (also staff, address verified) from the command line.
@@ -153,14 +198,29 @@ pub async fn deactivate_user_by_email_key(
         .await)
 }
 
-/// Revokes every token of a user. Returns how many there were.
-pub async fn delete_user_tokens(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
-    const SQL: &str = "DELETE FROM tokens WHERE user_id = $1";
-    on_db!(write db, pool => sqlx::query(SQL)
-        .bind(user_id)
+/// Revokes every token of user `id` for `actor_id`, if the account is theirs to act on
+/// ([`may_manage!`], checked by the DELETE itself). `Done` holds how many there were.
+pub async fn delete_user_tokens(
+    db: &Db,
+    id: i64,
+    actor_id: i64,
+) -> Result<StaffWrite<u64>, sqlx::Error> {
+    const SQL: &str = concat!(
+        "DELETE FROM tokens WHERE user_id = $1 \
+         AND EXISTS (SELECT 1 FROM users WHERE users.id = $1 AND ",
+        may_manage!(),
+        ")"
+    );
+    let revoked = on_db!(write db, pool => sqlx::query(SQL)
+        .bind(id)
+        .bind(actor_id)
         .execute(pool)
         .await
-        .map(|r| r.rows_affected()))
+        .map(|r| r.rows_affected()))?;
+    if revoked > 0 {
+        return Ok(StaffWrite::Done(revoked));
+    }
+    refusal(db, id, actor_id, StaffWrite::Done(0)).await
 }
 
 #[cfg(test)]

@@ -1,13 +1,15 @@
 //! Staff endpoints: list, search and read users (`/users/`, `/users/{id}/`), (de)activate them and
-//! revoke their tokens. Staff members may do all of that; only superusers grant or remove
-//! `is_staff` / `is_superuser`, and nobody can remove the last active superuser.
+//! revoke their tokens. Staff members may read any account but write (flags, deactivation,
+//! token revocation) only ordinary ones, their own included in neither: a staff member's or a
+//! superuser's account is a superuser's to act on, so no staff member can lock out the people
+//! above them. Only superusers grant or remove `is_staff` / `is_superuser`, and nobody can
+//! remove the last active superuser.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header::HOST};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -18,7 +20,7 @@ use crate::app::AppState;
 use crate::audit;
 use crate::auth::{AuthUser, ClientIp, SessionChange};
 use crate::body::Fields;
-use crate::db::{self, FlagChanges, FlagOutcome};
+use crate::db::{self, FlagChanges, StaffWrite};
 use crate::error::{ApiError, FieldErrors};
 
 const DEFAULT_PAGE_SIZE: i64 = 20;
@@ -44,9 +46,9 @@ impl FromRequestParts<AppState> for StaffUser {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage<'a> {
     pub count: i64,
-    /// Absolute URL of the next page, or null.
+    /// Absolute URL of the next page (on `KITCHEN_API_PUBLIC_URL`), or null.
     pub next: Option<String>,
-    /// Absolute URL of the previous page, or null.
+    /// Absolute URL of the previous page (on `KITCHEN_API_PUBLIC_URL`), or null.
     pub previous: Option<String>,
     pub results: Vec<Profile<'a>>,
 }
@@ -54,7 +56,7 @@ pub struct UserPage<'a> {
 /// The flags staff can change.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserFlags {
-    /// Staff may change it.
+    /// Staff may change it on ordinary accounts; superusers on any.
     pub is_active: Option<bool>,
     /// Superusers only.
     pub is_staff: Option<bool>,
@@ -87,7 +89,6 @@ pub async fn list_users(
     ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let invalid_page = || ApiError::NotFoundDetail("Invalid page.");
     let search = params.get("search").map_or("", |s| s.trim());
@@ -120,10 +121,6 @@ pub async fn list_users(
     )
     .await;
     let link = |p: i64| {
-        let host = headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
         let mut query = form_urlencoded(&[("page", &p.to_string())]);
         if params.contains_key("page_size") {
             query.push_str(&format!("&page_size={page_size}"));
@@ -132,7 +129,7 @@ pub async fn list_users(
             query.push('&');
             query.push_str(&form_urlencoded(&[("search", search)]));
         }
-        format!("http://{host}/users/?{query}")
+        state.public_url.join(&format!("/users/?{query}"))
     };
     Ok(Json(UserPage {
         count,
@@ -177,7 +174,9 @@ pub async fn get_user(
     Ok(Json(Profile::from(&user)).into_response())
 }
 
-/// Change a user's flags: `is_active` (staff), `is_staff` and `is_superuser` (superusers only).
+/// Change a user's flags: `is_active` (staff, on ordinary accounts), `is_staff` and
+/// `is_superuser` (superusers only). A staff member's or superuser's account is a superuser's to
+/// change.
 #[utoipa::path(
     patch, path = "/users/{id}/", tag = "staff",
     security(("token" = [])),
@@ -211,36 +210,42 @@ pub async fn update_user(
     {
         return Err(ApiError::Forbidden);
     }
-    // Read first only for the log's "before" values; the rule on the last superuser is
-    // enforced by the update itself.
+    // Read first only for the log's "before" values; who may change this account, and the
+    // rule on the last superuser, are enforced by the update itself.
     let before = db::find_user(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    match db::set_user_flags(&state.db, id, changes).await? {
-        FlagOutcome::Updated(user) => {
-            let detail = flag_changes_detail(&before, &user);
-            let (who, by) = (Some(id), Some(staff.user().id));
-            audit::record(
-                &state,
-                audit::Kind::StaffUpdatedUser,
-                who,
-                by,
-                Some(client),
-                Some(&detail),
-            )
-            .await;
-            let profile = Json(Profile::from(&user)).into_response();
-            Ok((SessionChange::User(id), profile))
-        }
-        FlagOutcome::NotFound => Err(ApiError::NotFound),
-        FlagOutcome::LastSuperuser => Err(ApiError::field(
+    let user = refused(db::set_user_flags(&state.db, id, staff.user().id, changes).await?)?;
+    let detail = flag_changes_detail(&before, &user);
+    let (who, by) = (Some(id), Some(staff.user().id));
+    audit::record(
+        &state,
+        audit::Kind::StaffUpdatedUser,
+        who,
+        by,
+        Some(client),
+        Some(&detail),
+    )
+    .await;
+    let profile = Json(Profile::from(&user)).into_response();
+    Ok((SessionChange::User(id), profile))
+}
+
+/// The result of a staff write, or the answer to one that changed nothing.
+fn refused<T>(outcome: StaffWrite<T>) -> Result<T, ApiError> {
+    match outcome {
+        StaffWrite::Done(done) => Ok(done),
+        StaffWrite::NotFound => Err(ApiError::NotFound),
+        StaffWrite::Forbidden => Err(ApiError::Forbidden),
+        StaffWrite::LastSuperuser => Err(ApiError::field(
             "non_field_errors",
             "The last active superuser cannot be demoted or deactivated.",
         )),
     }
 }
 
-/// Revoke every token of a user: they are logged out everywhere (staff only).
+/// Revoke every token of a user: they are logged out everywhere (staff, on ordinary accounts;
+/// a staff member's or superuser's tokens only a superuser revokes).
 #[utoipa::path(
     post, path = "/users/{id}/revoke-tokens/", tag = "staff",
     security(("token" = [])),
@@ -254,10 +259,7 @@ pub async fn revoke_user_tokens(
     Path(id): Path<String>,
 ) -> Result<(SessionChange, Json<Revoked>), ApiError> {
     let id = parse_id(&id)?;
-    db::find_user(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let revoked = db::delete_user_tokens(&state.db, id).await?;
+    let revoked = refused(db::delete_user_tokens(&state.db, id, staff.user().id).await?)?;
     let detail = format!("staff revoked {revoked} tokens");
     let (who, by) = (Some(id), Some(staff.user().id));
     audit::record(

@@ -129,6 +129,7 @@ fn a_bad_key_or_value_in_the_file_stops_start_up_naming_it() {
         ("log_format = \"xml\"\n", "log_format"),
         ("migrate_on_start = \"maybe\"\n", "migrate_on_start"),
         ("[database]\nurl = \"x\"\n", "database"),
+        ("public_url = \"https://x.example/?a\"\n", "public_url"),
         ("bind = [\n", "not valid TOML"),
         // Well-typed but unusable: caught by the same validation as any other source.
         ("argon2_memory_kib = 1\n", "KITCHEN_API_ARGON2"),

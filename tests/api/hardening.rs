@@ -221,3 +221,45 @@ async fn every_answer_has_a_request_id_unique_to_it_and_a_clients_own_is_kept() 
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "from-the-app-42");
 }
+
+#[tokio::test]
+async fn a_clients_request_id_is_kept_only_when_short_and_plain() {
+    let app = spawn_app().await;
+    let echoed = |id: reqwest::header::HeaderValue| {
+        let request = app
+            .request(Method::GET, "/healthz")
+            .header("X-Request-Id", id);
+        async move {
+            let res = request.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let all: Vec<_> = res.headers().get_all("x-request-id").iter().collect();
+            assert_eq!(all.len(), 1, "one id");
+            all[0].to_str().unwrap().to_owned()
+        }
+    };
+    let uuid = "3f9c2a41-d07b-4e66-9a2b-1c2d3e4f5a6b".to_owned();
+    for kept in [uuid, "a.b:c_d-E".to_owned(), "x".repeat(128)] {
+        let id = reqwest::header::HeaderValue::from_str(&kept).unwrap();
+        assert_eq!(echoed(id).await, kept);
+    }
+    let fresh = app.request(Method::GET, "/healthz").send().await.unwrap();
+    // This process's own ids: its random prefix, then a counter.
+    let prefix = fresh.headers()["x-request-id"].to_str().unwrap()[..17].to_owned();
+    for refused in [
+        "x".repeat(129).into_bytes(),
+        b"two words".to_vec(),
+        b"say \"hi\"".to_vec(),
+        b"forged\\nlevel=error msg=pwned".to_vec(),
+        b"line%0d%0abreak".to_vec(),
+        "caf\u{e9}".as_bytes().to_vec(),
+        b"".to_vec(),
+    ] {
+        let id = reqwest::header::HeaderValue::from_bytes(&refused).unwrap();
+        let got = echoed(id).await;
+        assert!(
+            got.starts_with(&prefix) && got.len() <= 33,
+            "{:?} replaced by a new id, got {got:?}",
+            String::from_utf8_lossy(&refused)
+        );
+    }
+}

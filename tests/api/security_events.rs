@@ -248,7 +248,14 @@ async fn a_login_whose_event_cannot_be_stored_fails_and_leaves_no_token() {
             .await;
         let credentials = json!({"email": "cook@example.com", "password": GOOD_PASSWORD});
         let res = app.post_json("/token/", &credentials).await;
-        assert_eq!(res.status(), 500, "cap {cap}");
+        // A missing table: on PostgreSQL (42P01) the database is not in the shape the
+        // migrations made, like a dropped schema, so 503; SQLite's error says nothing as
+        // specific, so 500.
+        let expected = match app.db {
+            kitchen_api::db::Db::Postgres(_) => 503,
+            kitchen_api::db::Db::Sqlite(_) => 500,
+        };
+        assert_eq!(res.status(), expected, "cap {cap}");
         assert_eq!(app.stored_token_digests().await, before, "cap {cap}");
 
         app.execute("ALTER TABLE security_events_away RENAME TO security_events")

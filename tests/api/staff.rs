@@ -369,3 +369,46 @@ async fn revoking_tokens_logs_the_user_out_everywhere() {
     .await;
     assert_eq!(res.status(), 404);
 }
+
+/// `next` and `previous` of the staff list's second page, asked for with a forged `Host`.
+async fn links_with_forged_host(app: &TestApp, token: &str) -> (Value, Value) {
+    let res = app
+        .request(Method::GET, "/users/?page=2&page_size=1")
+        .header("Authorization", format!("Token {token}"))
+        .header("Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page: Value = res.json().await.unwrap();
+    (page["next"].clone(), page["previous"].clone())
+}
+
+#[tokio::test]
+async fn the_lists_links_are_on_the_public_url_whatever_the_host_header_says() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.public_url = Some("https://api.example.com/kitchen/".parse().unwrap());
+    })
+    .await;
+    let (staff, _, _) = staff_and_user(&app).await;
+    app.register("third@example.com").await;
+    assert_eq!(
+        links_with_forged_host(&app, &staff).await,
+        (
+            json!("https://api.example.com/kitchen/users/?page=3&page_size=1"),
+            json!("https://api.example.com/kitchen/users/?page=1&page_size=1")
+        )
+    );
+    // Unset, the links name the address the server listens on.
+    let app = spawn_app().await;
+    let (staff, _, _) = staff_and_user(&app).await;
+    app.register("third@example.com").await;
+    let base = format!("http://{}", app.addr);
+    assert_eq!(
+        links_with_forged_host(&app, &staff).await,
+        (
+            json!(format!("{base}/users/?page=3&page_size=1")),
+            json!(format!("{base}/users/?page=1&page_size=1"))
+        )
+    );
+}

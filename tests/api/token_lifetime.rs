@@ -1,6 +1,7 @@
 //! Token lifetimes (absolute and idle), purging, and the cap on live tokens per user.
 
 use chrono::TimeDelta;
+use kitchen_api::config::{Config, MIN_TOKEN_IDLE_TIMEOUT_SECS};
 use reqwest::Method;
 use serde_json::json;
 
@@ -58,6 +59,49 @@ async fn a_token_dies_after_the_idle_timeout_but_use_keeps_it_alive() {
         json!({"detail": "Invalid token."}),
     )
     .await;
+}
+
+#[tokio::test]
+async fn under_the_shortest_idle_timeout_a_token_used_more_often_stays_alive() {
+    let app = spawn_app_with(|c| {
+        c.token_lifetime_secs = 0;
+        c.token_idle_timeout_secs = MIN_TOKEN_IDLE_TIMEOUT_SECS;
+    })
+    .await;
+    let (_, busy) = app.register("busy@example.com").await;
+    let (_, idle) = app.register("idle@example.com").await;
+    let mut now = app.clock.now_for_tests();
+    // Used every 50 s for ten minutes: each gap is under the 60 s timeout.
+    for use_ in 0..12 {
+        now += TimeDelta::seconds(50);
+        app.clock.set(now);
+        assert_eq!(app.get_me(&busy).await.status(), 200, "use {use_}");
+    }
+    assert_json(
+        app.get_me(&idle).await,
+        401,
+        json!({"detail": "Invalid token."}),
+    )
+    .await;
+}
+
+#[test]
+fn an_idle_timeout_shorter_than_the_minimum_is_refused_at_start() {
+    for secs in [1, 30, MIN_TOKEN_IDLE_TIMEOUT_SECS - 1] {
+        let config = Config {
+            token_idle_timeout_secs: secs,
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("KITCHEN_API_TOKEN_IDLE_TIMEOUT_SECS"), "{err}");
+    }
+    for secs in [0, MIN_TOKEN_IDLE_TIMEOUT_SECS, 3600] {
+        let config = Config {
+            token_idle_timeout_secs: secs,
+            ..Config::default()
+        };
+        config.validate().unwrap();
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! `DELETE /users/me/`: the account and everything of it (tokens, codes) go, for good. The
-//! current password is required, so a token left on a shared device cannot do it alone.
+//! current password is required, so a token left on a shared device cannot do it alone. The
+//! last active superuser cannot go: nobody would be left to manage the staff.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,6 +15,9 @@ use crate::body::Fields;
 use crate::db;
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
+
+const LAST_SUPERUSER: &str =
+    "The last active superuser cannot delete their account; make another superuser first.";
 
 /// The current password, to confirm.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -32,7 +36,7 @@ pub struct DeleteAccountBody {
     )),
     responses(
         (status = 204, description = "Deleted; no body"),
-        (status = 400, description = "Missing `password`, or `password: [\"Wrong password.\"]`", body = ValidationErrors),
+        (status = 400, description = "Missing `password`, `password: [\"Wrong password.\"]`, or `non_field_errors` when the caller is the last active superuser", body = ValidationErrors),
         (status = 401, body = Detail), (status = 413, body = Detail), (status = 415, body = Detail),
         (status = 429, description = "Too many wrong passwords for this account or address (shared with login); see `Retry-After`", body = Detail),
         (status = 503, body = Detail),
@@ -50,7 +54,13 @@ pub async fn delete_me(
     if !is_current_password(&state, &auth, client, password, "delete_account").await? {
         return Err(ApiError::field("password", WRONG_PASSWORD));
     }
-    db::delete_user(&state.db, auth.user().id).await?;
+    match db::delete_user(&state.db, auth.user().id).await? {
+        // NotFound: deleted a moment ago by another request of the same user; the same answer.
+        db::Deletion::Deleted | db::Deletion::NotFound => {}
+        db::Deletion::LastSuperuser => {
+            return Err(ApiError::field("non_field_errors", LAST_SUPERUSER));
+        }
+    }
     audit::record(
         &state,
         audit::Kind::AccountDeleted,
