@@ -12,6 +12,7 @@ mod sessions;
 mod staff;
 mod throttle;
 mod tokens;
+mod tx;
 mod users;
 
 pub use account::{
@@ -33,6 +34,8 @@ pub use throttle::{ThrottleRow, clear_throttle, count_event_within, record_failu
 pub use tokens::{
     NewToken, SessionLookup, SessionRow, delete_token, purge_expired_tokens, touch_tokens,
 };
+pub use tx::Tx;
+pub(crate) use tx::on_tx;
 pub use users::{
     Change, Credentials, NewUser, ProfileChanges, UserRow, insert_user_with_token,
     update_password_hash, update_profile,
