@@ -4,6 +4,7 @@
 
 mod account;
 mod codes;
+mod email_keys;
 mod events;
 mod inline_reads;
 mod login;
@@ -206,13 +207,17 @@ impl Db {
         }
     }
 
-    /// Applies every pending migration of this engine.
+    /// Applies every pending migration of this engine, then the data migrations that need
+    /// the service's own code (see `migrations/*/0*_data_migrations.sql`).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite(pools) => SQLITE_MIGRATOR.run(pools.write()).await,
             Db::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
         }
-        .context("database migration failed")
+        .context("database migration failed")?;
+        email_keys::canonicalise_email_keys(self, chrono::Utc::now())
+            .await
+            .context("re-keying stored addresses failed")
     }
 
     /// Which engine this is, for logs.
