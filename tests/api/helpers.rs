@@ -188,7 +188,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// Starts a server on an existing database.
-async fn spawn_app_on(
+pub async fn spawn_app_on(
     database_url: String,
     scratch: Scratch,
     configure: impl FnOnce(&mut Config),

@@ -8,6 +8,7 @@ mod binary;
 mod config_file;
 mod connections;
 mod docs;
+mod email_forms;
 mod errors;
 mod hardening;
 mod hash_sharing;
