@@ -171,7 +171,7 @@ pub async fn users(config: &Config, action: UsersAction) -> anyhow::Result<()> {
             }
         }
         UsersAction::Deactivate { email } => {
-            let key = email.trim().to_lowercase();
+            let key = Email::lookup_key(&email);
             let Some(id) = db::deactivate_user_by_email_key(&db, &key).await? else {
                 bail!("no user with email {email}");
             };

@@ -4,6 +4,7 @@
 
 mod account;
 mod codes;
+mod email_keys;
 mod events;
 mod inline_reads;
 mod login;
@@ -12,6 +13,7 @@ mod sessions;
 mod staff;
 mod throttle;
 mod tokens;
+mod tx;
 mod users;
 
 pub use account::{
@@ -36,6 +38,8 @@ pub use throttle::{
 pub use tokens::{
     NewToken, SessionLookup, SessionRow, delete_token, purge_expired_tokens, touch_tokens,
 };
+pub use tx::Tx;
+pub(crate) use tx::on_tx;
 pub use users::{
     Change, Credentials, NewUser, ProfileChanges, UserRow, insert_user_with_token,
     update_password_hash, update_profile,
@@ -279,13 +283,17 @@ impl Db {
         }
     }
 
-    /// Applies every pending migration of this engine.
+    /// Applies every pending migration of this engine, then the data migrations that need
+    /// the service's own code (see `migrations/*/0*_data_migrations.sql`).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite(pools) => SQLITE_MIGRATOR.run(pools.write()).await,
             Db::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
         }
-        .context("database migration failed")
+        .context("database migration failed")?;
+        email_keys::canonicalise_email_keys(self, chrono::Utc::now())
+            .await
+            .context("re-keying stored addresses failed")
     }
 
     /// Which engine this is, for logs.

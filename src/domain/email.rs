@@ -1,11 +1,25 @@
 //! E-mail addresses, the identity users sign up and log in with.
 //!
-//! Two forms of the address matter: the one we store and show back (the local
-//! part exactly as typed, since some mail servers treat it case-sensitively,
-//! with the always case-insensitive domain lower-cased), and the fully
-//! lower-cased key behind the unique index, so `Foo@x.com` and `foo@x.com`
-//! cannot become two accounts.
+//! One mailbox must be one account, so every spelling of an address that reaches the same
+//! mailbox has the same canonical form, computed here and nowhere else:
+//! - the domain is mapped as mail systems map it, by UTS-46 (IDNA): case, fullwidth letters and
+//!   dots, NFD and Punycode all map to one Unicode form (`x@ＥＸＡＭＰＬＥ.com` and
+//!   `x@xn--bcher-kva.example` are `x@example.com` and `x@bücher.example`);
+//! - the local part is NFC-normalised (it must be ASCII anyway, as for Django and HTML5);
+//! - invisible characters (Unicode's Default_Ignorable_Code_Point and the format characters,
+//!   category Cf: soft hyphen, zero-width space and joiners, BOM, bidi controls, variation
+//!   selectors ...) are refused, not stripped: a client never learns that what it sent is not
+//!   what we stored.
+//!
+//! Two forms of that address matter: the one we store and show back (the local part as typed,
+//! since some mail servers treat it case-sensitively, the domain in its mapped Unicode form),
+//! and the key behind the unique index (the same with the local part lower-cased too). See
+//! `docs/decisions/0001-one-account-per-mailbox.md`.
 
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::{CodePointMapData, CodePointSetData};
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+use unicode_normalization::UnicodeNormalization;
 use validator::ValidateEmail;
 
 use super::{Invalid, max_length_message};
@@ -16,7 +30,15 @@ const MAX_LENGTH: usize = 254;
 
 const INVALID_MESSAGE: &str = "Please enter a valid email address";
 
-/// A syntactically valid e-mail address with its domain lower-cased.
+/// Starts the look-up key of something that is not an address: no account's key starts so,
+/// since a local part cannot hold a `:`.
+const NOT_AN_ADDRESS: &str = "invalid:";
+
+/// Starts the key of an account set aside when its address collided with an older account's
+/// (see [`Email::set_aside_key`]); no canonical key or look-up key starts so.
+const SET_ASIDE: &str = "set-aside:";
+
+/// A syntactically valid e-mail address in its canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     stored: String,
@@ -24,29 +46,38 @@ pub struct Email {
 }
 
 impl Email {
-    /// Validates and normalises an address sent by a client.
+    /// Validates and canonicalises an address sent by a client.
     ///
-    /// Surrounding whitespace is ignored. Beyond the HTML5 rules checked by
-    /// `validator`, the domain must contain a dot, as with Django's
-    /// `EmailValidator`, so `user@localhost` is refused.
+    /// Surrounding whitespace is ignored; invisible characters anywhere are refused. Beyond
+    /// the HTML5 rules checked by `validator`, the domain must contain a dot, as with Django's
+    /// `EmailValidator`, so `user@localhost` is refused, and it must not end in one.
     pub fn parse(raw: &str) -> Result<Email, Invalid> {
         let trimmed = raw.trim();
-        if trimmed.chars().count() > MAX_LENGTH {
-            return Err(Invalid(vec![max_length_message(MAX_LENGTH)]));
-        }
-        let Some((local, domain)) = split_address(trimmed) else {
+        check_length(trimmed)?;
+        if trimmed.chars().any(is_invisible) {
             return Err(Invalid::one(INVALID_MESSAGE));
-        };
-        Ok(Self::from_parts(local, domain))
+        }
+        Self::canonical(trimmed)
     }
 
-    /// Rebuilds an address read back from our own database.
-    ///
-    /// Rows were validated by [`Email::parse`] before being written, so
-    /// validating again would only add a way to fail that cannot happen.
-    pub fn from_trusted(stored: String) -> Email {
-        let key = stored.to_lowercase();
-        Email { stored, key }
+    /// Canonicalises an address that already belongs to an account: a row written before the
+    /// canonical form existed, or a user imported from Django. Invisible characters are
+    /// dropped instead of refused, as UTS-46 and mail systems ignore them, so the account is
+    /// found by the address its owner actually receives mail at.
+    pub fn parse_existing(raw: &str) -> Result<Email, Invalid> {
+        let visible: String = raw.trim().chars().filter(|&c| !is_invisible(c)).collect();
+        check_length(&visible)?;
+        Self::canonical(&visible)
+    }
+
+    /// The key to look an account up by, for whatever a client typed as its address: the
+    /// canonical key, or for something that is not a valid address a key no account has, so
+    /// the look-up (and its cost) is the same and simply finds nobody.
+    pub fn lookup_key(raw: &str) -> String {
+        match Self::parse(raw) {
+            Ok(email) => email.key,
+            Err(_) => format!("{NOT_AN_ADDRESS}{}", raw.trim().to_lowercase()),
+        }
     }
 
     /// The address as stored and shown to the user.
@@ -54,13 +85,43 @@ impl Email {
         &self.stored
     }
 
-    /// The fully lower-cased address used for case-insensitive uniqueness.
+    /// The canonical address with its local part lower-cased too: the unique key.
     pub fn key(&self) -> &str {
         &self.key
     }
 
-    fn from_parts(local: &str, domain: &str) -> Email {
-        Self::from_trusted(format!("{local}@{}", domain.to_lowercase()))
+    /// The address for SMTP: the domain in Punycode, so that (the local part being ASCII) no
+    /// mail server needs SMTPUTF8 to take it.
+    pub fn to_ascii(&self) -> String {
+        let ascii = self
+            .stored
+            .rsplit_once('@')
+            .and_then(|(local, domain)| Some(format!("{local}@{}", map_domain(domain)?.ascii)));
+        ascii.unwrap_or_else(|| self.stored.clone())
+    }
+
+    /// The key given to account `user_id` when it cannot keep [`Email::key`] because an older
+    /// account has it: unique, findable by the address in the staff search, and never the
+    /// look-up key of anything a client can type, so nobody logs in to it until staff resolve
+    /// the collision.
+    pub fn set_aside_key(&self, user_id: i64) -> String {
+        format!("{SET_ASIDE}{user_id}:{}", self.key)
+    }
+
+    /// The canonical form of `address`, which holds no invisible character.
+    fn canonical(address: &str) -> Result<Email, Invalid> {
+        let invalid = || Invalid::one(INVALID_MESSAGE);
+        let (local, domain) = split_address(address).ok_or_else(invalid)?;
+        let local: String = local.nfc().collect();
+        let domain = map_domain(domain).ok_or_else(invalid)?;
+        if !format!("{local}@{}", domain.ascii).validate_email() {
+            return Err(invalid());
+        }
+        let stored = format!("{local}@{}", domain.unicode);
+        // Mapping can lengthen an address (`㎏` is `kg`): the stored form obeys the limit too.
+        check_length(&stored)?;
+        let key = format!("{}@{}", local.to_lowercase(), domain.unicode);
+        Ok(Email { stored, key })
     }
 }
 
@@ -70,7 +131,23 @@ impl AsRef<str> for Email {
     }
 }
 
-/// Splits a valid address into local part and domain, or `None` if invalid.
+fn check_length(address: &str) -> Result<(), Invalid> {
+    if address.chars().count() > MAX_LENGTH {
+        return Err(Invalid(vec![max_length_message(MAX_LENGTH)]));
+    }
+    Ok(())
+}
+
+/// Whether `c` is invisible: Default_Ignorable_Code_Point, or a format character (Cf).
+fn is_invisible(c: char) -> bool {
+    const IGNORABLE: icu_properties::CodePointSetDataBorrowed<'static> =
+        CodePointSetData::new::<DefaultIgnorableCodePoint>();
+    const CATEGORY: icu_properties::CodePointMapDataBorrowed<'static, GeneralCategory> =
+        CodePointMapData::<GeneralCategory>::new();
+    IGNORABLE.contains(c) || CATEGORY.get(c) == GeneralCategory::Format
+}
+
+/// Splits an address into local part and domain, or `None` if it is plainly not one.
 fn split_address(address: &str) -> Option<(&str, &str)> {
     if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
@@ -79,11 +156,43 @@ fn split_address(address: &str) -> Option<(&str, &str)> {
     if local.is_empty() || domain.contains('@') {
         return None;
     }
+    Some((local, domain))
+}
+
+/// A domain in the two forms UTS-46 gives it.
+struct Domain {
+    /// What DNS and SMTP use (Punycode), for validation.
+    ascii: String,
+    /// What people read, for display and the key.
+    unicode: String,
+}
+
+/// Maps a domain as mail systems do (UTS-46 non-transitional, STD3 ASCII rules, DNS lengths),
+/// or `None` if it is not a valid domain. An address literal (`[192.0.2.1]`) is no name: it is
+/// only lower-cased.
+fn map_domain(domain: &str) -> Option<Domain> {
+    let uts46 = Uts46::new();
+    let (ascii, unicode) = if let Some(inner) = domain.strip_prefix('[') {
+        inner.strip_suffix(']')?.parse::<std::net::IpAddr>().ok()?;
+        let literal = domain.to_ascii_lowercase();
+        (literal.clone(), literal)
+    } else {
+        let (deny, hyphens) = (AsciiDenyList::STD3, Hyphens::CheckFirstLast);
+        // `Verify` also refuses empty labels, so a trailing dot as well.
+        let ascii = uts46
+            .to_ascii(domain.as_bytes(), deny, hyphens, DnsLength::Verify)
+            .ok()?
+            .into_owned();
+        let (unicode, errors) = uts46.to_unicode(ascii.as_bytes(), deny, hyphens);
+        errors.ok()?;
+        let unicode = unicode.into_owned();
+        (ascii, unicode)
+    };
     // A dotless domain only makes sense inside a private network.
-    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+    if !ascii.contains('.') || ascii.split('.').any(str::is_empty) {
         return None;
     }
-    address.validate_email().then_some((local, domain))
+    Some(Domain { ascii, unicode })
 }
 
 #[cfg(test)]
@@ -135,11 +244,173 @@ mod tests {
     }
 
     #[test]
-    fn from_trusted_keeps_the_value_and_recomputes_the_key() {
-        let email = Email::from_trusted("Foo@example.com".to_owned());
-        assert_eq!(email.as_str(), "Foo@example.com");
-        assert_eq!(email.key(), "foo@example.com");
-        assert_eq!(email, Email::parse("Foo@EXAMPLE.com").unwrap());
+    fn every_spelling_of_one_mailbox_has_one_key() {
+        for (plain, spellings) in [
+            (
+                "jane@example.com",
+                &[
+                    "JANE@EXAMPLE.COM",
+                    "jane@ｅｘａｍｐｌｅ.com",
+                    "jane@ＥＸＡＭＰＬＥ．ｃｏｍ",
+                    "jane@example。com",
+                    "jane@example｡com",
+                ][..],
+            ),
+            (
+                "jane@bücher.example",
+                &[
+                    "jane@BÜCHER.example",
+                    "jane@bu\u{308}cher.example",
+                    "jane@xn--bcher-kva.example",
+                    "jane@XN--BCHER-KVA.EXAMPLE",
+                    "jane@ｂüｃｈｅｒ.example",
+                ][..],
+            ),
+        ] {
+            let key = Email::parse(plain).unwrap().key().to_owned();
+            for spelling in spellings {
+                let email = Email::parse(spelling).unwrap_or_else(|e| panic!("{spelling}: {e:?}"));
+                assert_eq!(email.key(), key, "{spelling}");
+                assert_eq!(Email::lookup_key(spelling), key, "{spelling}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_domain_is_stored_and_shown_in_its_mapped_unicode_form() {
+        for spelling in ["Jane@xn--bcher-kva.example", "Jane@bu\u{308}cher.EXAMPLE"] {
+            let email = Email::parse(spelling).unwrap();
+            assert_eq!(email.as_str(), "Jane@bücher.example");
+            assert_eq!(email.key(), "jane@bücher.example");
+        }
+        assert_eq!(
+            Email::parse("jane@ｅｘａｍｐｌｅ.com").unwrap().as_str(),
+            "jane@example.com"
+        );
+    }
+
+    #[test]
+    fn the_ascii_form_has_the_domain_in_punycode() {
+        let email = Email::parse("Jane@BÜCHER.example").unwrap();
+        assert_eq!(email.to_ascii(), "Jane@xn--bcher-kva.example");
+        let plain = Email::parse("Jane@example.com").unwrap();
+        assert_eq!(plain.to_ascii(), "Jane@example.com");
+    }
+
+    #[test]
+    fn eszett_is_not_ss_as_in_idna_2008() {
+        let strasse = Email::parse("jane@straße.example").unwrap();
+        assert_eq!(strasse.as_str(), "jane@straße.example");
+        assert_ne!(
+            strasse.key(),
+            Email::parse("jane@strasse.example").unwrap().key()
+        );
+    }
+
+    /// Invisible characters, each in the local part, the domain, and at either end.
+    const INVISIBLE: &[char] = &[
+        '\u{AD}',    // soft hyphen
+        '\u{34F}',   // combining grapheme joiner
+        '\u{180E}',  // Mongolian vowel separator
+        '\u{200B}',  // zero-width space
+        '\u{200C}',  // zero-width non-joiner
+        '\u{200D}',  // zero-width joiner
+        '\u{200E}',  // left-to-right mark
+        '\u{202E}',  // right-to-left override
+        '\u{2060}',  // word joiner
+        '\u{2068}',  // first strong isolate
+        '\u{3164}',  // Hangul filler
+        '\u{FE0F}',  // variation selector 16
+        '\u{FEFF}',  // byte order mark
+        '\u{E0041}', // tag latin capital letter A
+        '\u{E0100}', // variation selector 17
+    ];
+
+    fn with_invisible(c: char) -> [String; 4] {
+        [
+            format!("ja{c}ne@example.com"),
+            format!("jane@exa{c}mple.com"),
+            format!("{c}jane@example.com"),
+            format!("jane@example.com{c}"),
+        ]
+    }
+
+    #[test]
+    fn invisible_characters_are_refused() {
+        for &c in INVISIBLE {
+            for address in with_invisible(c) {
+                assert_eq!(Email::parse(&address), Err(invalid()), "{address:?}");
+                assert!(Email::lookup_key(&address).starts_with(NOT_AN_ADDRESS));
+            }
+        }
+    }
+
+    #[test]
+    fn an_existing_address_is_read_without_its_invisible_characters() {
+        let plain = Email::parse("jane@example.com").unwrap();
+        for &c in INVISIBLE {
+            for address in with_invisible(c) {
+                assert_eq!(
+                    Email::parse_existing(&address),
+                    Ok(plain.clone()),
+                    "{address:?}"
+                );
+            }
+        }
+        assert_eq!(
+            Email::parse_existing("Jane@ｅｘａｍｐｌｅ.com")
+                .unwrap()
+                .as_str(),
+            "Jane@example.com"
+        );
+        assert_eq!(Email::parse_existing("jane@localhost"), Err(invalid()));
+    }
+
+    #[test]
+    fn the_at_sign_must_be_the_ascii_one() {
+        assert_eq!(Email::parse("jane＠example.com"), Err(invalid()));
+        assert_eq!(Email::parse("jane﹫example.com"), Err(invalid()));
+    }
+
+    #[test]
+    fn the_local_part_must_be_ascii_in_either_normal_form() {
+        assert_eq!(Email::parse("jos\u{E9}@example.com"), Err(invalid()));
+        assert_eq!(Email::parse("jose\u{301}@example.com"), Err(invalid()));
+    }
+
+    #[test]
+    fn invalid_international_domains_are_refused() {
+        for address in [
+            "jane@xn--zz.example",      // not Punycode
+            "jane@-example.com",        // leading hyphen
+            "jane@exa_mple.com",        // not a host name
+            "jane@\u{E000}.example",    // private use
+            "jane@example.com\u{3002}", // a trailing dot, however spelled
+        ] {
+            assert_eq!(Email::parse(address), Err(invalid()), "{address}");
+        }
+    }
+
+    #[test]
+    fn an_address_literal_is_kept_but_must_be_an_ip_address() {
+        assert_eq!(
+            Email::parse("jane@[192.0.2.1]").unwrap().as_str(),
+            "jane@[192.0.2.1]"
+        );
+        assert_eq!(Email::parse("jane@[x]y[192.0.2.1]"), Err(invalid()));
+        assert_eq!(Email::parse("jane@[192.0.2.1"), Err(invalid()));
+    }
+
+    #[test]
+    fn a_look_up_key_for_anything_else_matches_no_account() {
+        assert_eq!(Email::lookup_key(" Jane@Example.com "), "jane@example.com");
+        let set_aside = Email::parse("jane@example.com").unwrap().set_aside_key(7);
+        assert_eq!(set_aside, "set-aside:7:jane@example.com");
+        assert_ne!(Email::lookup_key(&set_aside), set_aside);
+        assert_eq!(
+            Email::lookup_key("Not An Address"),
+            "invalid:not an address"
+        );
     }
 
     #[test]

@@ -22,10 +22,10 @@ use serde::Serialize;
 pub use plan::{Skipped, Warning};
 
 use crate::auth::{Clock, SystemClock};
-use crate::db::Db;
+use crate::db::{Db, Tx};
 use plan::SeenEmails;
 use source::Source;
-use target::{Outcome, Tx};
+use target::Outcome;
 
 /// Users read from Django per query.
 const BATCH: i64 = 500;
@@ -94,7 +94,9 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
     if dry_run {
         tx.rollback().await?;
     } else {
-        tx.commit().await.context("cannot commit the import")?;
+        tx.commit_import()
+            .await
+            .context("cannot commit the import")?;
     }
     Ok(report)
 }

@@ -49,7 +49,7 @@ pub struct Planned {
     pub warnings: Vec<Warning>,
 }
 
-/// Addresses seen so far in this run (lower-cased), with the id that has each.
+/// Addresses seen so far in this run (their keys), with the id that has each.
 pub type SeenEmails = HashMap<String, i64>;
 
 /// Decides what to do with `user`. `today` bounds dates of birth, as in the API.
@@ -63,12 +63,12 @@ pub fn plan_user(
         email: user.email.clone(),
         reason,
     };
-    let email = Email::parse(&user.email)
+    let email = Email::parse_existing(&user.email)
         .map_err(|Invalid(m)| skip(format!("invalid email: {}", m.join(" "))))?;
     if let Some(first) = seen.get(email.key()) {
         return Err(skip(format!(
             "duplicate email: user {first} has the same address (addresses are unique \
-             case-insensitively)"
+             in their canonical form: whatever their case or Unicode spelling)"
         )));
     }
     seen.insert(email.key().to_owned(), user.id);
@@ -210,5 +210,22 @@ mod tests {
         assert!(dup.reason.contains("user 1"), "{}", dup.reason);
         let bad = plan_user(user(3, "nope"), today, &mut seen).err().unwrap();
         assert!(bad.reason.starts_with("invalid email"));
+    }
+
+    #[test]
+    fn another_unicode_spelling_of_an_imported_address_is_a_duplicate() {
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let mut seen = SeenEmails::new();
+        let first = plan_user(user(1, "a@xn--bcher-kva.example"), today, &mut seen).unwrap();
+        assert_eq!(first.email.as_str(), "a@bücher.example");
+        for (id, spelling) in [
+            (2, "a@BU\u{308}CHER.example"),
+            (3, "a@bü\u{AD}cher.example"),
+        ] {
+            let dup = plan_user(user(id, spelling), today, &mut seen)
+                .err()
+                .unwrap();
+            assert!(dup.reason.contains("user 1"), "{}", dup.reason);
+        }
     }
 }

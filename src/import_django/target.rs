@@ -4,29 +4,7 @@
 //! The SQL is written once for both engines, like everything in `db`.
 
 use super::plan::Planned;
-use crate::db::Db;
-
-/// An open transaction on our database.
-pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-}
-
-/// Runs the same expression on whichever transaction `tx` holds, binding its connection.
-macro_rules! on_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            Tx::Sqlite(t) => {
-                let $conn = &mut **t;
-                $body
-            }
-            Tx::Postgres(t) => {
-                let $conn = &mut **t;
-                $body
-            }
-        }
-    };
-}
+use crate::db::{Tx, on_tx};
 
 /// What writing one user did.
 pub enum Outcome {
@@ -37,13 +15,6 @@ pub enum Outcome {
 }
 
 impl Tx {
-    pub async fn begin(db: &Db) -> Result<Tx, sqlx::Error> {
-        Ok(match db {
-            Db::Sqlite(pools) => Tx::Sqlite(pools.write().begin().await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
-    }
-
     /// Inserts the user with its Django id, unless that id or address is taken; then says
     /// whether it is the same account (an earlier import) or a conflict.
     pub async fn write_user(&mut self, u: &Planned) -> Result<Outcome, sqlx::Error> {
@@ -114,26 +85,15 @@ impl Tx {
     /// registration cannot collide with an imported id. (SQLite's AUTOINCREMENT already keeps
     /// `sqlite_sequence` at the largest id ever inserted, explicit ones included.) Done only
     /// here because `setval` is not transactional: a dry run must not move it.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await,
-            Tx::Postgres(mut tx) => {
-                sqlx::query(
-                    "SELECT setval(pg_get_serial_sequence('users', 'id'), \
-                     COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM users",
-                )
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await
-            }
+    pub async fn commit_import(mut self) -> Result<(), sqlx::Error> {
+        if let Tx::Postgres(tx) = &mut self {
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('users', 'id'), \
+                 COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM users",
+            )
+            .execute(&mut **tx)
+            .await?;
         }
-    }
-
-    /// Undoes everything (a dry run).
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.rollback().await,
-            Tx::Postgres(tx) => tx.rollback().await,
-        }
+        self.commit().await
     }
 }

@@ -11,6 +11,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Mail, MailConfig, SmtpTls};
+use crate::domain::Email;
 
 /// Why a mail could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +83,10 @@ impl SmtpTransport {
 
     fn message(&self, mail: &Mail) -> Result<Message, SendError> {
         let permanent = |e: anyhow::Error| SendError::Permanent(e);
-        let to: Mailbox = mail
-            .to()
+        // The domain in Punycode: then no mail server needs SMTPUTF8 to take the address.
+        let to = Email::parse_existing(mail.to())
+            .map_or_else(|_| mail.to().to_owned(), |e| e.to_ascii());
+        let to: Mailbox = to
             .parse()
             .context("recipient address refused by the mail library")
             .map_err(permanent)?;

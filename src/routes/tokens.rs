@@ -69,8 +69,8 @@ pub async fn obtain_token(
         )));
     };
 
-    // No format check: a malformed address is just an unknown one, and costs the same.
-    let key = email.trim().to_lowercase();
+    // A malformed address is just an unknown one, and costs the same.
+    let key = crate::domain::Email::lookup_key(&email);
     let throttle = state.config.login_throttle();
     let keys = LoginKeys::new(&key, client);
     let db::LoginRead {

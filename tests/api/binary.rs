@@ -307,7 +307,7 @@ async fn no_log_line_contains_a_password_token_or_authorization_header() {
 }
 
 /// Runs `kitchen-api ARGS` with `stdin` as its standard input.
-fn run_cli(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn run_cli(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .args(args)

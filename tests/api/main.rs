@@ -11,6 +11,7 @@ mod connections;
 mod database_gone;
 mod disconnects;
 mod docs;
+mod email_forms;
 mod errors;
 mod guessing;
 mod hardening;

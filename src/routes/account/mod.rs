@@ -99,8 +99,8 @@ async fn is_current_password(
     action: &str,
 ) -> Result<bool, ApiError> {
     let user = auth.user();
-    let email = Email::from_trusted(user.email.clone());
-    let keys = LoginKeys::new(email.key(), client);
+    // The key a login for this address counts under.
+    let keys = LoginKeys::new(&Email::lookup_key(&user.email), client);
     let throttle = state.config.login_throttle();
     let guess = throttle.guess(&state.db, &keys, state.clock.now()).await?;
     let hash = db::find_password_hash(&state.db, user.id).await?;
