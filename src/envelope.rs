@@ -22,13 +22,12 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 
 use crate::app::AppState;
-use crate::auth::{announce_session_change, change_made_by, may_change_sessions};
+use crate::auth::{announce_session_change, change_made_by, is_read, may_change_sessions};
 use crate::error::ApiError;
 
 /// The middleware (installed with `from_fn_with_state` on the router).
@@ -58,10 +57,6 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         started.elapsed(),
     );
     response
-}
-
-fn is_read(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// A request that may write, then what must follow its commit.

@@ -93,9 +93,13 @@ impl IntoResponseParts for SessionChange {
 /// Whether a request may change what a cached session says: anything that is not a read,
 /// except the two requests that can only create (a user, a token).
 pub fn may_change_sessions(method: &Method, path: &str) -> bool {
-    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     let only_creates = *method == Method::POST && matches!(path, "/users" | "/token");
-    !reads && !only_creates
+    !is_read(method) && !only_creates
+}
+
+/// Whether a request of this method only reads (GET, HEAD, OPTIONS).
+pub fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// What a successful request that [`may_change_sessions`] changed: the [`SessionChange`] its

@@ -79,13 +79,11 @@ pub async fn delete_user(db: &Db, user_id: i64) -> Result<Deletion, sqlx::Error>
         ")"
     );
     let deleted = match db {
-        Db::Sqlite(pools) => {
-            let done = sqlx::query(SQL)
-                .bind(user_id)
-                .execute(pools.write())
-                .await?;
-            done.rows_affected()
-        }
+        Db::Sqlite(_) => on_db!(write db, pool => sqlx::query(SQL)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?,
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
             lock_active_superusers(&mut tx).await?;

@@ -83,9 +83,32 @@ pub struct SqlitePools {
     read: SqlitePool,
     /// `None`: the readers' pool writes too (see [`SqlitePools::single`]).
     write: Option<SqlitePool>,
-    /// When the last write failed for want of storage, if none has succeeded since (see
-    /// [`Db::writes_work`]).
-    writes_failing: Arc<Mutex<Option<Instant>>>,
+    /// Whether writes have been failing (see [`Db::writes_work`]).
+    health: WriterHealth,
+}
+
+/// When the last write failed for want of storage, if none has succeeded since. Shared by
+/// the pools' clones and the writer pool's release hook.
+#[derive(Clone, Debug, Default)]
+struct WriterHealth(Arc<Mutex<Option<Instant>>>);
+
+impl WriterHealth {
+    /// Notes how a write ended.
+    fn note(&self, failed: bool) {
+        let Ok(mut failing) = self.0.lock() else {
+            return;
+        };
+        if failed && failing.is_none() {
+            tracing::warn!(
+                "a write to the SQLite database failed; /readyz says not ready until one succeeds"
+            );
+        }
+        *failing = failed.then(Instant::now);
+    }
+
+    fn failed_at(&self) -> Option<Instant> {
+        self.0.lock().ok().and_then(|failing| *failing)
+    }
 }
 
 impl SqlitePools {
@@ -95,23 +118,15 @@ impl SqlitePools {
         Self {
             read: pool,
             write: None,
-            writes_failing: Arc::default(),
+            health: WriterHealth::default(),
         }
     }
 
     /// Notes how a write ended: a storage failure (a full disk, an I/O error, a read-only
     /// file) makes [`Db::writes_work`] say no until a write succeeds again.
     pub fn note_write<T>(&self, result: &Result<T, sqlx::Error>) {
-        let failed = result.as_ref().is_err_and(is_storage_failure);
-        let Ok(mut failing) = self.writes_failing.lock() else {
-            return;
-        };
-        if failed && failing.is_none() {
-            tracing::warn!(
-                "a write to the SQLite database failed; /readyz says not ready until one succeeds"
-            );
-        }
-        *failing = failed.then(Instant::now);
+        self.health
+            .note(result.as_ref().is_err_and(is_storage_failure));
     }
 
     /// The pool for statements that only read.
@@ -229,19 +244,17 @@ impl Db {
             // The writer first: it creates the file and puts it in WAL mode (which the file
             // keeps), so the readers can open it read-only. On a file, a writer that comes back
             // from a failed write still inside a transaction is closed, not reused.
-            let writes_failing: Arc<Mutex<Option<Instant>>> = Arc::default();
+            let health = WriterHealth::default();
             let write_pool = if in_memory {
                 pools(writers)
             } else {
-                let failing = Arc::clone(&writes_failing);
+                let health = health.clone();
                 pools(writers).after_release(move |conn, _| {
-                    let failing = Arc::clone(&failing);
+                    let health = health.clone();
                     Box::pin(async move {
                         let clean = writer_is_clean(conn).await?;
                         if !clean {
-                            if let Ok(mut failing) = failing.lock() {
-                                failing.get_or_insert_with(Instant::now);
-                            }
+                            health.note(true);
                         }
                         Ok(clean)
                     })
@@ -258,7 +271,7 @@ impl Db {
             Ok(Db::Sqlite(SqlitePools {
                 read,
                 write: Some(write),
-                writes_failing,
+                health,
             }))
         } else {
             let pool = PgPoolOptions::new()
@@ -318,8 +331,7 @@ impl Db {
         let Db::Sqlite(pools) = self else {
             return true;
         };
-        let failed_at = pools.writes_failing.lock().ok().and_then(|f| *f);
-        match failed_at {
+        match pools.health.failed_at() {
             None => return true,
             Some(at) if at.elapsed() < PROBE_AFTER => return false,
             Some(_) => {}

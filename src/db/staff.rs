@@ -154,7 +154,7 @@ pub async fn set_user_flags(
         };
     }
     let updated: Option<UserRow> = match db {
-        Db::Sqlite(pools) => query!().fetch_optional(pools.write()).await?,
+        Db::Sqlite(_) => on_db!(write db, pool => query!().fetch_optional(pool).await)?,
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
             lock_active_superusers(&mut tx).await?;
