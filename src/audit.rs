@@ -10,8 +10,8 @@
 
 use std::net::IpAddr;
 
-use crate::app::AppState;
 use crate::db::{self, NewEvent};
+use crate::state::AppState;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::app::AppState;
 use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
 
 /// The fields of a request body, whatever its media type.
 #[derive(Debug, Default, Clone)]

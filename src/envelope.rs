@@ -26,9 +26,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 
-use crate::app::AppState;
 use crate::auth::{announce_session_change, change_made_by, is_read, may_change_sessions};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The middleware (installed with `from_fn_with_state` on the router).
 pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -26,4 +26,5 @@ pub mod public_url;
 pub mod request_id;
 pub mod routes;
 pub mod serve;
+pub mod state;
 pub mod telemetry;

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::app::AppState;
 use crate::config::Config;
 use crate::db::{self, Db};
+use crate::state::AppState;
 
 /// Rows one purge statement deletes at most.
 pub const PURGE_CHUNK: i64 = 1000;

@@ -15,8 +15,8 @@ use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuthCache, Clock};
-use crate::app::AppState;
 use crate::db::Db;
+use crate::state::AppState;
 
 /// The PostgreSQL channel of session invalidations.
 const CHANNEL: &str = "kitchen_api_sessions";

@@ -10,10 +10,10 @@
 use std::net::IpAddr;
 
 use super::{CODE_LIFETIME, CodePurpose, OneTimeCode, account_key, hit_all};
-use crate::app::AppState;
 use crate::db::{self, MailTarget};
 use crate::error::ApiError;
 use crate::mail::{Mail, MailSlot};
+use crate::state::AppState;
 
 /// No user has id 0 (ids start at 1), so a code issued to it is stored nowhere.
 pub const NO_USER: i64 = 0;

@@ -5,7 +5,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::parse_authorization;
-use crate::app::AppState;
+use crate::state::AppState;
 use std::sync::Arc;
 
 use crate::db::{self, SessionRow, UserRow};

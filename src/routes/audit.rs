@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use super::schemas::{Detail, ValidationErrors};
 use super::staff::StaffUser;
-use crate::app::AppState;
 use crate::db::{self, EventRow};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// One security event. Never carries a secret.
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,9 +11,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schemas::Detail;
-use crate::app::AppState;
 use crate::error::{ApiError, AuthFailure};
 use crate::metrics;
+use crate::state::AppState;
 
 /// The Prometheus text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -11,13 +11,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schemas::Detail;
-use crate::app::AppState;
 use crate::audit;
 use crate::auth::AuthUser;
 use crate::auth::ClientIp;
 use crate::auth::SessionChange;
 use crate::db::{self, SessionInfo};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// One login of the caller. The token itself (or its digest) is never shown.
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,12 +16,12 @@ use utoipa::ToSchema;
 
 use super::schemas::{Detail, ValidationErrors};
 use super::users::Profile;
-use crate::app::AppState;
 use crate::audit;
 use crate::auth::{AuthUser, ClientIp, SessionChange};
 use crate::body::Fields;
 use crate::db::{self, FlagChanges, StaffWrite};
 use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
 
 const DEFAULT_PAGE_SIZE: i64 = 20;
 const MAX_PAGE_SIZE: i64 = 100;

@@ -8,13 +8,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
-use crate::app::AppState;
 use crate::audit;
 use crate::auth::{AuthUser, ClientIp, LoginKeys, PlainToken, SessionChange};
 use crate::body::Fields;
 use crate::db::{self, NewToken};
 use crate::domain::Password;
 use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
 
 /// The same answer for an unknown address, a wrong password and a deactivated account.
 const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";

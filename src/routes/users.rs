@@ -9,12 +9,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schemas::{CredentialsBody, Detail, ValidationErrors};
-use crate::app::AppState;
 use crate::auth::{AuthUser, ClientIp, PlainToken, Recipient, SessionChange, queue_code_mail};
 use crate::body::Fields;
 use crate::db::{self, Change, MailTarget, NewToken, NewUser, ProfileChanges, UserRow};
 use crate::domain::{Bio, DateOfBirth, Email, Invalid, Name, Password, PhoneNumber, PictureUrl};
 use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
 
 /// The answer to a registration: the new account, already logged in.
 #[derive(Debug, Serialize, ToSchema)]

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kitchen_api::app::{Application, Overrides};
+use kitchen_api::app::Application;
 use kitchen_api::auth::Clock;
+use kitchen_api::state::Overrides;
 use reqwest::{Method, Response};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

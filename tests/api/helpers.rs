@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
-use kitchen_api::app::{Application, Overrides};
+use kitchen_api::app::Application;
 use kitchen_api::auth::{Argon2Hasher, Clock, PasswordHasher};
 use kitchen_api::config::Config;
 use kitchen_api::db::Db;
 use kitchen_api::domain::Password;
 use kitchen_api::mail::{MailBackend, MailTransport, Mailer};
+use kitchen_api::state::Overrides;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 use sqlx::Connection;

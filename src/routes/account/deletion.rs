@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::{WRONG_PASSWORD, is_current_password, validated};
-use crate::app::AppState;
 use crate::audit;
 use crate::auth::AuthUser;
 use crate::auth::ClientIp;
@@ -15,6 +14,7 @@ use crate::body::Fields;
 use crate::db;
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
+use crate::state::AppState;
 
 const LAST_SUPERUSER: &str =
     "The last active superuser cannot delete their account; make another superuser first.";

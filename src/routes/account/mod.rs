@@ -12,13 +12,13 @@ pub mod verification;
 
 use std::net::IpAddr;
 
-use crate::app::AppState;
 use crate::audit;
 use crate::auth::{AuthUser, CodePurpose, LoginKeys, NO_USER, OneTimeCode};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeTry};
 use crate::domain::{Email, Password};
 use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
 
 /// The one answer for every code that cannot be used.
 pub const INVALID_CODE: &str = "Invalid or expired code.";

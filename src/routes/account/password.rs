@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use super::{
     WRONG_PASSWORD, code_field, invalid_code, is_current_password, take_valid_code, validated,
 };
-use crate::app::AppState;
 use crate::audit;
 use crate::auth::{AuthUser, ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail};
 use crate::body::Fields;
@@ -18,6 +17,7 @@ use crate::db::{self, CodeOwner, CodeUse};
 use crate::domain::{Email, Invalid, Password};
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
+use crate::state::AppState;
 
 const MISMATCH: &str = "Passwords do not match.";
 

@@ -8,12 +8,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{code_field, invalid_code, take_valid_code, user_id_field, validated};
-use crate::app::AppState;
 use crate::auth::{ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail};
 use crate::body::Fields;
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
+use crate::state::AppState;
 
 /// The code from the verification mail.
 #[derive(Debug, Serialize, ToSchema)]
