@@ -11,13 +11,14 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::Uri;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::auth::{
     Argon2Hasher, AuthCache, ChangeRecorder, Hashing, PasswordHasher, SystemClock, Touches,
@@ -30,60 +31,79 @@ use crate::hardening;
 use crate::mail::Mailer;
 use crate::public_url::PublicUrl;
 use crate::request_id::REQUEST_ID;
-use crate::routes::{account, sessions};
-use crate::routes::{docs, ops, staff, tokens, users};
+use crate::routes::{account, audit, docs, ops, sessions, staff, tokens, users};
 use crate::state::{AppState, Overrides, Shared};
 
-/// The one route table and the one layer each route has (`envelope`: deadline, panics, session
-/// invalidation, metrics). Paths are written without their
-/// trailing slash; [`service`] strips it from requests before routing, so both spellings reach
-/// the same handler without a redirect.
+/// Every route, each declared once: the `#[utoipa::path]` on its handler gives both the route
+/// and its entry in `/openapi.json`.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .declare(routes!(users::register_user, staff::list_users))
+        .declare(routes!(tokens::obtain_token))
+        .declare(routes!(tokens::logout))
+        .declare(routes!(sessions::logout_all))
+        .declare(routes!(
+            users::get_me,
+            users::update_me,
+            users::patch_me,
+            account::deletion::delete_me
+        ))
+        .declare(routes!(sessions::list_sessions))
+        .declare(routes!(sessions::delete_session))
+        .declare(routes!(account::verification::verify_email))
+        .declare(routes!(account::verification::resend_verification_code))
+        .declare(routes!(account::password::request_password_reset))
+        .declare(routes!(account::password::reset_password))
+        .declare(routes!(account::password::change_password))
+        .declare(routes!(staff::get_user, staff::update_user))
+        .declare(routes!(staff::revoke_user_tokens))
+        .declare(routes!(audit::list_security_events))
+        .declare(routes!(ops::healthz))
+        .declare(routes!(ops::readyz))
+        .declare(routes!(ops::metrics))
+}
+
+/// Adds routes declared with `#[utoipa::path]` to the document as declared (DRF's paths end in
+/// a slash) and to the router without the trailing slash, since [`service`] strips it from
+/// requests before routing: both spellings reach one handler under one metrics label.
+trait Declare {
+    fn declare(self, routes: UtoipaMethodRouter<AppState>) -> Self;
+}
+
+impl Declare for OpenApiRouter<AppState> {
+    fn declare(self, (schemas, paths, handlers): UtoipaMethodRouter<AppState>) -> Self {
+        let mut router = paths.paths.keys().fold(self, |router, path| {
+            let routed = path.trim_end_matches('/');
+            router.route(
+                if routed.is_empty() { "/" } else { routed },
+                handlers.clone(),
+            )
+        });
+        let document = router.get_openapi_mut();
+        for (path, item) in paths.paths {
+            match document.paths.paths.get_mut(&path) {
+                Some(existing) => existing.merge_operations(item),
+                None => {
+                    document.paths.paths.insert(path, item);
+                }
+            }
+        }
+        document
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .extend(schemas);
+        router
+    }
+}
+
+/// The router: [`api`], the docs page and its document, and the one layer each route has
+/// (`envelope`: deadline, panics, session invalidation, metrics).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/users", post(users::register_user).get(staff::list_users))
-        .route(
-            "/users/{id}",
-            get(staff::get_user).patch(staff::update_user),
-        )
-        .route("/users/{id}/revoke-tokens", post(staff::revoke_user_tokens))
-        .route(
-            "/security-events",
-            get(crate::routes::audit::list_security_events),
-        )
-        .route(
-            "/users/me",
-            get(users::get_me)
-                .put(users::update_me)
-                .patch(users::patch_me)
-                .delete(account::deletion::delete_me),
-        )
-        .route("/token", post(tokens::obtain_token))
-        .route("/logout", post(tokens::logout))
-        .route("/logout/all", post(sessions::logout_all))
-        .route("/users/me/sessions", get(sessions::list_sessions))
-        .route("/users/me/sessions/{id}", delete(sessions::delete_session))
-        .route("/users/verify", post(account::verification::verify_email))
-        .route(
-            "/users/verify/resend-code",
-            post(account::verification::resend_verification_code),
-        )
-        .route(
-            "/users/reset/password",
-            post(account::password::request_password_reset),
-        )
-        .route(
-            "/users/reset/password/code",
-            post(account::password::reset_password),
-        )
-        .route(
-            "/users/change/password",
-            post(account::password::change_password),
-        )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+    let (api, document) = api().split_for_parts();
+    api.route("/", get(docs::to_docs_page))
         .method_not_allowed_fallback(docs::method_not_allowed)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", docs::ApiDoc::openapi()))
+        .merge(docs::docs_page(document))
         .fallback(docs::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -26,7 +26,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 
-use crate::auth::{announce_session_change, change_made_by, is_read, may_change_sessions};
+use crate::auth::{announce_session_change, change_made_by, is_read};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -61,11 +61,8 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
 
 /// A request that may write, then what must follow its commit.
 async fn handle_write(state: AppState, request: Request, next: Next) -> Response {
-    let writes = may_change_sessions(request.method(), request.uri().path());
     let response = handle(&state, request, next).await;
-    if writes {
-        announce_session_change(&state, change_made_by(&response)).await;
-    }
+    announce_session_change(&state, change_made_by(&response)).await;
     response
 }
 

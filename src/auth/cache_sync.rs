@@ -90,23 +90,14 @@ impl IntoResponseParts for SessionChange {
     }
 }
 
-/// Whether a request may change what a cached session says: anything that is not a read,
-/// except the two requests that can only create (a user, a token).
-pub fn may_change_sessions(method: &Method, path: &str) -> bool {
-    let only_creates = *method == Method::POST && matches!(path, "/users" | "/token");
-    !is_read(method) && !only_creates
-}
-
 /// Whether a request of this method only reads (GET, HEAD, OPTIONS).
 pub fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// What a successful request that [`may_change_sessions`] changed: the [`SessionChange`] its
-/// handler returned with the answer, or everything when it named none; nothing when the
-/// request failed. The caller announces it ([`announce_session_change`]) before the client
-/// gets the answer, so a client that logged out on one process is refused on the next request
-/// wherever it lands.
+/// What a successful write changed: the [`SessionChange`] its handler returned with the
+/// answer, or everything when it named none; nothing when the request failed. It is announced
+/// before the client gets the answer, so a logout on one process holds on every other.
 pub fn change_made_by(response: &Response) -> SessionChange {
     if !response.status().is_success() {
         return SessionChange::Nothing;

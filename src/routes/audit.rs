@@ -8,6 +8,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::pages::{Page, PageRequest, PageSizes};
 use super::schemas::{Detail, ValidationErrors};
 use super::staff::StaffUser;
 use crate::db::{self, EventRow};
@@ -48,12 +49,11 @@ impl From<EventRow> for SecurityEvent {
     }
 }
 
-/// A page of events, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventPage {
-    pub count: i64,
-    pub results: Vec<SecurityEvent>,
-}
+/// A fixed 100 events a page.
+const EVENT_PAGES: PageSizes = PageSizes {
+    default: 100,
+    max: None,
+};
 
 /// The security event log, newest first (staff only).
 #[utoipa::path(
@@ -64,7 +64,7 @@ pub struct EventPage {
         ("page" = Option<i64>, Query, description = "1-based page number (100 events a page)"),
     ),
     responses(
-        (status = 200, body = EventPage),
+        (status = 200, body = Page<SecurityEvent>),
         (status = 400, description = "`user_id` is not an integer", body = ValidationErrors),
         (status = 401, body = Detail), (status = 403, body = Detail),
         (status = 404, description = "`{\"detail\": \"Invalid page.\"}`", body = Detail),
@@ -74,17 +74,8 @@ pub async fn list_security_events(
     State(state): State<AppState>,
     StaffUser(_staff): StaffUser,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<EventPage>, ApiError> {
-    const PAGE: i64 = 100;
-    let invalid_page = || ApiError::NotFoundDetail("Invalid page.");
-    let page = match params.get("page") {
-        None => 1,
-        Some(p) => p
-            .parse::<i64>()
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(invalid_page)?,
-    };
+) -> Result<Json<Page<SecurityEvent>>, ApiError> {
+    let page = PageRequest::from_query(&params, EVENT_PAGES)?;
     let user_id = match params.get("user_id") {
         None => None,
         Some(raw) => Some(
@@ -92,13 +83,15 @@ pub async fn list_security_events(
                 .map_err(|_| ApiError::field("user_id", "A valid integer is required."))?,
         ),
     };
-    let (count, rows) =
-        db::list_events(&state.db, user_id, PAGE, (page - 1).saturating_mul(PAGE)).await?;
-    if page > 1 && rows.is_empty() {
-        return Err(invalid_page());
-    }
-    Ok(Json(EventPage {
+    let (count, rows) = db::list_events(&state.db, user_id, page.limit(), page.offset()).await?;
+    let results = rows.into_iter().map(SecurityEvent::from).collect();
+    let user_filter = user_id.map(|id| id.to_string()).unwrap_or_default();
+    let filters = [("user_id", user_filter.as_str())];
+    Ok(Json(page.page(
         count,
-        results: rows.into_iter().map(SecurityEvent::from).collect(),
-    }))
+        results,
+        &state.public_url,
+        "/security-events/",
+        &filters,
+    )?))
 }

@@ -1,12 +1,22 @@
-//! The OpenAPI document (generated from the handlers' annotations) and the fallbacks.
+//! The docs: `/openapi.json` (made by `app::api` from the handlers' annotations), the Swagger UI
+//! page at `/docs/` served from the binary, and the fallbacks for unknown paths and methods.
 
-use axum::http::Method;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::Config;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
-/// Every endpoint, for `/openapi.json` and the `/docs` page.
+/// The document's description; its paths come from the route list (`app::api`).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -14,31 +24,6 @@ use crate::error::ApiError;
         description = "Authentication and user profiles for the Rayvers Kitchen apps. \
                        Every path works with and without its trailing slash. Errors follow \
                        Django REST Framework: `{\"detail\": ...}` or `{\"<field>\": [...]}`."
-    ),
-    paths(
-        super::users::register_user,
-        super::tokens::obtain_token,
-        super::tokens::logout,
-        super::users::get_me,
-        super::users::update_me,
-        super::users::patch_me,
-        super::account::deletion::delete_me,
-        super::account::verification::verify_email,
-        super::account::verification::resend_verification_code,
-        super::account::password::request_password_reset,
-        super::account::password::reset_password,
-        super::account::password::change_password,
-        super::sessions::logout_all,
-        super::sessions::list_sessions,
-        super::sessions::delete_session,
-        super::staff::list_users,
-        super::staff::get_user,
-        super::staff::update_user,
-        super::staff::revoke_user_tokens,
-        super::audit::list_security_events,
-        super::ops::healthz,
-        super::ops::readyz,
-        super::ops::metrics,
     ),
     modifiers(&TokenAuth),
     tags(
@@ -75,4 +60,59 @@ pub async fn not_found() -> ApiError {
 /// A known path with a method it does not serve (axum adds the `Allow` header).
 pub async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed(method.to_string())
+}
+
+/// `GET /`: a browser that opens the service's address lands on its docs.
+pub async fn to_docs_page() -> Redirect {
+    Redirect::temporary("/docs/")
+}
+
+/// `/openapi.json` and the docs page. The page is titled after the service and asks no other
+/// host for anything: its assets are in the binary and Swagger UI's online validator, which
+/// would send the document elsewhere, is off.
+pub fn docs_page(document: utoipa::openapi::OpenApi) -> Router<AppState> {
+    let title = format!("<title>{}</title>", document.info.title);
+    let json = serde_json::to_vec(&document).unwrap_or_default();
+    let config = Arc::new(Config::new(["/openapi.json"]).validator_url("none"));
+    let index = swagger_file("index.html", &config).map(|(bytes, content_type)| {
+        let html = String::from_utf8_lossy(&bytes).replace("<title>Swagger UI</title>", &title);
+        (html, content_type)
+    });
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], json) }),
+        )
+        .route("/docs", get(|| async { Redirect::to("/docs/") }))
+        .route(
+            "/docs/",
+            get(move || async move {
+                match index {
+                    Some((html, content_type)) => {
+                        ([(CONTENT_TYPE, content_type)], html).into_response()
+                    }
+                    None => ApiError::NotFound.into_response(),
+                }
+            }),
+        )
+        .route(
+            "/docs/{*file}",
+            get(move |Path(file): Path<String>| async move {
+                match swagger_file(&file, &config) {
+                    Some((bytes, content_type)) => {
+                        ([(CONTENT_TYPE, content_type)], bytes).into_response()
+                    }
+                    None => ApiError::NotFound.into_response(),
+                }
+            }),
+        )
+}
+
+/// One file of the Swagger UI bundled in the binary, with its media type.
+fn swagger_file(file: &str, config: &Arc<Config<'static>>) -> Option<(Vec<u8>, HeaderValue)> {
+    let found = utoipa_swagger_ui::serve(file, Arc::clone(config))
+        .ok()
+        .flatten()?;
+    let content_type = HeaderValue::from_str(&found.content_type).ok()?;
+    Some((found.bytes.into_owned(), content_type))
 }

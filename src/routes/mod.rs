@@ -5,6 +5,7 @@ pub mod account;
 pub mod audit;
 pub mod docs;
 pub mod ops;
+pub mod pages;
 pub mod schemas;
 pub mod sessions;
 pub mod staff;

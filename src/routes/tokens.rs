@@ -58,7 +58,7 @@ pub async fn obtain_token(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     fields: Fields,
-) -> Result<Json<ObtainedToken>, ApiError> {
+) -> Result<(SessionChange, Json<ObtainedToken>), ApiError> {
     let mut errors = FieldErrors::new();
     let email = fields.required_text("email", &mut errors);
     let password = fields.required_text("password", &mut errors);
@@ -142,11 +142,15 @@ pub async fn obtain_token(
     }
     audit::log(&event);
     crate::metrics::record_login(true);
-    Ok(Json(ObtainedToken {
-        token: token.expose().to_owned(),
-        user_id: account.id,
-        email: account.email,
-    }))
+    // A new token changes no cached session; pushed-out ones were announced above.
+    Ok((
+        SessionChange::Nothing,
+        Json(ObtainedToken {
+            token: token.expose().to_owned(),
+            user_id: account.id,
+            email: account.email,
+        }),
+    ))
 }
 
 /// Replaces a hash imported from Django (or made with older Argon2 parameters) by one with the

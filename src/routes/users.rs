@@ -112,7 +112,7 @@ pub async fn register_user(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     fields: Fields,
-) -> Result<(StatusCode, Json<Registered>), ApiError> {
+) -> Result<(StatusCode, SessionChange, Json<Registered>), ApiError> {
     let mut errors = FieldErrors::new();
     let email = fields
         .required_text("email", &mut errors)
@@ -174,6 +174,7 @@ pub async fn register_user(
     queue_code_mail(&state, slot, verify, to);
     Ok((
         StatusCode::CREATED,
+        SessionChange::Nothing,
         Json(Registered {
             user_id: user.id,
             email: user.email,

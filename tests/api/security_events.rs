@@ -270,3 +270,42 @@ async fn a_login_whose_event_cannot_be_stored_fails_and_leaves_no_token() {
         assert_eq!(kinds(&page), ["login_succeeded"], "cap {cap}");
     }
 }
+
+#[tokio::test]
+async fn the_log_pages_like_the_user_list_with_links_to_its_neighbours() {
+    let app = spawn_app().await;
+    let (staff_id, staff) = register_staff(&app).await;
+    // Each listing of users is an event about the staff member's action.
+    for _ in 0..101 {
+        let res = app
+            .request(Method::GET, "/users/")
+            .header("Authorization", format!("Token {staff}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
+    let first = events(&app, &staff, "").await;
+    let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["count", "next", "previous", "results"]);
+    let count = first["count"].as_i64().unwrap();
+    assert!(count > 100, "{count}");
+    assert_eq!(first["results"].as_array().unwrap().len(), 100);
+    assert_eq!(first["previous"], Value::Null);
+    let base = format!("http://{}/security-events/", app.addr);
+    assert_eq!(first["next"], format!("{base}?page=2"));
+
+    let second = events(&app, &staff, "?page=2").await;
+    assert_eq!(second["next"], Value::Null);
+    assert_eq!(second["previous"], format!("{base}?page=1"));
+    assert_eq!(
+        second["results"].as_array().unwrap().len() as i64,
+        count - 100
+    );
+
+    // A filter is kept in the links.
+    let mine = events(&app, &staff, &format!("?user_id={staff_id}")).await;
+    assert_eq!(mine["next"], Value::Null);
+    assert_eq!(mine["previous"], Value::Null);
+}
