@@ -1,21 +1,8 @@
-//! The one layer every route has: what must happen around each request and needs either the
-//! matched route or the handler's own answer. In order, it
-//! - bounds the request's time (the configured deadline; past it the handler's future is
-//!   dropped, which rolls back any open transaction, and the client gets a 503),
-//! - turns a panicking handler into the generic 500 (the process lives on),
-//! - after a successful write, invalidates the cached sessions it changed here and in the
-//!   other processes (`auth::cache_sync`), before the client sees the answer,
-//! - runs every request that may write (any method but GET, HEAD and OPTIONS) on a task of its
-//!   own, so that a client hanging up cannot stop it half-way: hyper drops the future of a
-//!   request whose connection fails, and with it would go whatever was to follow a commit
-//!   (the cache invalidation, the other processes' announcement, the security event),
-//! - counts and times the request by method, route template and status (`metrics`), the 503s
-//!   and 500s above included.
-//!
-//! One layer instead of one per concern because axum clones and boxes a route's whole layer
-//! stack on every request: with five layers that was about 8 % of the cheap path's CPU.
-//! Layers that do not need the route (request ids, the access log, security headers, CORS)
-//! wrap the router once, in `app::service`.
+//! The one layer every route has, for what needs the matched route or the handler's answer:
+//! the request's deadline, a panic turned into the generic 500, the session-cache
+//! invalidation after a write, and the metrics. A request that may write runs on its own task,
+//! so a client hanging up cannot stop what follows its commit. One layer rather than one per
+//! concern: axum clones a route's layers on every request (docs/ARCHITECTURE.md).
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
