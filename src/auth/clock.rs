@@ -2,18 +2,15 @@
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 
-/// The source of the current time.
 pub trait Clock: Send + Sync + 'static {
     /// Now, truncated to microseconds (the precision both databases keep).
     fn now(&self) -> DateTime<Utc>;
 
-    /// Today's date in UTC.
     fn today(&self) -> NaiveDate {
         self.now().date_naive()
     }
 }
 
-/// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
