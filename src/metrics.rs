@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode};
 use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Their `# HELP` texts are in [`describe`]; `README.md` lists them for operators.
+/// Their `# HELP` texts are in `describe`; `README.md` lists them for operators.
 pub const HTTP_REQUESTS: &str = "kitchen_api_http_requests_total";
 pub const HTTP_DURATION: &str = "kitchen_api_http_request_duration_seconds";
 pub const HTTP_THROTTLED: &str = "kitchen_api_http_throttled_total";

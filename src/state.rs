@@ -38,7 +38,6 @@ pub struct Shared {
     pub mailer: Mailer,
     pub auth_cache: AuthCache,
     pub touches: Touches,
-    /// SQLite only: records session changes for the other processes on the file.
     pub change_recorder: Option<ChangeRecorder>,
     pub public_url: PublicUrl,
 }

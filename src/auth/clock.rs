@@ -1,9 +1,8 @@
-//! Time as a dependency, so tests can pin "now" (dates of birth, expiry) instead of sleeping.
+//! Time as a dependency, so tests pin "now"; in microseconds, which both databases keep.
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 
 pub trait Clock: Send + Sync + 'static {
-    /// Now, truncated to microseconds (the precision both databases keep).
     fn now(&self) -> DateTime<Utc>;
 
     fn today(&self) -> NaiveDate {

@@ -1,7 +1,6 @@
-//! Mailing a one-time code, one path for every endpoint: a queue place first, then the limits,
-//! then the code, so a full queue (503) or a limit (429) refuses before any quota is used or the
-//! user's current code is voided. The recipient's look-up and the code run in the mail queue, so
-//! a request does the same work whether or not the recipient exists (no enumeration).
+//! Mailing a one-time code: a queue place, then the limits, then the code, so a refusal uses no
+//! quota and voids no code. The recipient's look-up runs in the mail queue, so a request does
+//! the same work whether or not the recipient exists (no enumeration).
 
 use std::net::IpAddr;
 

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use crate::db::{self, SessionRow, UserRow};
 use crate::error::{ApiError, AuthFailure};
 
-/// The caller, authenticated by a live token of an active user. It shares the session the
-/// cache holds rather than copying the user's row for every request.
+/// The caller, by a live token of an active user; shares the cached session, copying nothing.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     session: Arc<SessionRow>,
