@@ -1,6 +1,4 @@
-//! Response hardening, as tower layers around the whole router: security headers on every
-//! answer, and CORS only for configured origins. (The deadline on every request is part of
-//! `envelope`, the one layer each route has.)
+//! Security headers on every answer, and CORS only for configured origins.
 
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -10,12 +8,8 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::Response;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// Adds `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` everywhere, and
-/// `Cache-Control: no-store` on everything but the static docs page, since API answers carry
-/// tokens and profiles that no shared or browser cache should keep.
-///
-/// A plain service rather than `middleware::from_fn`, which clones and boxes the service it
-/// wraps on every request: this wraps every answer the process gives.
+/// `Cache-Control: no-store` but on the docs page: answers carry tokens and profiles no cache
+/// may keep. A plain service: `from_fn` would clone and box the router on every request.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SecurityHeadersLayer;
 
@@ -27,7 +21,6 @@ impl<S> tower::Layer<S> for SecurityHeadersLayer {
     }
 }
 
-/// See [`SecurityHeadersLayer`].
 #[derive(Clone, Debug)]
 pub struct SecurityHeaders<S>(S);
 
@@ -76,8 +69,6 @@ fn harden_api(response: Response) -> Response {
     response
 }
 
-/// CORS for the configured origins only; with none configured, browsers on other origins get no
-/// CORS headers and so cannot read any answer.
 pub fn cors(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;

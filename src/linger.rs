@@ -1,14 +1,8 @@
-//! Lingering close, as nginx does it. A connection whose request body was not read to its end
-//! (a `413`, a `401` before the body, a deadline) is closed by hyper right after the answer.
-//! Closing a socket with unread data makes the kernel send a reset instead of a normal close,
-//! and a client that sends the whole body before reading (Python's `http.client`, many mobile
-//! stacks) then fails on its next write (`EPIPE`) or loses the answer it had not read yet. So
-//! such a connection, once answered, sends its end of stream and goes on reading and discarding
-//! what the client sends, until the client closes, [`LINGER_BYTES`] were discarded, or
-//! [`LINGER_FOR`] passed, whichever comes first; only then is the socket closed.
-//!
-//! The connection keeps its slot of `max_connections` while it lingers, so the bounds also
-//! bound what a client can hold this way.
+//! Lingering close, as nginx does it. Closing a socket with unread data (a `413`, a `401`
+//! before the body) makes the kernel send a reset, and a client that sends its whole body
+//! before reading loses the answer. So such a connection, once answered, sends its end of
+//! stream and discards what arrives until the client closes or a bound is reached; it keeps
+//! its slot of `max_connections` meanwhile.
 
 use std::future::Future;
 use std::io;
@@ -23,19 +17,14 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-/// Longest time a closing connection keeps reading an unread request body.
 pub const LINGER_FOR: Duration = Duration::from_secs(10);
 
-/// Most bytes a closing connection reads and discards.
 pub const LINGER_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Whether the connection's latest request body is still unread. Shared by the connection's
-/// stream and its requests' bodies.
 #[derive(Clone, Default, Debug)]
 pub struct UnreadBody(Arc<AtomicBool>);
 
 impl UnreadBody {
-    /// `body` as the request will see it: one whose end is noted here when it is reached.
     pub fn track(&self, body: Incoming) -> TrackedBody {
         self.0.store(!body.is_end_stream(), Ordering::Relaxed);
         TrackedBody {
@@ -49,7 +38,6 @@ impl UnreadBody {
     }
 }
 
-/// A request body that clears [`UnreadBody`] once read to its end.
 pub struct TrackedBody {
     inner: Incoming,
     unread: UnreadBody,
@@ -87,9 +75,7 @@ pub struct LingeringStream<S> {
 }
 
 enum Closing {
-    /// Not shutting down yet.
     Open,
-    /// Our end of stream is sent; reading and discarding until a bound.
     Draining {
         deadline: Pin<Box<Sleep>>,
         discarded: u64,
@@ -175,8 +161,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for LingeringStream<S> {
     }
 }
 
-/// Reads and discards what has arrived; ready once the client closed, the stream failed or
-/// [`LINGER_BYTES`] are discarded.
 fn drain<S: AsyncRead + Unpin>(
     inner: &mut S,
     cx: &mut Context<'_>,

@@ -8,7 +8,7 @@ use kitchen_api::telemetry;
 /// mimalloc for Rust's allocations: the cheap path is many small short-lived allocations
 /// (headers, bodies, futures), where glibc's malloc and free were ~10 % of the server's CPU.
 /// Alternated A/B on cached `GET /users/me/`: ~17 % less server CPU per request
-/// (`docs/bench/analysis.md` §0d). Built without transparent huge pages, which raised its idle
+/// (`docs/decisions/0013`). Built without transparent huge pages, which raised its idle
 /// memory from 16 to 27+ MiB. SQLite's memory and the Argon2 buffers stay with glibc
 /// (`memory.rs`, `auth::argon`).
 #[global_allocator]

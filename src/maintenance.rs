@@ -1,12 +1,6 @@
-//! The periodic purge: every ten minutes, each process deletes what nothing will read again —
-//! expired tokens, recorded session changes every process has heard, throttle counters past
-//! their window, and security events older than their retention
-//! (`KITCHEN_API_SECURITY_EVENT_RETENTION_DAYS`). Several processes on one database may purge
-//! at once: every delete is idempotent.
-//!
-//! A backlog (a service upgraded after years, an attack that left millions of counters) is
-//! deleted in chunks of [`PURGE_CHUNK`] rows, one statement each, so the SQLite writer is
-//! never held for long: requests' writes queued behind a chunk go before the next.
+//! The periodic purge of what nothing will read again (expired tokens, heard session changes,
+//! old counters and security events). Deletes are idempotent, so processes may purge at once,
+//! and go in chunks, so a backlog never holds the SQLite writer for long.
 
 use std::time::Duration;
 
@@ -16,20 +10,16 @@ use crate::config::Config;
 use crate::db::{self, Db};
 use crate::state::AppState;
 
-/// Rows one purge statement deletes at most.
 pub const PURGE_CHUNK: i64 = 1000;
 
-/// How many rows one purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
     pub throttle_rows: u64,
     pub security_events: u64,
 }
 
-/// Runs for the life of the process.
 pub async fn purge_periodically(state: AppState) {
-    // The first purge comes one period after start, not at once: a start-up purge would race
-    // with whatever sets the clock (tests) and adds nothing a running service needs.
+    // Not at start: it would race with tests that set the clock, and adds nothing.
     let period = Duration::from_secs(600);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
@@ -47,7 +37,6 @@ pub async fn purge_periodically(state: AppState) {
     }
 }
 
-/// Deletes the tokens that expired, and on SQLite the session changes every process has read.
 async fn purge_expired_tokens(state: &AppState) {
     let now = state.clock.now();
     let before = |secs: u64| {
@@ -63,7 +52,6 @@ async fn purge_expired_tokens(state: &AppState) {
         return;
     }
     if let Db::Sqlite(pools) = &state.db {
-        // Every process reads them within a second; an hour is ample.
         let before = Utc::now() - TimeDelta::hours(1);
         if let Err(e) = db::purge_session_changes(pools.write(), before).await {
             tracing::warn!(error = %e, "could not purge recorded session changes");
@@ -83,8 +71,6 @@ async fn purge_expired_tokens(state: &AppState) {
     }
 }
 
-/// Deletes, as of `now` (the service's clock), the throttle counters no throttle or limit of
-/// `config` reads any more, and the security events older than its retention.
 pub async fn purge_old_records(
     db: &Db,
     config: &Config,
@@ -106,10 +92,7 @@ pub async fn purge_old_records(
     })
 }
 
-/// Seconds after its last event when a throttle counter reads as no counter at all: a login
-/// counter (and its delay) is forgotten after `KITCHEN_API_LOGIN_FORGET_AFTER_SECS`, a rate
-/// limit's count starts over after its window. One hour more, so a process whose clock runs a
-/// little behind never misses a counter it still counts.
+/// One hour beyond the longest window, so a process whose clock runs behind keeps its counters.
 fn throttle_horizon_secs(config: &Config) -> i64 {
     let longest = config.login_forget_after_secs.max(config.rate_window_secs);
     i64::try_from(longest)
@@ -117,7 +100,6 @@ fn throttle_horizon_secs(config: &Config) -> i64 {
         .saturating_add(3600)
 }
 
-/// How long security events are kept; `None`: forever.
 fn event_retention(config: &Config) -> Option<TimeDelta> {
     match config.security_event_retention_days {
         0 => None,
@@ -125,8 +107,6 @@ fn event_retention(config: &Config) -> Option<TimeDelta> {
     }
 }
 
-/// Runs `chunk` (a delete of at most [`PURGE_CHUNK`] rows) until it deletes fewer, letting
-/// other tasks run between chunks. Returns the rows deleted.
 async fn in_chunks<F, Fut>(mut chunk: F) -> Result<u64, sqlx::Error>
 where
     F: FnMut() -> Fut,

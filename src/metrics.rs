@@ -1,9 +1,6 @@
-//! Prometheus metrics: one process-wide recorder (the `metrics` facade can hold only one), the
-//! request middleware that feeds it, and the names of every series in one place.
-//!
-//! The recorder renders on demand from `GET /metrics` (see [`crate::routes::ops`]); it has no
-//! listener of its own. Requests are labelled by the route *template* (`/users/{id}`), never the
-//! raw path, so an attacker cannot grow the series without bound.
+//! Prometheus metrics: one process-wide recorder, rendered by `GET /metrics`. Requests are
+//! labelled by route *template* and a bounded set of methods, never the raw path or method, so
+//! no client can grow the series without bound.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
@@ -13,47 +10,32 @@ use axum::http::{Method, StatusCode};
 use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Requests served, by `method`, `route` and `status`.
+/// Their `# HELP` texts are in `describe`; `README.md` lists them for operators.
 pub const HTTP_REQUESTS: &str = "kitchen_api_http_requests_total";
-/// Seconds from request to response head, by `method`, `route` and `status`.
 pub const HTTP_DURATION: &str = "kitchen_api_http_request_duration_seconds";
-/// Requests refused with 429 (login throttling), by `route`.
 pub const HTTP_THROTTLED: &str = "kitchen_api_http_throttled_total";
-/// `POST /token/` attempts that checked a password, by `outcome` (`ok` or `failed`).
 pub const LOGINS: &str = "kitchen_api_logins_total";
-/// Password hashes waiting for a hashing slot.
 pub const HASHING_WAITING: &str = "kitchen_api_hashing_queue_depth";
-/// Password hashes running now.
 pub const HASHING_RUNNING: &str = "kitchen_api_hashing_in_progress";
-/// Session lookups that missed the session cache, by `via`: `inline` (SQLite, on the calling
-/// thread) or `pool`.
 pub const SESSION_LOOKUPS: &str = "kitchen_api_session_lookups_total";
-/// Database connections open (in use or idle).
 pub const DB_POOL_SIZE: &str = "kitchen_api_db_pool_connections";
-/// Database connections open and idle.
 pub const DB_POOL_IDLE: &str = "kitchen_api_db_pool_idle_connections";
-/// Largest number of database connections the pool may open.
 pub const DB_POOL_MAX: &str = "kitchen_api_db_pool_max_connections";
-/// SQLite only: connections open to write (at most one; see `db::SqlitePools`).
 pub const DB_WRITER_CONNECTIONS: &str = "kitchen_api_db_writer_connections";
 
-/// The route label of requests no route matched (404s): one series, whatever the path.
 const UNMATCHED: &str = "unmatched";
 
-/// Latency buckets in seconds: from a cache hit (tens of microseconds) to a queued Argon2 hash.
-/// The sub-millisecond ones tell a cached read from a database read, and show its tail.
+/// From a cache hit (tens of µs) to a queued hash; the sub-millisecond ones tell cached reads.
 const BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
 
-/// How often histograms are folded and idle data dropped, when nobody scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// The process's recorder, installed on first use. Every application built in this process (the
-/// test suite builds many) shares it, so series add up across them.
+/// Shared by every application built in the process (the tests build many): series add up.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
@@ -62,7 +44,6 @@ pub fn handle() -> &'static PrometheusHandle {
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
-            // Only possible if an embedding program installed its own: our series go there.
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
         describe();
@@ -83,7 +64,6 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// `# HELP` lines for every series.
 fn describe() {
     metrics::describe_counter!(
         HTTP_REQUESTS,
@@ -111,16 +91,13 @@ fn describe() {
     );
 }
 
-/// Counts a login attempt whose password was checked.
 pub fn record_login(ok: bool) {
     let outcome = if ok { "ok" } else { "failed" };
     metrics::counter!(LOGINS, "outcome" => outcome).increment(1);
 }
 
-/// The handles of the request series, by route template, then method and status: looking a
-/// series up in the recorder (building its key, hashing its labels) was ~2.5 % of the cheap
-/// path's CPU. Bounded like the series themselves: routes are templates, methods and statuses
-/// few.
+/// Handles kept per series: a recorder lookup per request is measurable on the cheap path
+/// (docs/decisions/0012).
 static SERIES: LazyLock<RwLock<SeriesTable>> = LazyLock::new(RwLock::default);
 
 type SeriesTable = HashMap<String, HashMap<(&'static str, u16), Series>>;
@@ -137,8 +114,6 @@ impl Series {
     }
 }
 
-/// Counts and times one answered request (called by `envelope` for every request). The
-/// route is the matched template, or [`UNMATCHED`] when no route matched.
 pub fn record_request(method: &Method, route: Option<&str>, status: StatusCode, took: Duration) {
     let route = route.unwrap_or(UNMATCHED);
     let method = method_label(method);
@@ -168,8 +143,7 @@ pub fn record_request(method: &Method, route: Option<&str>, status: StatusCode, 
     }
 }
 
-/// The method as a label. Methods outside the standard set share one label: a client can
-/// send any token as a method, and each would otherwise be a new series.
+/// Any method is a valid token: those outside the standard set share one label.
 fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
@@ -188,8 +162,7 @@ fn method_label(method: &Method) -> &'static str {
 pub struct MetricsToken(String);
 
 impl MetricsToken {
-    /// Whether `presented` is this token. Compares digests in constant time, so neither the
-    /// content nor the length leaks through timing.
+    /// Digests compared in constant time: neither content nor length leaks through timing.
     pub fn matches(&self, presented: &str) -> bool {
         use sha2::{Digest, Sha256};
         use subtle::ConstantTimeEq;

@@ -13,12 +13,10 @@ use std::str::FromStr;
 pub struct PublicUrl(String);
 
 impl PublicUrl {
-    /// `http://` and the address the server listens on: the default.
     pub fn listening_on(addr: SocketAddr) -> Self {
         Self(format!("http://{addr}"))
     }
 
-    /// The absolute URL of `path_and_query`, which starts with `/`.
     pub fn join(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.0)
     }

@@ -1,12 +1,6 @@
-//! `X-Request-Id` for requests that come without one: a random prefix drawn once per process
-//! and a counter (`3f9c2a41d07b5e66-1a2b`). Unique across processes and restarts like a UUID v4,
-//! without a `getrandom` system call per request (visible in the cheap path's profile).
-//!
-//! A client's own id is kept (it ties the client's logs to ours) only when it is at most
-//! [`MAX_CLIENT_ID_LEN`] characters of `A-Z a-z 0-9 . _ : -`: the id goes into every log line of
-//! the request, so anything else (quotes, spaces, escapes, control or non-ASCII characters,
-//! kilobytes of text) could forge or bloat log entries. Such an id is replaced by a new one,
-//! which is also the one the answer echoes.
+//! `X-Request-Id`: a per-process random prefix and a counter, unique like a UUID without a
+//! system call per request. A client's own id goes into every log line, so it is kept only when
+//! short and plain (`A-Z a-z 0-9 . _ : -`); anything else could forge or bloat log entries.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,13 +9,10 @@ use axum::http::{HeaderName, HeaderValue, Request};
 use rand::RngCore;
 use tower_http::request_id::{MakeRequestId, RequestId};
 
-/// The header that carries the id, both ways.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Longest client-sent id kept.
 pub const MAX_CLIENT_ID_LEN: usize = 128;
 
-/// Whether a client's id is short and plain enough to log as it is.
 fn acceptable(id: &HeaderValue) -> bool {
     let id = id.as_bytes();
     (1..=MAX_CLIENT_ID_LEN).contains(&id.len())
@@ -30,8 +21,7 @@ fn acceptable(id: &HeaderValue) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Removes a client's `X-Request-Id` that is not [`acceptable`], so that the request gets a
-/// new one. Runs before the layer that sets the id.
+/// Runs before the layer that sets the id, so a refused one is replaced.
 pub fn drop_unacceptable_id<B>(mut request: Request<B>) -> Request<B> {
     let headers = request.headers_mut();
     if headers
@@ -44,10 +34,8 @@ pub fn drop_unacceptable_id<B>(mut request: Request<B>) -> Request<B> {
     request
 }
 
-/// Makes the ids. Cheap to clone; clones share the counter.
 #[derive(Clone)]
 pub struct SequentialRequestId {
-    /// The random prefix as 16 hex digits and the dash, rendered once.
     prefix: [u8; 17],
     next: Arc<AtomicU64>,
 }
@@ -65,8 +53,7 @@ impl SequentialRequestId {
         }
     }
 
-    /// The next id: the prefix, then the counter in hex without leading zeros. Written into a
-    /// stack buffer by hand: `format!` was about 2 % of the cheap path's CPU.
+    /// Written by hand into a stack buffer: `format!` shows in the cheap path's profile.
     fn next_id(&self) -> ([u8; 33], usize) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut id = [0u8; 33];

@@ -1,15 +1,6 @@
-//! The HTTP/1.1 accept loop. `axum::serve` offers neither a cap on open connections nor a
-//! deadline for request headers, and without them a few slow clients can hold every socket and
-//! file descriptor of the process (slowloris). Here:
-//! - at most `max_connections` connections are open at once; beyond that the loop stops
-//!   accepting and new connections wait in the kernel's backlog until one closes;
-//! - a connection that takes longer than `header_read_timeout` to send a request's headers, or
-//!   sits idle that long between requests, is closed (the request deadline of
-//!   `hardening::deadline` covers bodies and handlers);
-//! - on shutdown it stops accepting, lets requests in flight finish and closes idle
-//!   keep-alive connections at once;
-//! - a connection closed with a request body unread lingers first (see `linger`), so a client
-//!   still sending that body reads its answer instead of a reset.
+//! The HTTP/1.1 accept loop: `axum::serve` has no cap on open connections and no deadline for
+//! request headers, without which a few slow clients hold every socket (slowloris). On
+//! shutdown it stops accepting and lets the requests in flight finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,14 +20,12 @@ use tower::ServiceExt as _;
 
 use crate::linger::{LingeringStream, UnreadBody};
 
-/// What one process lets its clients hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
 }
 
-/// Serves `service` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
@@ -83,9 +72,6 @@ pub async fn serve<S>(
     graceful.shutdown().await;
 }
 
-/// Waits for a free connection slot, then for a connection. Returns `None` after an accept
-/// error, having waited a moment when it was the process running out of file descriptors (so
-/// the loop does not spin while they are short).
 async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,

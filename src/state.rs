@@ -1,5 +1,4 @@
-//! What every handler can reach: the database, the hashing pool, the session cache, the mail
-//! queue and the configuration, behind one pointer.
+//! What every handler can reach: the database, hashing, the session cache, mail, settings.
 
 use std::sync::Arc;
 
@@ -10,10 +9,8 @@ use crate::domain::PasswordPolicy;
 use crate::mail::{MailTransport, Mailer};
 use crate::public_url::PublicUrl;
 
-/// What every handler can reach: one pointer to [`Shared`], so the several clones a request
-/// makes (each middleware and extractor takes its own) cost one reference count, not one per
-/// field (a profile showed cloning and dropping a field-by-field state at 16 % of the cheap
-/// path's CPU).
+/// One pointer: every middleware and extractor clones the state, so a clone must cost one
+/// reference count, not one per field (docs/decisions/0012).
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
@@ -31,24 +28,17 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The state itself.
 pub struct Shared {
     pub db: Db,
-    /// The token lookup of the authentication path (see `db::SessionLookup`).
     pub sessions: SessionLookup,
     pub hashing: Hashing,
     pub clock: Arc<dyn Clock>,
     pub policy: PasswordPolicy,
     pub config: Arc<Config>,
-    /// The queue of outgoing code mails.
     pub mailer: Mailer,
-    /// Recently authenticated sessions (see `auth::AuthCache` for why this stays correct).
     pub auth_cache: AuthCache,
-    /// Tokens' last uses, waiting to be written (see `auth::Touches`).
     pub touches: Touches,
-    /// On SQLite, where session changes are recorded for the other processes on the file.
     pub change_recorder: Option<ChangeRecorder>,
-    /// Where clients reach the API: `KITCHEN_API_PUBLIC_URL`, or the address listened on.
     pub public_url: PublicUrl,
 }
 
@@ -57,6 +47,5 @@ pub struct Shared {
 pub struct Overrides {
     pub hasher: Option<Arc<dyn PasswordHasher>>,
     pub clock: Option<Arc<dyn Clock>>,
-    /// Where mails go instead of the configured backend.
     pub mail_transport: Option<Arc<dyn MailTransport>>,
 }

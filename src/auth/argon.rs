@@ -11,7 +11,7 @@
 //! it committed until that thread allocates again, which an idle hashing thread never does.
 //! A buffer of 2 MiB or more starts on a 2 MiB boundary and is advised to use transparent huge
 //! pages: Argon2 reads it at random, and with 4 KiB pages most of those reads also miss the
-//! TLB (docs/bench/analysis.md, §0i).
+//! TLB (docs/decisions/0005-argon2-memory-on-huge-pages.md).
 //!
 //! The PHC strings are the `argon2` crate's own (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`): hashes
 //! made here verify with the stock code and the other way round (see the tests).
@@ -319,7 +319,7 @@ mod tests {
     }
 
     /// The production buffer (19 MiB) starts on a huge page and is advised to use them: with
-    /// them a login took 5–9 % less CPU on the benchmark machines (docs/bench/analysis.md, §0i).
+    /// them a login took 5–9 % less CPU on the benchmark machines (docs/decisions/0005).
     #[cfg(target_os = "linux")]
     #[test]
     fn a_buffer_of_huge_pages_size_is_aligned_and_advised_to_use_them() {

@@ -1,21 +1,11 @@
-//! A short-lived, in-process cache of authenticated sessions, so the cheap path (`GET
-//! /users/me/` and every other authenticated read) usually costs no database round trip.
-//!
-//! Correctness comes before hits:
-//! - Every successful request that may change a session or a user (logout, profile edit,
-//!   password change, deactivation, ...) invalidates, after it commits, the sessions of the
-//!   user it changed ([`AuthCache::invalidate_user`]); the rare bulk change invalidates
-//!   everything ([`AuthCache::invalidate_all`]). A write by one user costs nobody else a hit.
-//! - Every invalidation takes a number from one counter, and every database read takes a
-//!   [`Ticket`] (the counter's value) before it starts: a read that a change overtook is never
-//!   stored, so a lookup racing with a logout cannot put the revoked session back.
-//! - On PostgreSQL invalidations are broadcast with `NOTIFY`, and every server process
-//!   `LISTEN`s, so a token revoked on one process stops working on the others within
-//!   milliseconds.
-//! - The TTL bounds staleness where no broadcast reaches (several processes on one SQLite file,
-//!   or a write made outside the service): an entry is trusted at most the TTL after it was
-//!   read from the database, however often it is used meanwhile. A TTL of 0 turns the cache
-//!   off.
+//! An in-process cache of authenticated sessions, so authenticated reads usually cost no
+//! database round trip (docs/decisions/0007). Correctness before hits:
+//! - a successful write invalidates the sessions of the user it changed, after it commits,
+//!   here and (`cache_sync`) in the other processes;
+//! - every read takes a [`Ticket`] before it starts, and a read that a change overtook is never
+//!   stored, so a lookup racing a logout cannot put the revoked session back;
+//! - an entry is trusted at most the TTL after its read, however often it is used: that bounds
+//!   only changes no announcement carries (SQL written directly into the database).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::db::SessionRow;
 
-/// The invalidation counter's value when a database read began (see [`AuthCache::ticket`]).
+/// The invalidation counter's value when a database read began.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
 
@@ -36,7 +26,6 @@ struct Entry {
     fetched_at: DateTime<Utc>,
 }
 
-/// The session cache. Cheap to clone (shared).
 #[derive(Clone)]
 pub struct AuthCache {
     inner: Arc<Inner>,
@@ -44,12 +33,10 @@ pub struct AuthCache {
 
 struct Inner {
     ttl: TimeDelta,
-    /// The most entries kept (a flood of distinct tokens cannot grow memory beyond it), and
-    /// the most changed users remembered. When entries reach it, the expired and invalidated
-    /// ones go first; if that frees less than a sixteenth, random ones go until a sixteenth is
-    /// free, so the pruning scan runs at most once per `max_entries / 16` inserts.
+    /// Bounds the entries and the changed users remembered, so a flood of distinct tokens
+    /// cannot grow memory. Pruning frees a sixteenth at once: one scan per `max / 16` inserts.
     max_entries: usize,
-    /// Numbers the invalidations; only ever incremented while `state` is locked.
+    /// Only ever incremented while `state` is locked.
     changes: AtomicU64,
     state: Mutex<State>,
 }
@@ -57,15 +44,12 @@ struct Inner {
 #[derive(Default)]
 struct State {
     entries: HashMap<[u8; 32], Entry>,
-    /// Users whose sessions changed within the last TTL: the change's number and time. An
-    /// entry read before its user's last change is stale; older changes can be forgotten, as
+    /// Users whose sessions changed within the last TTL; older changes can be forgotten, as
     /// every entry read before them has expired.
     changed: HashMap<i64, (Ticket, DateTime<Utc>)>,
-    /// The number of the last [`AuthCache::invalidate_all`]: nothing read before it is stored.
     cleared: Ticket,
 }
 
-/// Whether a read of `user_id`'s session that began at `read` was overtaken by a change.
 fn overtaken(
     changed: &HashMap<i64, (Ticket, DateTime<Utc>)>,
     cleared: Ticket,
@@ -85,15 +69,12 @@ impl State {
 
     fn clear(&mut self, change: Ticket) {
         self.cleared = change;
-        // Old entries are unusable now; dropping them returns the memory.
         self.entries.clear();
         self.changed.clear();
     }
 }
 
 impl AuthCache {
-    /// A cache of at most `max_entries` sessions, each kept `ttl` at most; a zero TTL caches
-    /// nothing.
     pub fn new(ttl: TimeDelta, max_entries: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -109,8 +90,7 @@ impl AuthCache {
         self.inner.ttl > TimeDelta::zero() && self.inner.max_entries > 0
     }
 
-    /// To be taken BEFORE the cache or database lookup whose result may then be stored: a
-    /// change to that user after this point makes the result stale on arrival.
+    /// To be taken BEFORE the lookup whose result may be stored: a change after it spoils it.
     pub fn ticket(&self) -> Ticket {
         Ticket(self.inner.changes.load(Ordering::Acquire))
     }
@@ -123,7 +103,6 @@ impl AuthCache {
         now.signed_duration_since(entry.fetched_at) >= self.inner.ttl
     }
 
-    /// The cached session for `digest`, unless it expired or its user changed since.
     pub fn get(&self, digest: &[u8; 32], now: DateTime<Utc>) -> Option<Arc<SessionRow>> {
         if !self.enabled() {
             return None;
@@ -137,8 +116,6 @@ impl AuthCache {
         Some(Arc::clone(&entry.session))
     }
 
-    /// Stores a session whose read began at `ticket` (see [`AuthCache::ticket`]), unless its
-    /// user changed since.
     pub fn put(
         &self,
         digest: [u8; 32],
@@ -165,8 +142,7 @@ impl AuthCache {
             entries.retain(|_, e| {
                 !self.expired(e, now) && !overtaken(changed, *cleared, e.session.user.id, e.ticket)
             });
-            // Still full of live sessions: drop a sixteenth, chosen at random (the map's order
-            // of digests), not everything, so a working set near the cap keeps most of its hits.
+            // Still full: a random sixteenth goes, so a working set near the cap keeps its hits.
             let mut excess = entries.len().saturating_sub(max - max / 16);
             entries.retain(|_, _| {
                 let keep = excess == 0;
@@ -184,9 +160,7 @@ impl AuthCache {
         );
     }
 
-    /// Replaces the session cached for `digest` (with a newer last use), keeping when and
-    /// under which ticket it was read from the database: a use is not a read, and must not
-    /// extend how long the entry is trusted. Nothing happens if the entry has gone.
+    /// A newer last use, keeping the entry's read time: a use must not extend its trust.
     pub fn replace(&self, digest: &[u8; 32], session: Arc<SessionRow>) {
         if let Ok(mut state) = self.inner.state.lock() {
             if let Some(entry) = state.entries.get_mut(digest) {
@@ -195,7 +169,6 @@ impl AuthCache {
         }
     }
 
-    /// Invalidates the sessions of one user (after a write that may affect them).
     pub fn invalidate_user(&self, user_id: i64, now: DateTime<Utc>) {
         let Ok(mut state) = self.inner.state.lock() else {
             return;
@@ -208,13 +181,12 @@ impl AuthCache {
                 .changed
                 .retain(|_, &mut (_, at)| now.signed_duration_since(at) < ttl);
             if state.changed.len() > self.inner.max_entries {
-                // More users changed within a TTL than there are entries: cheaper to start over.
                 state.clear(change);
             }
         }
     }
 
-    /// Invalidates every entry (after a bulk change, or when changes may have been missed).
+    /// After a bulk change, or when announcements may have been missed.
     pub fn invalidate_all(&self) {
         if let Ok(mut state) = self.inner.state.lock() {
             let change = self.next_change();
@@ -270,7 +242,6 @@ mod tests {
         assert!(cache.get(&[1; 32], now).is_none());
         assert!(cache.get(&[3; 32], now).is_none());
         assert_eq!(cache.get(&[2; 32], now).map(|s| s.token_id), Some(20));
-        // Read again after the change: cached again.
         let t = cache.ticket();
         cache.put([1; 32], session(1, 10), t, now);
         assert_eq!(cache.get(&[1; 32], now).map(|s| s.token_id), Some(10));
@@ -283,7 +254,6 @@ mod tests {
         cache.invalidate_user(1, now);
         cache.put([1; 32], session(1, 10), before, now);
         assert!(cache.get(&[1; 32], now).is_none());
-        // Another user's change does not spoil a read of this one.
         let before = cache.ticket();
         cache.invalidate_user(2, now);
         cache.put([1; 32], session(1, 10), before, now);
@@ -310,7 +280,6 @@ mod tests {
         cache.replace(&[1; 32], session(1, 11));
         assert_eq!(cache.get(&[1; 32], later).map(|s| s.token_id), Some(11));
         assert!(cache.get(&[1; 32], now + TimeDelta::seconds(60)).is_none());
-        // Nothing to replace: nothing stored.
         cache.replace(&[2; 32], session(2, 20));
         assert!(cache.get(&[2; 32], now).is_none());
     }
@@ -323,7 +292,6 @@ mod tests {
             cache.put([i; 32], session(i64::from(i), i64::from(i)), t, now);
         }
         let state = cache.inner.state.lock().unwrap();
-        // 100 - 100 / 16 = 94 kept, then the new one.
         assert_eq!(state.entries.len(), 95);
         assert!(state.entries.contains_key(&[100; 32]));
     }

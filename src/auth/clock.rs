@@ -1,19 +1,15 @@
-//! Time as a dependency, so tests can pin "now" (dates of birth, expiry) instead of sleeping.
+//! Time as a dependency, so tests pin "now"; in microseconds, which both databases keep.
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 
-/// The source of the current time.
 pub trait Clock: Send + Sync + 'static {
-    /// Now, truncated to microseconds (the precision both databases keep).
     fn now(&self) -> DateTime<Utc>;
 
-    /// Today's date in UTC.
     fn today(&self) -> NaiveDate {
         self.now().date_naive()
     }
 }
 
-/// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 

@@ -1,11 +1,6 @@
-//! Mailing a one-time code: the step every endpoint that sends one goes through, so none can
-//! get its order wrong. A place in the mail queue comes first, then the code-mail limits, then
-//! the code: a full queue (`503`) or a limit (`429`) refuses the request before it has used up
-//! any quota or voided the code the user already holds.
-//!
-//! The look-up of the recipient, the new code and its storage run in the mail queue, not in
-//! the request, so a request does the same work whether or not the recipient exists (or, for
-//! verification, is already verified).
+//! Mailing a one-time code: a queue place, then the limits, then the code, so a refusal uses no
+//! quota and voids no code. The recipient's look-up runs in the mail queue, so a request does
+//! the same work whether or not the recipient exists (no enumeration).
 
 use std::net::IpAddr;
 
@@ -15,20 +10,18 @@ use crate::error::ApiError;
 use crate::mail::{Mail, MailSlot};
 use crate::state::AppState;
 
-/// No user has id 0 (ids start at 1), so a code issued to it is stored nowhere.
+/// No user has id 0, so a code issued to it is stored nowhere.
 pub const NO_USER: i64 = 0;
 
-/// Who a code mail is for, as the request names them.
 #[derive(Debug, Clone)]
 pub enum Recipient {
     UserId(i64),
     EmailKey(String),
-    /// A user the request has just read or written: no need to look them up again.
     Known(MailTarget),
 }
 
 impl Recipient {
-    /// The key of the per-account code-mail limit: a digest, so the table holds no address.
+    /// A digest, so the limits table holds no address.
     fn limit_key(&self) -> String {
         match self {
             Self::UserId(id) => account_key("code-mail-user", &id.to_string()),
@@ -38,17 +31,13 @@ impl Recipient {
     }
 }
 
-/// Mails a new code of `purpose` to `to` (voiding the previous one), within the code-mail
-/// limits per client address and per account (each new code brings new tries, so this also
-/// bounds code guessing). A full queue answers 503 and a limit 429, either having changed
-/// nothing: no limit counts the request and no code is issued.
+/// Mails a new code of `purpose` within the code-mail limits (which also bound code guessing).
 pub async fn send_code_mail(
     state: &AppState,
     client: IpAddr,
     purpose: CodePurpose,
     to: Recipient,
 ) -> Result<(), ApiError> {
-    // The place first: once the limits have counted the request, nothing can refuse it.
     let slot = state.mailer.reserve()?;
     let config = &state.config;
     let address = format!("code-mail-ip:{client}");
@@ -68,8 +57,7 @@ pub async fn send_code_mail(
     Ok(())
 }
 
-/// Queues a code mail in `slot` without the code-mail limits: for a request bounded by a limit
-/// of its own (registration), which reserved `slot` before changing anything.
+/// Without the code-mail limits: for registration, which has a limit of its own.
 pub fn queue_code_mail(state: &AppState, slot: MailSlot, purpose: CodePurpose, to: Recipient) {
     let state = state.clone();
     slot.prepare(async move {
@@ -83,8 +71,6 @@ pub fn queue_code_mail(state: &AppState, slot: MailSlot, purpose: CodePurpose, t
     });
 }
 
-/// Issues a new code (voiding the previous one of that purpose) and returns its mail, or
-/// `None` after the same work when there is nobody to send it to.
 async fn issue_code(
     state: &AppState,
     purpose: CodePurpose,

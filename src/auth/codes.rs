@@ -1,26 +1,19 @@
-//! One-time codes mailed to a user: six digits from the OS CSPRNG, valid for 15 minutes and
-//! five tries, used once. The server keeps only a salted SHA-256 digest that also covers the
-//! code's purpose and its user, so a verification code can never reset a password, nor a
-//! code of one user unlock another's account. Digests are compared in constant time.
-//!
-//! A digest of a six-digit code cannot resist a brute force by someone who has read the table
-//! (there are only a million codes); what protects a code is its short life, the try limit
-//! and single use, so the digest is a fast hash on purpose, like the tokens'.
+//! One-time mailed codes. The stored salted digest covers the purpose and the user, so a
+//! verification code cannot reset a password nor serve another user. A million codes resist no
+//! brute force of a leaked table whatever the hash; their short life, try limit and single use
+//! protect them, so the digest is fast on purpose.
 
 use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// How long a code stays valid.
 pub const CODE_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
-/// Tries a code allows, right or wrong; after that even the right code is refused.
+/// Tries, right or wrong; after that even the right code is refused.
 pub const MAX_CODE_ATTEMPTS: i32 = 5;
-/// Digits in a code.
 pub const CODE_LEN: usize = 6;
 const SALT_LEN: usize = 16;
 
-/// What a code is for. Each user has at most one live code per purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodePurpose {
     VerifyEmail,
@@ -28,7 +21,6 @@ pub enum CodePurpose {
 }
 
 impl CodePurpose {
-    /// The name stored in `codes.purpose`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
@@ -37,15 +29,13 @@ impl CodePurpose {
     }
 }
 
-/// A code as the user receives it. Printing it shows nothing.
+/// Printing it shows nothing.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OneTimeCode(String);
 
 impl OneTimeCode {
-    /// A new uniformly random code, `000000` to `999999`.
     pub fn generate() -> Self {
-        // Rejection sampling: 2^32 is not a multiple of 10^6, so values from the top
-        // incomplete block are drawn again rather than folded in with a modulo bias.
+        // Rejection sampling: a modulo would favour low codes.
         const RANGE: u32 = 1_000_000;
         const LIMIT: u32 = u32::MAX - (u32::MAX % RANGE);
         loop {
@@ -56,20 +46,16 @@ impl OneTimeCode {
         }
     }
 
-    /// Reads a code typed by a user: surrounding spaces ignored, then exactly six ASCII
-    /// digits. `None` for anything else (it cannot be a code we sent).
     pub fn parse(raw: &str) -> Option<Self> {
         let trimmed = raw.trim();
         (trimmed.len() == CODE_LEN && trimmed.bytes().all(|b| b.is_ascii_digit()))
             .then(|| Self(trimmed.to_owned()))
     }
 
-    /// The digits, to put in the mail.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
-    /// The digest to store with a fresh random salt.
     pub fn seal(&self, purpose: CodePurpose, user_id: i64) -> SealedCode {
         let mut salt = [0u8; SALT_LEN];
         OsRng.fill_bytes(&mut salt);
@@ -80,7 +66,7 @@ impl OneTimeCode {
         }
     }
 
-    /// Whether this code is the one sealed as `salt` and `digest`, in constant time.
+    /// In constant time.
     pub fn matches(&self, purpose: CodePurpose, user_id: i64, salt: &[u8], stored: &[u8]) -> bool {
         let computed = digest(salt, purpose, user_id, self);
         bool::from(computed.as_slice().ct_eq(stored))
@@ -93,15 +79,13 @@ impl std::fmt::Debug for OneTimeCode {
     }
 }
 
-/// What the database keeps of a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedCode {
     pub salt: Vec<u8>,
     pub digest: [u8; 32],
 }
 
-/// SHA-256 over salt ‖ purpose ‖ 0 ‖ user id (8 bytes, big-endian) ‖ code. The salt is fixed
-/// length and the purpose is NUL-terminated, so no two inputs share an encoding.
+/// Fixed-length salt and NUL-terminated purpose: no two inputs share an encoding.
 fn digest(salt: &[u8], purpose: CodePurpose, user_id: i64, code: &OneTimeCode) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(salt);

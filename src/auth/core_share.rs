@@ -1,26 +1,18 @@
-//! How many password hashes may run at once right now: the configured `hash_concurrency`,
-//! less the cores the async workers are busy on. A hash holds a core for tens of milliseconds
-//! and cannot be interrupted, and the scheduler shares a core between processes (the
-//! database, a proxy) evenly, whatever nice value the hashing threads have. So while the cheap
-//! path (authenticated reads, served by the async workers) keeps cores busy, hashing stays
-//! off those cores; when it does not, hashing takes every core it is allowed.
-//!
-//! The workers' busy time comes from tokio's own counters, sampled at most every
-//! [`WINDOW`] by whichever hashing thread is about to start a hash. At least one hash may
-//! always run, so logins are never starved, only slowed, and a hash that has started always
-//! finishes.
+//! How many password hashes may run at once: `hash_concurrency` less the cores the async
+//! workers are busy on (tokio's counters). A hash holds a core for tens of milliseconds, and
+//! nice values do not rank threads against other processes, so this keeps hashing off the
+//! cores that cheap reads need (docs/decisions/0006). One hash may always run: logins slow
+//! down, never starve.
 
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
-/// How long a measurement of the workers' busy time spans, at least.
 const WINDOW: Duration = Duration::from_millis(50);
 
-/// The cores reserved for the async workers, as a function of how many of them they used on
-/// average: a core from a quarter of one on (below that they are handling the hashes' own
-/// requests: a login costs them well under a millisecond), another from one and a quarter.
+/// A core from a quarter of one on: below that the workers serve little but the logins
+/// themselves, which cost them well under a millisecond each.
 fn reserved_cores(busy_cores: f64) -> usize {
     if busy_cores.is_finite() && busy_cores > 0.0 {
         // Saturating float-to-integer conversion: the value is finite and positive here.
@@ -30,17 +22,15 @@ fn reserved_cores(busy_cores: f64) -> usize {
     }
 }
 
-/// Hashes allowed to run at once when the workers used `busy_cores` cores on average.
 pub(super) fn allowed(concurrency: usize, busy_cores: f64) -> usize {
     concurrency
         .saturating_sub(reserved_cores(busy_cores))
         .max(1)
 }
 
-/// The gate every hashing thread passes before it starts a hash.
 pub(super) struct CoreShare {
     concurrency: usize,
-    /// The runtime whose workers are measured (none outside one: then nothing is reserved).
+    /// None outside a runtime: then nothing is reserved.
     runtime: Option<Handle>,
     state: Mutex<State>,
     freed: Condvar,
@@ -72,7 +62,6 @@ impl CoreShare {
         }
     }
 
-    /// Waits until one more hash may run, then holds its place until the [`Slot`] drops.
     pub(super) fn enter(&self) -> Slot<'_> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
@@ -90,7 +79,6 @@ impl CoreShare {
         }
     }
 
-    /// Updates the allowance once a window has passed since the last measurement.
     fn sample(&self, state: &mut State) {
         let Some(runtime) = &self.runtime else {
             return;
@@ -117,7 +105,6 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// The time every async worker has spent busy since the runtime started.
 fn busy_total(runtime: &Handle) -> Duration {
     let metrics = runtime.metrics();
     (0..metrics.num_workers())

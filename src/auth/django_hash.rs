@@ -1,28 +1,21 @@
-//! Password hashes inherited from the Django service, verified so its users can log in with the
-//! password they already have; login then replaces each with an Argon2id hash.
-//!
-//! Django stores `pbkdf2_sha256$<iterations>$<salt>$<base64 of the 32-byte key>` (its default
-//! hasher), and an "unusable" password as `!` followed by random text: no password matches it.
+//! Django's password hashes (`pbkdf2_sha256$…`; `!…` is unusable), verified so imported users
+//! log in with the password they have; login then replaces each with Argon2id.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-/// The prefix of Django's default hasher.
 pub const PBKDF2_SHA256_PREFIX: &str = "pbkdf2_sha256$";
 
-/// More than any Django release has used (1,000,000 would be far in the future): a stored hash
-/// claiming more is refused rather than letting one row burn the CPU for minutes.
+/// More than any Django release uses: a row claiming more must not burn the CPU for minutes.
 const MAX_ITERATIONS: u32 = 10_000_000;
 
-/// Whether `stored` is a hash this module knows (a Django hash, usable or not).
 pub fn is_django_hash(stored: &str) -> bool {
     stored.starts_with(PBKDF2_SHA256_PREFIX) || stored.starts_with('!')
 }
 
-/// Checks `password` against a Django hash. `Ok(false)` for a wrong password and for an
-/// unusable one; an error for a malformed hash (a broken row, worth a log line).
+/// `Ok(false)` for a wrong or unusable password; an error for a malformed hash.
 pub fn verify(password: &str, stored: &str) -> anyhow::Result<bool> {
     if stored.starts_with('!') {
         return Ok(false);
@@ -52,8 +45,6 @@ pub fn verify(password: &str, stored: &str) -> anyhow::Result<bool> {
     Ok(bool::from(computed.as_slice().ct_eq(&expected)))
 }
 
-/// Django's `make_password(password, salt, "pbkdf2_sha256")` with `iterations` rounds: the
-/// inverse of [`verify`], for tests and tools.
 pub fn make_pbkdf2_sha256(password: &str, salt: &str, iterations: u32) -> String {
     let key = derive(password, salt, iterations);
     format!(
@@ -66,9 +57,7 @@ fn derive(password: &str, salt: &str, iterations: u32) -> [u8; 32] {
     pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password.as_bytes(), salt.as_bytes(), iterations)
 }
 
-/// Django's Argon2 hasher stores `argon2` followed by the PHC string of argon2-cffi
-/// (`argon2$argon2id$v=19$m=…`): dropping the prefix gives a PHC string that
-/// [`super::Argon2Hasher`] verifies as is.
+/// Django's `argon2$argon2id$…` less its prefix is a PHC string our hasher verifies.
 pub fn django_argon2_to_phc(stored: &str) -> Option<&str> {
     stored
         .strip_prefix("argon2")
@@ -80,9 +69,7 @@ pub fn django_argon2_to_phc(stored: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    /// Computed with Python's standard library, as Django does it:
-    /// `base64.b64encode(hashlib.pbkdf2_hmac("sha256", b"correct horse battery staple",
-    /// b"kitchenSalt2024", 1000)).decode()`.
+    /// From Python: `b64encode(pbkdf2_hmac("sha256", password, b"kitchenSalt2024", 1000))`.
     const KNOWN: &str =
         "pbkdf2_sha256$1000$kitchenSalt2024$5IROFvK09N3GDYlpnH6azwoawsgN1OZxIlxznUa5mvE=";
 

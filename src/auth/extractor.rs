@@ -11,15 +11,13 @@ use std::sync::Arc;
 use crate::db::{self, SessionRow, UserRow};
 use crate::error::{ApiError, AuthFailure};
 
-/// The caller, authenticated by a live token of an active user. It shares the session the
-/// cache holds rather than copying the user's row for every request.
+/// The caller, by a live token of an active user; shares the cached session, copying nothing.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     session: Arc<SessionRow>,
 }
 
 impl AuthUser {
-    /// The caller's account, as it was when the session was read.
     pub fn user(&self) -> &UserRow {
         &self.session.user
     }
@@ -50,7 +48,6 @@ impl FromRequestParts<AppState> for AuthUser {
                     .find(&digest)
                     .await?
                     .ok_or(ApiError::Unauthenticated(AuthFailure::InvalidToken))?;
-                // A use noted here but not written yet counts (idle timeout, granularity).
                 session.last_used_at = state.touches.latest(session.token_id, session.last_used_at);
                 let session = Arc::new(session);
                 cache.put(digest, Arc::clone(&session), ticket, now);
@@ -61,8 +58,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .config
             .token_expired(session.token_created_at, session.last_used_at, now)
         {
-            // Purged on sight; the periodic purge catches the ones nobody presents again (and
-            // this one, if the database cannot take the write now: the answer stays the same).
+            // A failed purge changes no answer: the periodic purge catches it later.
             if let Err(e) = db::delete_token(&state.db, session.token_id).await {
                 tracing::warn!(error = %e, "could not purge an expired token");
             }
@@ -71,10 +67,7 @@ impl FromRequestParts<AppState> for AuthUser {
         if !session.user.is_active {
             return Err(ApiError::Unauthenticated(AuthFailure::Inactive));
         }
-        // `last_used_at` is kept to within a minute (less under a short idle timeout), and
-        // written in batches off the request path (`auth::touches`): a request never waits for
-        // that write, and one that the database cannot take (a full disk, a read-only file)
-        // fails no request.
+        // Noted, not written: the batch flush (`auth::touches`) never holds up or fails a request.
         let stale = session
             .last_used_at
             .is_none_or(|t| now.signed_duration_since(t) >= state.config.last_used_granularity());

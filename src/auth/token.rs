@@ -12,12 +12,9 @@ use sha2::{Digest, Sha256};
 use crate::error::AuthFailure;
 
 const TOKEN_BYTES: usize = 32;
-/// Length of a token's text: 32 bytes in unpadded base64.
 pub const TOKEN_LEN: usize = 43;
 
-/// Whether `key` is shaped like a Django REST Framework token: 40 lowercase hex characters
-/// (20 random bytes). `kitchen-api import-django` stores their SHA-256 digests, so app sessions
-/// opened against the Django service keep working; they are looked up like our own tokens.
+/// A Django REST Framework key (40 lowercase hex): imported tokens keep app sessions working.
 pub fn is_drf_key(key: &[u8]) -> bool {
     key.len() == 40 && key.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -27,14 +24,12 @@ pub fn is_drf_key(key: &[u8]) -> bool {
 pub struct PlainToken(String);
 
 impl PlainToken {
-    /// A new random token.
     pub fn generate() -> Self {
         let mut bytes = [0u8; TOKEN_BYTES];
         OsRng.fill_bytes(&mut bytes);
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    /// A Django REST Framework key (see [`is_drf_key`]), to store its digest at import.
     pub fn from_drf_key(key: &str) -> Option<Self> {
         is_drf_key(key.as_bytes()).then(|| Self(key.to_owned()))
     }
@@ -44,7 +39,6 @@ impl PlainToken {
         &self.0
     }
 
-    /// What the database stores and looks up.
     pub fn digest(&self) -> TokenDigest {
         TokenDigest(Sha256::digest(self.0.as_bytes()).into())
     }
@@ -56,7 +50,6 @@ impl std::fmt::Debug for PlainToken {
     }
 }
 
-/// SHA-256 of a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenDigest([u8; 32]);
 
@@ -70,12 +63,8 @@ impl TokenDigest {
     }
 }
 
-/// Reads `Authorization: Token <key>` (or `Bearer <key>`, any case) the way DRF does.
-///
-/// `Ok(None)`: no header or another scheme (the route decides whether that is allowed).
-/// `Ok(Some(token))`: a key that is shaped like one of ours (it may still be unknown).
-/// A key of the right alphabet but the wrong length cannot exist, so it is `InvalidToken`
-/// without a database lookup; the one other length accepted is an imported DRF key.
+/// Reads `Authorization: Token <key>` (or `Bearer`, any case) as DRF does. `Ok(None)`: no
+/// header or another scheme; a key of a length no token has is refused without a lookup.
 pub fn parse_authorization(
     header: Option<&HeaderValue>,
 ) -> Result<Option<PlainToken>, AuthFailure> {

@@ -4,7 +4,7 @@
 //! calling task when the answer is back: two thread hand-offs (futex wake-ups, context
 //! switches) around a point lookup that takes SQLite itself a few microseconds. On the
 //! authentication path, which every authenticated request that misses the session cache takes,
-//! those hand-offs cost several times the query (`docs/bench/analysis.md` §0). This module runs
+//! those hand-offs cost several times the query (`docs/decisions/0009`). This module runs
 //! that one `SELECT` on the calling thread through a few `rusqlite` connections of its own,
 //! opened read-only on the same file (WAL mode: readers never wait for the writer).
 //!

@@ -70,7 +70,7 @@ pub enum Db {
 /// others wait for its lock in SQLite's busy handler, which sleeps and retries (1, 2, 5, 10, …
 /// 100 ms) instead of waking when the lock is free. Eight clients logging in at once with a
 /// cheap hash saw a p99 of 313–344 ms that way, against 15–18 ms with one writer, and 55 %
-/// more logins per second (`docs/bench/analysis.md` §0l). With one writer connection, writes
+/// more logins per second (`docs/decisions/0010`). With one writer connection, writes
 /// queue for it in the pool, in order, and each starts the moment the one before commits; the
 /// lock is only ever waited for when another process (the command line, a second server)
 /// writes to the same file.

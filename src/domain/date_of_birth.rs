@@ -1,9 +1,5 @@
-//! A user's date of birth.
-//!
-//! Only the strict ISO form `YYYY-MM-DD` is accepted so that every client
-//! sends the same thing, and the date must be plausible: not in the future
-//! (judged against a `today` the caller supplies, which keeps this pure and
-//! testable) and not before 1900.
+//! A date of birth: strict `YYYY-MM-DD`, from 1900 to a `today` the caller supplies (pure,
+//! so testable without a clock).
 
 use chrono::NaiveDate;
 
@@ -11,19 +7,16 @@ use super::Invalid;
 
 const FORMAT_MESSAGE: &str = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.";
 
-/// A calendar date between 1900-01-01 and the day it was parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateOfBirth(NaiveDate);
 
 impl DateOfBirth {
-    /// Parses `YYYY-MM-DD`; `Ok(None)` means "clear it".
     pub fn parse(raw: &str, today: NaiveDate) -> Result<Option<DateOfBirth>, Invalid> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Ok(None);
         }
-        // chrono alone would also take `2001-2-3` or `+2001-02-03`, so the
-        // shape is checked first.
+        // chrono alone would take `2001-2-3` or `+2001-02-03`.
         if !has_iso_shape(trimmed) {
             return Err(Invalid::one(FORMAT_MESSAGE));
         }
@@ -39,7 +32,6 @@ impl DateOfBirth {
         Ok(Some(DateOfBirth(date)))
     }
 
-    /// The date itself.
     pub fn date(&self) -> NaiveDate {
         self.0
     }

@@ -1,20 +1,9 @@
-//! E-mail addresses, the identity users sign up and log in with.
-//!
-//! One mailbox must be one account, so every spelling of an address that reaches the same
-//! mailbox has the same canonical form, computed here and nowhere else:
-//! - the domain is mapped as mail systems map it, by UTS-46 (IDNA): case, fullwidth letters and
-//!   dots, NFD and Punycode all map to one Unicode form (`x@ＥＸＡＭＰＬＥ.com` and
-//!   `x@xn--bcher-kva.example` are `x@example.com` and `x@bücher.example`);
-//! - the local part is NFC-normalised (it must be ASCII anyway, as for Django and HTML5);
-//! - invisible characters (Unicode's Default_Ignorable_Code_Point and the format characters,
-//!   category Cf: soft hyphen, zero-width space and joiners, BOM, bidi controls, variation
-//!   selectors ...) are refused, not stripped: a client never learns that what it sent is not
-//!   what we stored.
-//!
-//! Two forms of that address matter: the one we store and show back (the local part as typed,
-//! since some mail servers treat it case-sensitively, the domain in its mapped Unicode form),
-//! and the key behind the unique index (the same with the local part lower-cased too). See
-//! `docs/decisions/0001-one-account-per-mailbox.md`.
+//! E-mail addresses. One mailbox is one account, so every spelling that reaches a mailbox has
+//! one canonical form, computed here only: the domain mapped by UTS-46 as mail systems map it,
+//! the local part NFC, invisible characters refused rather than stripped (a client never learns
+//! that what we stored is not what it sent). The stored form keeps the local part as typed
+//! (some servers treat it case-sensitively); the unique key lower-cases it too
+//! (docs/decisions/0001-one-account-per-mailbox.md).
 
 use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
 use icu_properties::{CodePointMapData, CodePointSetData};
@@ -24,21 +13,15 @@ use validator::ValidateEmail;
 
 use super::{Invalid, max_length_message};
 
-/// RFC 5321 caps a forward-path at 256 octets including the angle brackets,
-/// which leaves 254 for the address itself (Django uses the same limit).
+/// RFC 5321's forward-path of 256 octets less the angle brackets, as Django.
 const MAX_LENGTH: usize = 254;
 
 const INVALID_MESSAGE: &str = "Please enter a valid email address";
 
-/// Starts the look-up key of something that is not an address: no account's key starts so,
-/// since a local part cannot hold a `:`.
 const NOT_AN_ADDRESS: &str = "invalid:";
 
-/// Starts the key of an account set aside when its address collided with an older account's
-/// (see [`Email::set_aside_key`]); no canonical key or look-up key starts so.
 const SET_ASIDE: &str = "set-aside:";
 
-/// A syntactically valid e-mail address in its canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     stored: String,
@@ -46,11 +29,7 @@ pub struct Email {
 }
 
 impl Email {
-    /// Validates and canonicalises an address sent by a client.
-    ///
-    /// Surrounding whitespace is ignored; invisible characters anywhere are refused. Beyond
-    /// the HTML5 rules checked by `validator`, the domain must contain a dot, as with Django's
-    /// `EmailValidator`, so `user@localhost` is refused, and it must not end in one.
+    /// HTML5's rules, and as Django's `EmailValidator` the domain needs a dot (not last).
     pub fn parse(raw: &str) -> Result<Email, Invalid> {
         let trimmed = raw.trim();
         check_length(trimmed)?;
@@ -60,19 +39,16 @@ impl Email {
         Self::canonical(trimmed)
     }
 
-    /// Canonicalises an address that already belongs to an account: a row written before the
-    /// canonical form existed, or a user imported from Django. Invisible characters are
-    /// dropped instead of refused, as UTS-46 and mail systems ignore them, so the account is
-    /// found by the address its owner actually receives mail at.
+    /// For an address already stored: invisible characters are dropped, as mail systems drop
+    /// them, so its owner still logs in with the address they receive mail at.
     pub fn parse_existing(raw: &str) -> Result<Email, Invalid> {
         let visible: String = raw.trim().chars().filter(|&c| !is_invisible(c)).collect();
         check_length(&visible)?;
         Self::canonical(&visible)
     }
 
-    /// The key to look an account up by, for whatever a client typed as its address: the
-    /// canonical key, or for something that is not a valid address a key no account has, so
-    /// the look-up (and its cost) is the same and simply finds nobody.
+    /// For anything typed, a key: an invalid address gets one no account has, so its look-up
+    /// costs the same and finds nobody (no enumeration by timing).
     pub fn lookup_key(raw: &str) -> String {
         match Self::parse(raw) {
             Ok(email) => email.key,
@@ -80,18 +56,15 @@ impl Email {
         }
     }
 
-    /// The address as stored and shown to the user.
     pub fn as_str(&self) -> &str {
         &self.stored
     }
 
-    /// The canonical address with its local part lower-cased too: the unique key.
     pub fn key(&self) -> &str {
         &self.key
     }
 
-    /// The address for SMTP: the domain in Punycode, so that (the local part being ASCII) no
-    /// mail server needs SMTPUTF8 to take it.
+    /// The domain in Punycode, so no mail server needs SMTPUTF8.
     pub fn to_ascii(&self) -> String {
         let ascii = self
             .stored
@@ -100,15 +73,11 @@ impl Email {
         ascii.unwrap_or_else(|| self.stored.clone())
     }
 
-    /// The key given to account `user_id` when it cannot keep [`Email::key`] because an older
-    /// account has it: unique, findable by the address in the staff search, and never the
-    /// look-up key of anything a client can type, so nobody logs in to it until staff resolve
-    /// the collision.
+    /// For an account whose key an older one holds: findable by staff, reachable by no login.
     pub fn set_aside_key(&self, user_id: i64) -> String {
         format!("{SET_ASIDE}{user_id}:{}", self.key)
     }
 
-    /// The canonical form of `address`, which holds no invisible character.
     fn canonical(address: &str) -> Result<Email, Invalid> {
         let invalid = || Invalid::one(INVALID_MESSAGE);
         let (local, domain) = split_address(address).ok_or_else(invalid)?;
@@ -138,7 +107,6 @@ fn check_length(address: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Whether `c` is invisible: Default_Ignorable_Code_Point, or a format character (Cf).
 fn is_invisible(c: char) -> bool {
     const IGNORABLE: icu_properties::CodePointSetDataBorrowed<'static> =
         CodePointSetData::new::<DefaultIgnorableCodePoint>();
@@ -147,7 +115,6 @@ fn is_invisible(c: char) -> bool {
     IGNORABLE.contains(c) || CATEGORY.get(c) == GeneralCategory::Format
 }
 
-/// Splits an address into local part and domain, or `None` if it is plainly not one.
 fn split_address(address: &str) -> Option<(&str, &str)> {
     if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
@@ -159,17 +126,12 @@ fn split_address(address: &str) -> Option<(&str, &str)> {
     Some((local, domain))
 }
 
-/// A domain in the two forms UTS-46 gives it.
 struct Domain {
-    /// What DNS and SMTP use (Punycode), for validation.
     ascii: String,
-    /// What people read, for display and the key.
     unicode: String,
 }
 
-/// Maps a domain as mail systems do (UTS-46 non-transitional, STD3 ASCII rules, DNS lengths),
-/// or `None` if it is not a valid domain. An address literal (`[192.0.2.1]`) is no name: it is
-/// only lower-cased.
+/// UTS-46 non-transitional, STD3 rules, DNS lengths; an address literal is only lower-cased.
 fn map_domain(domain: &str) -> Option<Domain> {
     let uts46 = Uts46::new();
     let (ascii, unicode) = if let Some(inner) = domain.strip_prefix('[') {
@@ -307,7 +269,6 @@ mod tests {
         );
     }
 
-    /// Invisible characters, each in the local part, the domain, and at either end.
     const INVISIBLE: &[char] = &[
         '\u{AD}',    // soft hyphen
         '\u{34F}',   // combining grapheme joiner
@@ -476,8 +437,6 @@ mod tests {
         assert_eq!(Email::parse("ja(ne)@example.com"), Err(invalid()));
     }
 
-    /// An address of exactly `n` characters; domain labels stay within the
-    /// 63-character DNS limit so only the total length is at stake.
     fn address_of_length(n: usize) -> String {
         let head = format!(
             "{}@{}.",

@@ -1,11 +1,5 @@
-//! Validated value types for everything a client may send us.
-//!
-//! The route layer turns raw JSON strings into these types once, at the edge,
-//! and everything behind it (handlers, the database layer) only ever sees
-//! values that are already known to be valid ("parse, don't validate"). Every
-//! type here can only be built through its `parse` function, so holding one is
-//! proof that its rules were checked. The module is deliberately free of any
-//! web or database framework so the rules can be unit-tested in isolation.
+//! Value types for what clients send, built only by `parse`: holding one proves its rules were
+//! checked. No web or database framework here, so the rules are unit-tested alone.
 
 mod date_of_birth;
 mod email;
@@ -27,16 +21,12 @@ pub use text::{Bio, Name};
 pub struct Invalid(pub Vec<String>);
 
 impl Invalid {
-    /// A refusal with a single message.
     pub fn one(msg: impl Into<String>) -> Self {
         Self(vec![msg.into()])
     }
 }
 
-/// The message for a value longer than `n` characters.
-///
-/// Worded exactly like Django REST Framework's, because existing clients of
-/// the service match on these strings.
+/// Worded as Django REST Framework's: existing clients match on these strings.
 pub(crate) fn max_length_message(n: usize) -> String {
     format!("Ensure this field has no more than {n} characters.")
 }

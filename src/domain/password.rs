@@ -1,11 +1,6 @@
-//! Passwords and the rules a new password must satisfy.
-//!
-//! [`Password`] keeps the secret out of logs and responses: it has no
-//! `Display` or `Serialize`, and its `Debug` is redacted. [`PasswordPolicy`]
-//! reproduces Django's default `AUTH_PASSWORD_VALIDATORS` exactly, because
-//! accounts move over from the old Django service and users should meet the
-//! same rules, plus an upper bound so hashing cost stays predictable. Beyond
-//! that it follows NIST SP 800-63B: any Unicode, no composition rules.
+//! Passwords: [`Password`] has no `Display` or `Serialize` and a redacted `Debug`, so it never
+//! reaches a log or a body. [`PasswordPolicy`] is Django's default validators exactly (accounts
+//! move over from Django), plus an upper bound that keeps hashing cost predictable.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -17,18 +12,15 @@ use flate2::read::GzDecoder;
 use super::similarity::is_too_similar;
 use super::{Email, Invalid, max_length_message};
 
-/// A password as typed by the user; never printed.
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
-    /// Wraps a password without checking it, as login must compare whatever
-    /// was typed; new passwords go through [`PasswordPolicy::check`].
+    /// Unchecked, as login compares whatever was typed; new ones go through the policy.
     pub fn new(raw: String) -> Password {
         Password(raw)
     }
 
-    /// The secret itself, for hashing or verifying.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -45,7 +37,6 @@ const MIN_LENGTH: usize = 8;
 const MAX_LENGTH: usize = 1024;
 const MAX_SIMILARITY: f64 = 0.7;
 
-/// Django's own list of the 20,000 most common passwords, already lower-cased.
 static COMMON_PASSWORDS_GZ: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/data/common-passwords.txt.gz"
@@ -60,39 +51,30 @@ static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
             .filter(|line| !line.is_empty())
             .map(str::to_owned)
             .collect(),
-        // The archive is compiled in, so this branch can only be reached if
-        // the file in the repository is broken; the unit test
-        // `common_list_is_loaded_in_full` fails the build in that case.
+        // Compiled in: only a broken file in the repository gets here, and a test catches it.
         Err(_) => HashSet::new(),
     }
 });
 
-/// How many distinct passwords the common-password list holds; lets a test
-/// (or a startup check) prove the real list was loaded.
 pub fn common_password_count() -> usize {
     COMMON_PASSWORDS.len()
 }
 
-/// The rules a newly chosen password must satisfy.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PasswordPolicy {
     _private: (),
 }
 
 impl PasswordPolicy {
-    /// The policy; cheap, as the common-password list is loaded once per
-    /// process on first use.
     pub fn new() -> PasswordPolicy {
         PasswordPolicy { _private: () }
     }
 
-    /// Same as the free function [`common_password_count`].
     pub fn common_password_count() -> usize {
         common_password_count()
     }
 
-    /// Checks every rule and reports every failure, in Django's order, so
-    /// the user can fix them all at once.
+    /// Every failure, in Django's order, so the user can fix them all at once.
     pub fn check(&self, password: &Password, email: Option<&Email>) -> Result<(), Invalid> {
         let password = password.expose();
         let length = password.chars().count();

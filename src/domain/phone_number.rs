@@ -1,8 +1,4 @@
-//! Phone numbers, kept in one canonical form.
-//!
-//! Users type numbers with spaces, dashes and brackets; storing the E.164
-//! form (`+` and up to 15 digits) makes numbers comparable and directly
-//! usable by SMS providers.
+//! Phone numbers, stored in E.164 so they compare and SMS providers take them as they are.
 
 use super::Invalid;
 
@@ -13,15 +9,11 @@ const INVALID_MESSAGE: &str =
 const MIN_DIGITS: usize = 8;
 const MAX_DIGITS: usize = 15;
 
-/// A phone number in E.164 form, such as `+14155550123`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
-    /// Normalises and checks a number; `Ok(None)` means "clear it".
-    ///
-    /// Spaces, `-`, `(` and `)` are dropped as mere formatting; what remains
-    /// must be `+`, a non-zero country-code digit, then more digits.
+    /// `Ok(None)`: clear it. Spaces, `-`, `(` and `)` are formatting and dropped.
     pub fn parse(raw: &str) -> Result<Option<PhoneNumber>, Invalid> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -43,12 +35,10 @@ impl PhoneNumber {
         }
     }
 
-    /// The number in E.164 form.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The number as an owned string.
     pub fn into_inner(self) -> String {
         self.0
     }

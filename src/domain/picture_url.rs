@@ -1,14 +1,10 @@
-//! The link to a user's profile picture.
-//!
-//! Clients render this URL directly, so only absolute `http`/`https` links to
-//! a real host are accepted; anything else (`javascript:`, `data:`, relative
-//! paths) could be abused once shown in someone else's app.
+//! The profile picture's link. Clients render it, so only absolute `http(s)` links to a host:
+//! `javascript:`, `data:` or relative paths could be abused in someone else's app.
 
 use url::Url;
 
 use super::{Invalid, max_length_message};
 
-/// The practical limit browsers and proxies agree on.
 const MAX_LENGTH: usize = 2048;
 
 const INVALID_MESSAGE: &str = "Enter a valid URL.";
@@ -18,7 +14,6 @@ const INVALID_MESSAGE: &str = "Enter a valid URL.";
 pub struct PictureUrl(String);
 
 impl PictureUrl {
-    /// Trims and checks the URL; `Ok(None)` means "clear it".
     pub fn parse(raw: &str) -> Result<Option<PictureUrl>, Invalid> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -34,21 +29,18 @@ impl PictureUrl {
         }
     }
 
-    /// The URL as stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The URL as an owned string.
     pub fn into_inner(self) -> String {
         self.0
     }
 }
 
 fn is_valid(candidate: &str) -> bool {
-    // The URL parser silently repairs input (drops tabs and newlines, accepts
-    // `http:host` and backslashes), but we store the text as given, so the
-    // text itself must already be a clean absolute URL.
+    // The parser repairs input (tabs, `http:host`, backslashes), but the text is stored as
+    // given, so it must already be clean.
     if candidate
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '\\')

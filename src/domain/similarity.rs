@@ -1,15 +1,8 @@
-//! A port of Django's `UserAttributeSimilarityValidator` check.
-//!
-//! Passwords that are close to the user's own e-mail address are among the
-//! first things an attacker tries. Django's heuristic is reproduced exactly
-//! (including its use of difflib's `quick_ratio`, an upper bound of the real
-//! similarity that is cheap to compute) so that a password refused by the old
-//! Django service is refused here too.
+//! Django's `UserAttributeSimilarityValidator`, reproduced exactly (difflib's `quick_ratio`
+//! included), so a password the Django service refused is refused here too.
 
 use std::collections::HashMap;
 
-/// Whether `password` is at least `max_similarity` similar to `value` or to
-/// any of its word-separated parts, compared case-insensitively.
 pub(crate) fn is_too_similar(password: &str, value: &str, max_similarity: f64) -> bool {
     let password = password.to_lowercase();
     let value = value.to_lowercase();
@@ -23,8 +16,7 @@ pub(crate) fn is_too_similar(password: &str, value: &str, max_similarity: f64) -
         })
 }
 
-/// Python's `re.split(r"\W+", value)`: pieces between runs of characters that
-/// are neither alphanumeric nor `_`, keeping the empty leading/trailing ones.
+/// Python's `re.split(r"\W+", value)`, empty ends included.
 fn split_on_non_word(value: &str) -> impl Iterator<Item = &str> {
     let is_non_word = |c: char| !(c.is_alphanumeric() || c == '_');
     let mut pieces = Vec::new();
@@ -39,8 +31,6 @@ fn split_on_non_word(value: &str) -> impl Iterator<Item = &str> {
     pieces.into_iter()
 }
 
-/// Django skips parts so much shorter than the password that they could not
-/// reach the similarity bound anyway, saving the comparison.
 fn exceeds_maximum_length_ratio(password: &str, max_similarity: f64, value: &str) -> bool {
     let pwd_len = password.chars().count();
     let value_len = value.chars().count();
@@ -48,8 +38,7 @@ fn exceeds_maximum_length_ratio(password: &str, max_similarity: f64, value: &str
     pwd_len >= 10 * value_len && (value_len as f64) < length_bound_similarity
 }
 
-/// difflib's `SequenceMatcher(a=a, b=b).quick_ratio()`: twice the size of the
-/// multiset intersection of the characters over the total length.
+/// difflib's `SequenceMatcher(a=a, b=b).quick_ratio()`.
 fn quick_ratio(a: &str, b: &str) -> f64 {
     let total = a.chars().count() + b.chars().count();
     if total == 0 {

@@ -1,8 +1,5 @@
-//! Free-text profile fields: the display name and the bio.
-//!
-//! Both are optional and cleared by sending an empty string. They are shown
-//! to other users, so they get length limits, and they end up in PostgreSQL
-//! `text` columns, which cannot hold NUL characters at all.
+//! The display name and the bio: shown to other users, so length-limited, and stored in
+//! PostgreSQL `text`, which cannot hold NUL.
 
 use super::{Invalid, max_length_message};
 
@@ -14,10 +11,7 @@ const BIO_MAX_LENGTH: usize = 1000;
 pub struct Name(String);
 
 impl Name {
-    /// Trims the name; `Ok(None)` means "clear it".
-    ///
-    /// Control characters (newlines, tabs, escape codes) are refused as a
-    /// name is rendered inline and must not break layouts or logs.
+    /// `Ok(None)`: clear it. Control characters would break layouts and logs.
     pub fn parse(raw: &str) -> Result<Option<Name>, Invalid> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -37,12 +31,10 @@ impl Name {
         }
     }
 
-    /// The name as stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The name as an owned string.
     pub fn into_inner(self) -> String {
         self.0
     }
@@ -53,7 +45,6 @@ impl Name {
 pub struct Bio(String);
 
 impl Bio {
-    /// Trims the bio, keeping inner line breaks; `Ok(None)` means "clear it".
     pub fn parse(raw: &str) -> Result<Option<Bio>, Invalid> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -73,12 +64,10 @@ impl Bio {
         }
     }
 
-    /// The bio as stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The bio as an owned string.
     pub fn into_inner(self) -> String {
         self.0
     }
