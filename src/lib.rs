@@ -3,6 +3,7 @@
 //!
 //! Layering: `routes` (HTTP) → `auth` / `domain` → `db`. `domain` knows no framework; `db` takes
 //! only values that `domain` has already parsed.
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod audit;
@@ -27,4 +28,5 @@ pub mod request_id;
 pub mod routes;
 pub mod serve;
 pub mod state;
+mod sys;
 pub mod telemetry;

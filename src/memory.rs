@@ -13,10 +13,5 @@
 
 /// Sets the allocator up as above (glibc only; elsewhere a no-op).
 pub fn return_large_blocks_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes a tuning parameter of glibc's allocator, may be called at
-    // any time, and takes no pointers.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
+    crate::sys::set_mmap_threshold(1 << 20);
 }

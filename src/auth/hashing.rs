@@ -165,18 +165,11 @@ fn work(queue: &flume::Receiver<Job>, share: &CoreShare) {
     }
 }
 
-/// Lowers this thread's scheduling priority (nice 10, Linux), so that while hashes keep both
-/// cores busy the async workers still get the CPU at once when a cheap request arrives: without
-/// it a login storm stretched the p99 of `GET /users/me/` from 13 ms to about a second. With
-/// nothing else to run, a niced thread still gets the whole CPU, so logins lose no speed.
+/// Lowers this thread's priority, so that while hashes keep every core busy the async workers
+/// still get the CPU at once when a cheap request arrives. With nothing else to run, a niced
+/// thread still gets the whole CPU, so logins lose no speed.
 fn yield_to_cheap_requests() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: setpriority takes no pointers; on Linux, PRIO_PROCESS with 0 names the calling
-        // thread only.
-        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
-        if rc != 0 {
-            tracing::debug!("could not lower the priority of a hashing thread");
-        }
+    if !crate::sys::lower_this_threads_priority() {
+        tracing::debug!("could not lower the priority of a hashing thread");
     }
 }

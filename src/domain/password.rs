@@ -124,7 +124,6 @@ impl PasswordPolicy {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
