@@ -21,7 +21,6 @@ pub mod import_django;
 pub mod linger;
 pub mod mail;
 pub mod maintenance;
-pub mod memory;
 pub mod metrics;
 pub mod public_url;
 pub mod request_id;
@@ -30,3 +29,5 @@ pub mod serve;
 pub mod state;
 mod sys;
 pub mod telemetry;
+
+pub use sys::return_large_blocks_to_the_system;

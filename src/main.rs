@@ -16,7 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    kitchen_api::memory::return_large_blocks_to_the_system();
+    kitchen_api::return_large_blocks_to_the_system();
     let args = match kitchen_api::config_file::args_with_config_file(std::env::args_os().collect())
     {
         Ok(args) => args,

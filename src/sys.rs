@@ -1,62 +1,46 @@
-//! The one place with `unsafe` code: calls into the C library and SQLite, and one zeroed,
-//! aligned allocation, each behind a safe function. The rest of the crate denies `unsafe`.
+//! The one module with `unsafe` code, each use behind a safe function; the crate denies it.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr::NonNull;
 
-/// Lowers the calling thread's scheduling priority to nice 10 (Linux; elsewhere a no-op).
-/// Returns whether it did.
+/// Lowers the calling thread's priority to nice 10 (Linux only); returns whether it did.
 pub fn lower_this_threads_priority() -> bool {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: setpriority takes no pointers; on Linux, PRIO_PROCESS with 0 names the
-        // calling thread only.
+        // SAFETY: no pointers; on Linux, PRIO_PROCESS with 0 names the calling thread only.
         unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) == 0 }
     }
     #[cfg(not(target_os = "linux"))]
     false
 }
 
-/// Makes glibc serve every block of at least `bytes` from a mapping of its own, given back to
-/// the system when freed (glibc only; elsewhere a no-op).
-pub fn set_mmap_threshold(bytes: i32) {
+/// Has glibc map each block of 1 MiB or more on its own, so a freed Argon2 buffer is unmapped.
+pub fn return_large_blocks_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes a tuning parameter of glibc's allocator, may be called at
-    // any time, and takes no pointers.
+    // SAFETY: mallopt only sets a tuning parameter, at any time, and takes no pointers.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = bytes;
 }
 
-/// Whether SQLite says the connection has no transaction open.
 pub fn sqlite_autocommit(handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>) -> bool {
     let raw = handle.as_raw_handle();
-    // SAFETY: `raw` is the connection's open handle, and the lock keeps the connection's worker
-    // thread from using it during the call, which only reads a flag.
+    // SAFETY: an open handle, which the lock keeps the connection's thread from using meanwhile.
     unsafe { rusqlite::ffi::sqlite3_get_autocommit(raw.as_ptr()) != 0 }
 }
 
-/// Types for which all-zero bytes are a valid value.
-///
 /// # Safety
-/// Implement only for plain data whose every field is an integer (or an array of them).
+/// Only for types whose all-zero bytes are a valid value: plain integers and arrays of them.
 pub unsafe trait Zeroable {}
 
 // SAFETY: an Argon2 block is an array of u64.
 unsafe impl Zeroable for argon2::Block {}
 
-/// The size of a transparent huge page on x86-64 and (4 KiB-page) arm64 Linux; elsewhere it is
-/// only an alignment.
-pub const HUGE_PAGE: usize = 2 << 20;
+const HUGE_PAGE: usize = 2 << 20;
 
-/// `len` zeroed values from the [`System`] allocator, not the global one, so that freeing a
-/// large buffer unmaps it at once. A buffer that spans a huge page starts on one and is advised
-/// to use them; its size is not rounded up, so a shorter tail keeps small pages.
+/// Zeroed values from the [`System`] allocator, unmapped when freed, on huge pages if large.
 pub struct ZeroedBuffer<T: Zeroable> {
-    /// Dangling (never dereferenced) when `len` is 0.
     ptr: NonNull<T>,
     len: usize,
 }
@@ -72,15 +56,14 @@ impl<T: Zeroable> ZeroedBuffer<T> {
             return Ok(Self::EMPTY);
         }
         let layout = Self::layout(len)?;
-        // SAFETY: `layout` has a non-zero size (len > 0 and T is not zero-sized).
+        // SAFETY: a non-zero size (len > 0 and T is not zero-sized).
         let raw = unsafe { System.alloc(layout) };
         let ptr = NonNull::new(raw.cast::<T>())
             .ok_or_else(|| anyhow::anyhow!("cannot allocate {} bytes", layout.size()))?;
         if layout.align() == HUGE_PAGE {
             advise_huge_pages(raw, layout.size());
         }
-        // SAFETY: `raw` is valid for `layout.size()` bytes, just allocated. Zeroing it faults
-        // its pages in after the advice above, so they come as huge pages where there are any.
+        // SAFETY: just allocated for this size. Zeroing after the advice faults in huge pages.
         unsafe { std::ptr::write_bytes(raw, 0, layout.size()) };
         Ok(Self { ptr, len })
     }
@@ -98,9 +81,7 @@ impl<T: Zeroable> ZeroedBuffer<T> {
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [T] {
-        // SAFETY: `ptr` is valid for `len` values (allocated and zeroed above, which `Zeroable`
-        // makes valid), or dangling and aligned with `len` 0; `&mut self` makes the borrow
-        // exclusive.
+        // SAFETY: `len` zeroed values (valid: `Zeroable`), or dangling with `len` 0.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
@@ -111,18 +92,15 @@ impl<T: Zeroable> Drop for ZeroedBuffer<T> {
             return;
         }
         if let Ok(layout) = Self::layout(self.len) {
-            // SAFETY: allocated by `System` with this very layout in `new`.
+            // SAFETY: allocated by `System` with this very layout.
             unsafe { System.dealloc(self.ptr.as_ptr().cast(), layout) };
         }
     }
 }
 
-/// Asks the kernel to back `len` bytes at `ptr`, a live allocation, with huge pages (Linux;
-/// where transparent huge pages are off, or elsewhere, nothing happens).
 fn advise_huge_pages(ptr: *mut u8, len: usize) {
     #[cfg(target_os = "linux")]
-    // SAFETY: madvise only changes how the kernel backs the range, a live allocation of `len`
-    // bytes; MADV_HUGEPAGE does not change its contents.
+    // SAFETY: only changes how the kernel backs a live allocation, not its contents.
     unsafe {
         libc::madvise(ptr.cast(), len, libc::MADV_HUGEPAGE);
     }
@@ -152,7 +130,6 @@ mod tests {
             let flags = vm_flags(start).unwrap();
             assert!(flags.split_whitespace().any(|f| f == "hg"), "{flags}");
         }
-        // A small buffer keeps the ordinary alignment (no 2 MiB of address space per KiB).
         assert_eq!(
             ZeroedBuffer::<Block>::layout(64).unwrap().align(),
             align_of::<Block>()
@@ -191,7 +168,6 @@ mod tests {
         assert_eq!(nice_of(&main_after), nice_of(&main_before));
     }
 
-    /// The `VmFlags` line of the mapping that holds `address`, from /proc/self/smaps.
     #[cfg(target_os = "linux")]
     fn vm_flags(address: usize) -> Option<String> {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;

@@ -1,20 +1,8 @@
-//! Argon2id over reusable memory. Every hash needs `m` KiB of working memory (19 MiB by
-//! default); allocating it afresh for each login made glibc keep freed blocks in per-thread
-//! arenas (hundreds of MiB after a login storm) or, when it gave them back, pay 40–65 % more CPU
-//! in page faults. Here each thread keeps one buffer of the configured size and hashes into it,
-//! so memory is bounded by the number of hashing threads times `m`, and a thread that stops
-//! hashing gives its buffer back with [`release_scratch`].
-//!
-//! The buffers come from the system allocator (glibc), not the process's global one
-//! (mimalloc, see `main.rs`): glibc maps blocks this large on their own (`memory.rs`) and
-//! unmaps them on free, so a buffer given back leaves the process at once. mimalloc would keep
-//! it committed until that thread allocates again, which an idle hashing thread never does.
-//! A buffer of 2 MiB or more starts on a 2 MiB boundary and is advised to use transparent huge
-//! pages: Argon2 reads it at random, and with 4 KiB pages most of those reads also miss the
-//! TLB (docs/bench/analysis.md, §0i).
-//!
-//! The PHC strings are the `argon2` crate's own (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`): hashes
-//! made here verify with the stock code and the other way round (see the tests).
+//! Argon2id over reusable memory. Each hash needs `m` KiB (19 MiB by default); allocating it
+//! afresh per login left glibc either keeping freed blocks in per-thread arenas or paying for
+//! page faults. Each thread instead keeps one buffer and hashes into it, so memory is bounded by
+//! the hashing threads times `m`, and an idle thread gives its buffer back ([`release_scratch`]).
+//! The PHC strings are the `argon2` crate's own: hashes verify both ways with the stock code.
 
 use std::cell::RefCell;
 
@@ -26,7 +14,6 @@ use super::hashing::PasswordHasher;
 use crate::domain::Password;
 use crate::sys::ZeroedBuffer;
 
-/// Zeroed Argon2 blocks from the system allocator, on huge pages where they span one.
 type Blocks = ZeroedBuffer<Block>;
 
 thread_local! {
@@ -50,9 +37,8 @@ impl Argon2Hasher {
         Self { params }
     }
 
-    /// Runs Argon2 into `out` on this thread's buffer. A hash made with other parameters than
-    /// the configured ones (stored before a settings change) gets a buffer of its own, so one
-    /// old expensive hash cannot make every thread keep a larger buffer for good.
+    /// Runs Argon2 into `out` on this thread's buffer. A hash with costlier parameters than the
+    /// configured ones gets a buffer of its own, so threads do not keep a larger one for good.
     fn compute(
         &self,
         argon: &Argon2<'_>,
