@@ -189,3 +189,41 @@ async fn read_data(
         message.extend_from_slice(unstuffed);
     }
 }
+
+#[tokio::test]
+async fn the_sink_keeps_every_recipient_and_undoes_dot_stuffing() {
+    let sink = SmtpSink::start(1);
+    let stream = TcpStream::connect(("127.0.0.1", sink.port)).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut replies = BufReader::new(read);
+    let mut read_reply = async || loop {
+        let mut line = String::new();
+        replies.read_line(&mut line).await.unwrap();
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return line[..3].to_owned();
+        }
+    };
+    assert_eq!(read_reply().await, "220");
+    let message = "Subject: dots\r\n\r\n..leading dot\r\nlast\r\n.\r\n";
+    for (command, expected) in [
+        ("EHLO client\r\n", "250"),
+        ("MAIL FROM:<a@example.com>\r\n", "250"),
+        ("RCPT TO:<b@example.com>\r\n", "250"),
+        ("DATA\r\n", "354"),
+        (message, "451"),
+        ("MAIL FROM:<a@example.com>\r\n", "250"),
+        ("RCPT TO:<b@example.com>\r\n", "250"),
+        ("RCPT TO:<c@example.com> NOTIFY=NEVER\r\n", "250"),
+        ("DATA\r\n", "354"),
+        (message, "250"),
+        ("QUIT\r\n", "221"),
+    ] {
+        write.write_all(command.as_bytes()).await.unwrap();
+        assert_eq!(read_reply().await, expected, "after {command:?}");
+    }
+    let delivered = sink.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].envelope_to, "b@example.com, c@example.com");
+    assert_eq!(delivered[0].body(), ".leading dot\r\nlast\r\n");
+    assert_eq!(delivered[0].header("subject").as_deref(), Some("dots"));
+}
