@@ -10,7 +10,7 @@ use kitchen_api::telemetry;
 /// Alternated A/B on cached `GET /users/me/`: ~17 % less server CPU per request
 /// (`docs/bench/analysis.md` §0d). Built without transparent huge pages, which raised its idle
 /// memory from 16 to 27+ MiB. SQLite's memory and the Argon2 buffers stay with glibc
-/// (`memory.rs`, `auth::argon`).
+/// (`sys.rs`, `auth::argon`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
