@@ -336,7 +336,6 @@ pub mod fuzzing {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -3,6 +3,7 @@
 //!
 //! Layering: `routes` (HTTP) → `auth` / `domain` → `db`. `domain` knows no framework; `db` takes
 //! only values that `domain` has already parsed.
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod audit;
@@ -20,11 +21,13 @@ pub mod import_django;
 pub mod linger;
 pub mod mail;
 pub mod maintenance;
-pub mod memory;
 pub mod metrics;
 pub mod public_url;
 pub mod request_id;
 pub mod routes;
 pub mod serve;
 pub mod state;
+mod sys;
 pub mod telemetry;
+
+pub use sys::return_large_blocks_to_the_system;

@@ -10,13 +10,13 @@ use kitchen_api::telemetry;
 /// Alternated A/B on cached `GET /users/me/`: ~17 % less server CPU per request
 /// (`docs/decisions/0013`). Built without transparent huge pages, which raised its idle
 /// memory from 16 to 27+ MiB. SQLite's memory and the Argon2 buffers stay with glibc
-/// (`memory.rs`, `auth::argon`).
+/// (`sys.rs`, `auth::argon`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    kitchen_api::memory::return_large_blocks_to_the_system();
+    kitchen_api::return_large_blocks_to_the_system();
     let args = match kitchen_api::config_file::args_with_config_file(std::env::args_os().collect())
     {
         Ok(args) => args,

@@ -52,7 +52,6 @@ impl fmt::Display for PublicUrl {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::PublicUrl;
 

@@ -82,7 +82,6 @@ impl MakeRequestId for SequentialRequestId {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

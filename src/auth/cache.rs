@@ -196,7 +196,6 @@ impl AuthCache {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::db::UserRow;

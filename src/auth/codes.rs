@@ -97,7 +97,6 @@ fn digest(salt: &[u8], purpose: CodePurpose, user_id: i64, code: &OneTimeCode) -
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -65,7 +65,6 @@ pub fn django_argon2_to_phc(stored: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,9 +1,5 @@
-//! Password hashing, on a fixed pool of `hash_concurrency` threads of its own. The pool bounds
-//! memory (each running hash holds `m` KiB, kept per thread between hashes, see `argon`) and
-//! CPU, so a login storm queues for hashing while cheap requests keep flowing on the async
-//! workers, and a storm never creates more threads (tokio's blocking pool would start one per
-//! queued hash, each keeping its own allocator arena). While the async workers are busy, fewer
-//! hashes run at once than there are threads: they keep the cores they use (`core_share`).
+//! Password hashing on a fixed pool of threads, which bounds its memory and CPU: a login storm
+//! queues here while cheap requests keep flowing, and never starts more threads.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -22,26 +18,22 @@ const IDLE_RELEASE: Duration = Duration::from_secs(30);
 
 /// The hashing algorithm, behind a trait so tests can count calls or use cheaper parameters.
 pub trait PasswordHasher: Send + Sync + 'static {
-    /// A PHC string (`$argon2id$v=19$m=...`) for `password` with a fresh random salt.
+    /// A PHC string for `password` with a fresh random salt.
     fn hash(&self, password: &Password) -> anyhow::Result<String>;
-    /// Whether `password` matches `phc`, using the parameters recorded in `phc`.
     fn verify(&self, password: &Password, phc: &str) -> anyhow::Result<bool>;
-    /// Whether a hash that just verified should be replaced by a fresh [`Self::hash`]: by
-    /// default, any hash that is not Argon2id (such as one imported from Django).
+    /// Whether a hash that just verified should be replaced: by default, any but Argon2id.
     fn needs_rehash(&self, phc: &str) -> bool {
         !phc.starts_with("$argon2id$")
     }
 }
 
-/// The hashing service handlers use. Cheap to clone; the pool's threads end when the last
-/// clone is dropped.
+/// The hashing service; its threads end when the last clone is dropped.
 #[derive(Clone)]
 pub struct Hashing {
     hasher: Arc<dyn PasswordHasher>,
     jobs: flume::Sender<Job>,
     counts: Arc<Counts>,
-    /// A hash of a random password, verified against when the account does not exist, so an
-    /// unknown address costs exactly what a wrong password costs.
+    /// Checked when there is no account: an unknown address costs what a wrong password does.
     dummy: Arc<str>,
 }
 
@@ -49,15 +41,12 @@ type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Default)]
 struct Counts {
-    /// Hashes queued for a thread: the queue depth `/metrics` reports.
     waiting: AtomicUsize,
-    /// Hashes running now (at most the pool size).
     running: AtomicUsize,
 }
 
 impl Hashing {
-    /// Starts `concurrency` hashing threads and computes the dummy hash (one hash of start-up
-    /// time, on the calling thread, whose buffer is freed again at once).
+    /// Starts `concurrency` hashing threads and computes the dummy hash.
     pub fn new(hasher: Arc<dyn PasswordHasher>, concurrency: usize) -> anyhow::Result<Self> {
         let random = crate::auth::PlainToken::generate();
         let dummy = hasher
@@ -85,14 +74,12 @@ impl Hashing {
         })
     }
 
-    /// Hashes a new password.
     pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
         let hasher = Arc::clone(&self.hasher);
         self.run(move || hasher.hash(&password)).await
     }
 
-    /// Checks `password` against `phc`, or against the dummy hash when there is no account
-    /// (and then answers `false`). Either way exactly one hash is computed.
+    /// Checks `password` against `phc`, or against the dummy hash (answering `false`) if `None`.
     pub async fn verify(&self, password: Password, phc: Option<String>) -> Result<bool, ApiError> {
         let hasher = Arc::clone(&self.hasher);
         let real = phc.is_some();
@@ -101,23 +88,19 @@ impl Hashing {
         Ok(real && matched)
     }
 
-    /// Whether a hash that just verified should be upgraded (see [`PasswordHasher::needs_rehash`]).
     pub fn needs_rehash(&self, phc: &str) -> bool {
         self.hasher.needs_rehash(phc)
     }
 
-    /// Hashes waiting for a thread right now.
     pub fn waiting(&self) -> usize {
         self.counts.waiting.load(Ordering::Relaxed)
     }
 
-    /// Hashes running right now.
     pub fn running(&self) -> usize {
         self.counts.running.load(Ordering::Relaxed)
     }
 
-    /// Queues `job` for the pool and waits for its answer. A request that goes away while its
-    /// hash is queued (client gone, deadline) costs no hash: the thread skips it.
+    /// Queues `job` and waits for its answer; a request gone while its hash is queued costs none.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
@@ -149,8 +132,6 @@ impl Hashing {
     }
 }
 
-/// One hashing thread: runs jobs until every sender is gone, and frees its Argon2 memory after
-/// [`IDLE_RELEASE`] without work.
 fn work(queue: &flume::Receiver<Job>, share: &CoreShare) {
     yield_to_cheap_requests();
     loop {
@@ -165,18 +146,9 @@ fn work(queue: &flume::Receiver<Job>, share: &CoreShare) {
     }
 }
 
-/// Lowers this thread's scheduling priority (nice 10, Linux), so that while hashes keep both
-/// cores busy the async workers still get the CPU at once when a cheap request arrives: without
-/// it a login storm stretched the p99 of `GET /users/me/` from 13 ms to about a second. With
-/// nothing else to run, a niced thread still gets the whole CPU, so logins lose no speed.
+/// Niced, a hashing thread yields the CPU at once to a cheap request, yet gets all idle CPU.
 fn yield_to_cheap_requests() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: setpriority takes no pointers; on Linux, PRIO_PROCESS with 0 names the calling
-        // thread only.
-        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
-        if rc != 0 {
-            tracing::debug!("could not lower the priority of a hashing thread");
-        }
+    if !crate::sys::lower_this_threads_priority() {
+        tracing::debug!("could not lower the priority of a hashing thread");
     }
 }

@@ -286,7 +286,6 @@ pub fn account_key(kind: &str, account: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

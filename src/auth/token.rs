@@ -102,7 +102,6 @@ pub fn parse_authorization(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

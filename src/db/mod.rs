@@ -421,10 +421,7 @@ async fn writer_is_clean(conn: &mut SqliteConnection) -> Result<bool, sqlx::Erro
     use sqlx::Connection as _;
     let clean = !conn.is_in_transaction() && {
         let mut handle = conn.lock_handle().await?;
-        let raw = handle.as_raw_handle();
-        // SAFETY: `raw` is the connection's open handle, and locking it keeps the connection's
-        // worker thread from using it during the call, which only reads a flag.
-        unsafe { rusqlite::ffi::sqlite3_get_autocommit(raw.as_ptr()) != 0 }
+        crate::sys::sqlite_autocommit(&mut handle)
     };
     if !clean {
         tracing::warn!(

@@ -158,7 +158,6 @@ fn map_domain(domain: &str) -> Option<Domain> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -168,7 +168,6 @@ fn field<T>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::import_django::source::Secret;

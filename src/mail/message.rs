@@ -79,7 +79,6 @@ impl std::fmt::Debug for Mail {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -64,11 +64,7 @@ impl Server {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        crate::helpers::terminate(&self.child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -209,10 +205,7 @@ async fn the_default_database_is_a_sqlite_file_in_wal_mode_created_on_first_star
     assert!(started);
     let db = dir.path().join("kitchen.db");
     assert!(db.exists(), "kitchen.db was not created");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    crate::helpers::terminate(&child);
     assert!(child.wait().unwrap().success());
     // The journal mode is stored in the file header: bytes 18 and 19 are 2 for WAL.
     let header = std::fs::read(&db).unwrap();

@@ -412,3 +412,9 @@ pub async fn assert_json(res: Response, status: u16, expected: Value) {
     let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
     assert_eq!(body, expected);
 }
+
+/// Sends SIGTERM to `child`, as a service manager stopping it would (no `kill` program needed).
+pub fn terminate(child: &std::process::Child) {
+    let pid = rustix::process::Pid::from_child(child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+}

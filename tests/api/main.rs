@@ -1,5 +1,7 @@
 //! The integration suite: one binary, every test against a real server over real HTTP and a
 //! real database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set).
+// clippy.toml lets `#[test]` functions unwrap, but not the helpers they share here, which are
+// test code all the same.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account_deletion;

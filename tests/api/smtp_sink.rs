@@ -1,19 +1,20 @@
-//! A real SMTP server for the mail tests: `smtp_sink.py` (aiosmtpd, from PyPI) on 127.0.0.1 and
-//! a free port, saving each message it accepts as a file the test reads. A machine without
-//! aiosmtpd gets it with pip, once per test run, so that `cargo test` works on a fresh clone.
+//! A real SMTP server for the mail tests, on 127.0.0.1 and a free port, keeping each message it
+//! accepts for the test to read. It speaks just enough SMTP for a client such as lettre (EHLO,
+//! MAIL, RCPT, DATA, RSET, NOOP, QUIT), in plain text, and like many mail servers it does not
+//! offer SMTPUTF8. It runs on the test's own runtime and stops when dropped.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use kitchen_api::config::Config;
 use kitchen_api::mail::{MailBackend, SmtpTls};
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/smtp_sink.py");
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
 
 pub struct SmtpSink {
-    child: Child,
     pub port: u16,
-    dir: tempfile::TempDir,
+    state: Arc<State>,
+    server: JoinHandle<()>,
 }
 
 /// One delivered message.
@@ -42,61 +43,30 @@ impl Delivered {
     }
 }
 
-/// Installs aiosmtpd for this user if python3 cannot import it (once per test binary).
-fn ensure_aiosmtpd() {
-    static READY: std::sync::Once = std::sync::Once::new();
-    READY.call_once(|| {
-        let importable = |py: &mut Command| {
-            py.args(["-c", "import aiosmtpd"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if importable(&mut Command::new("python3")) {
-            return;
-        }
-        let installed = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--user",
-                "aiosmtpd",
-            ])
-            .output();
-        if !installed.as_ref().is_ok_and(|o| o.status.success()) {
-            eprintln!("could not install aiosmtpd with pip: {installed:?}");
-        }
-    });
+#[derive(Default)]
+struct State {
+    delivered: Mutex<Vec<Delivered>>,
+    failures_left: Mutex<usize>,
 }
 
 impl SmtpSink {
-    /// Starts the sink; with `fail_first` > 0 it answers that many messages with a 451 first.
+    /// Starts the sink; with `fail_first` > 0 it answers that many messages with a 451 first,
+    /// as a mail server under load would.
     pub fn start(fail_first: usize) -> SmtpSink {
-        ensure_aiosmtpd();
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("python3")
-            .arg(SCRIPT)
-            .arg(dir.path())
-            .arg(format!("--fail-first={fail_first}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 is needed for the SMTP sink");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let Ok(port) = line.trim().parse() else {
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "the SMTP sink did not start (CI installs it: python3 -m pip install aiosmtpd): {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        SmtpSink { child, port, dir }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let listener = TcpListener::from_std(listener).unwrap();
+        let state = Arc::new(State {
+            failures_left: Mutex::new(fail_first),
+            ..State::default()
+        });
+        let server = tokio::spawn(accept(listener, Arc::clone(&state)));
+        SmtpSink {
+            port,
+            state,
+            server,
+        }
     }
 
     /// Settings that send mail to this sink, in plain text, retrying at once.
@@ -108,32 +78,152 @@ impl SmtpSink {
         config.mail.retry_base_ms = 1;
     }
 
-    /// Every message saved so far, oldest first.
+    /// Every message accepted so far, oldest first.
     pub fn delivered(&self) -> Vec<Delivered> {
-        let mut paths: Vec<_> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        paths.sort();
-        paths
-            .iter()
-            .map(|p| {
-                let text = std::fs::read_to_string(p).unwrap();
-                let (first, raw) = text.split_once("\r\n").unwrap();
-                Delivered {
-                    envelope_to: first.trim_start_matches("X-Envelope-To: ").to_owned(),
-                    raw: raw.to_owned(),
-                }
-            })
-            .collect()
+        self.state.delivered.lock().unwrap().clone()
     }
 }
 
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        // The sink also exits by itself when its stdin closes, should this never run.
-        self.child.kill().ok();
-        self.child.wait().ok();
+        // Dropping the accept loop drops its JoinSet, which ends every open session too.
+        self.server.abort();
     }
+}
+
+async fn accept(listener: TcpListener, state: Arc<State>) {
+    let mut sessions = JoinSet::new();
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        sessions.spawn(session(stream, Arc::clone(&state)));
+        while sessions.try_join_next().is_some() {}
+    }
+}
+
+/// One client connection, until QUIT or until the client hangs up.
+async fn session(stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut recipients: Vec<String> = Vec::new();
+    write.write_all(b"220 localhost test SMTP sink\r\n").await?;
+    loop {
+        let mut line = Vec::new();
+        if lines.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(&line);
+        let line = line.trim_end();
+        let verb = line.split_whitespace().next().unwrap_or("");
+        let reply: &[u8] = match verb.to_ascii_uppercase().as_str() {
+            "EHLO" => b"250-localhost\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250 HELP\r\n",
+            "HELO" => b"250 localhost\r\n",
+            "MAIL" | "RSET" => {
+                recipients.clear();
+                b"250 OK\r\n"
+            }
+            "RCPT" => match address_in(line) {
+                Some(address) => {
+                    recipients.push(address);
+                    b"250 OK\r\n"
+                }
+                None => b"501 Syntax: RCPT TO: <address>\r\n",
+            },
+            "DATA" if recipients.is_empty() => b"503 Error: need RCPT command\r\n",
+            "DATA" => {
+                write
+                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    .await?;
+                let Some(raw) = read_data(&mut lines).await? else {
+                    return Ok(());
+                };
+                let envelope_to = std::mem::take(&mut recipients).join(", ");
+                let mut failures_left = state.failures_left.lock().unwrap();
+                if *failures_left > 0 {
+                    *failures_left -= 1;
+                    b"451 4.3.0 Try again later\r\n"
+                } else {
+                    let delivered = Delivered { envelope_to, raw };
+                    state.delivered.lock().unwrap().push(delivered);
+                    b"250 2.0.0 OK\r\n"
+                }
+            }
+            "NOOP" => b"250 OK\r\n",
+            "QUIT" => {
+                write.write_all(b"221 Bye\r\n").await?;
+                return Ok(());
+            }
+            _ => b"500 Error: command not recognized\r\n",
+        };
+        write.write_all(reply).await?;
+    }
+}
+
+/// The address in `RCPT TO:<address> [parameters]`.
+fn address_in(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once(':')?;
+    let rest = rest.trim_start();
+    let address = match rest.strip_prefix('<') {
+        Some(inner) => inner.split_once('>')?.0,
+        None => rest.split_whitespace().next()?,
+    };
+    Some(address.to_owned())
+}
+
+/// The message after DATA, up to the line with a lone dot, with dot-stuffing undone; `None`
+/// when the client hangs up first.
+async fn read_data(
+    lines: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> std::io::Result<Option<String>> {
+    let mut message = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        if lines.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(None);
+        }
+        if line == b".\r\n" || line == b".\n" {
+            return Ok(Some(String::from_utf8_lossy(&message).into_owned()));
+        }
+        let unstuffed = line.strip_prefix(b".").unwrap_or(&line);
+        message.extend_from_slice(unstuffed);
+    }
+}
+
+#[tokio::test]
+async fn the_sink_keeps_every_recipient_and_undoes_dot_stuffing() {
+    let sink = SmtpSink::start(1);
+    let stream = TcpStream::connect(("127.0.0.1", sink.port)).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut replies = BufReader::new(read);
+    let mut read_reply = async || loop {
+        let mut line = String::new();
+        replies.read_line(&mut line).await.unwrap();
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return line[..3].to_owned();
+        }
+    };
+    assert_eq!(read_reply().await, "220");
+    let message = "Subject: dots\r\n\r\n..leading dot\r\nlast\r\n.\r\n";
+    for (command, expected) in [
+        ("EHLO client\r\n", "250"),
+        ("MAIL FROM:<a@example.com>\r\n", "250"),
+        ("RCPT TO:<b@example.com>\r\n", "250"),
+        ("DATA\r\n", "354"),
+        (message, "451"),
+        ("MAIL FROM:<a@example.com>\r\n", "250"),
+        ("RCPT TO:<b@example.com>\r\n", "250"),
+        ("RCPT TO:<c@example.com> NOTIFY=NEVER\r\n", "250"),
+        ("DATA\r\n", "354"),
+        (message, "250"),
+        ("QUIT\r\n", "221"),
+    ] {
+        write.write_all(command.as_bytes()).await.unwrap();
+        assert_eq!(read_reply().await, expected, "after {command:?}");
+    }
+    let delivered = sink.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].envelope_to, "b@example.com, c@example.com");
+    assert_eq!(delivered[0].body(), ".leading dot\r\nlast\r\n");
+    assert_eq!(delivered[0].header("subject").as_deref(), Some("dots"));
 }

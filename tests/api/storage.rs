@@ -2,10 +2,9 @@
 //! refuse to start, saying why), never 500, lose no acknowledged write, and leave a database
 //! that passes `PRAGMA integrity_check`.
 //!
-//! The full-disk and read-only-mount tests need a filesystem of their own: they mount a small
-//! tmpfs, which takes root. CI runs as root and sets `CI`: there a mount that fails fails the
-//! test. Elsewhere they say loudly that they were skipped. These are SQLite's failure modes;
-//! on the PostgreSQL leg they are not repeated.
+//! These tests need a filesystem of their own: they mount a small tmpfs, which takes root, so
+//! they are ignored unless asked for (`--include-ignored`, as CI does), and then a mount that
+//! fails fails the test. They use SQLite files of their own whatever `TEST_DATABASE_URL` says.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,30 +22,18 @@ struct Mount {
 }
 
 impl Mount {
-    /// `None` (after saying why) where mounting is not allowed, or on the PostgreSQL leg.
-    fn new(args: &[&std::ffi::OsStr]) -> Option<Mount> {
-        if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-            return None;
-        }
+    fn new(args: &[&std::ffi::OsStr]) -> Mount {
         let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(args)
-            .arg(dir.path())
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !mounted {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must run the storage tests, but cannot mount a filesystem (it needs root)"
-            );
-            eprintln!("\n*** SKIPPED: mounting a filesystem needs root; CI runs this test ***\n");
-            return None;
-        }
-        Some(Mount { dir })
+        let mounted = Command::new("mount").args(args).arg(dir.path()).output();
+        assert!(
+            mounted.as_ref().is_ok_and(|o| o.status.success()),
+            "cannot mount a filesystem (this test needs root and `mount`): {mounted:?}"
+        );
+        Mount { dir }
     }
 
     /// A tmpfs of `size` bytes (`4m`): a disk that fills up.
-    fn tmpfs(size: &str) -> Option<Mount> {
+    fn tmpfs(size: &str) -> Mount {
         let options = format!("size={size}");
         Self::new(&[
             "-t".as_ref(),
@@ -58,15 +45,15 @@ impl Mount {
     }
 
     /// `source` again, read-only (a bind mount, so files open on `source` do not matter).
-    fn read_only_view(source: &Path) -> Option<Mount> {
-        let view = Self::new(&["--bind".as_ref(), source.as_os_str()])?;
+    fn read_only_view(source: &Path) -> Mount {
+        let view = Self::new(&["--bind".as_ref(), source.as_os_str()]);
         let status = Command::new("mount")
             .args(["-o", "remount,ro,bind"])
             .arg(view.path())
             .status()
             .unwrap();
         assert!(status.success(), "cannot make the bind mount read-only");
-        Some(view)
+        view
     }
 
     fn path(&self) -> &Path {
@@ -115,11 +102,10 @@ async fn readyz(app: &TestApp) -> (u16, Value) {
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
+#[ignore = "needs root (mounts a tmpfs): CI runs it with --include-ignored"]
 #[tokio::test]
 async fn a_full_disk_answers_503_loses_no_acknowledged_write_and_recovers_when_space_is_freed() {
-    let Some(disk) = Mount::tmpfs("4m") else {
-        return;
-    };
+    let disk = Mount::tmpfs("4m");
     let url = disk.database_url();
     let app = spawn_app_with(|c| c.database_url = url.clone()).await;
     // Room to give back later.
@@ -250,16 +236,13 @@ async fn try_start(database_url: &str) -> Result<Started, String> {
     })
 }
 
+#[ignore = "needs root (mounts a tmpfs): CI runs it with --include-ignored"]
 #[tokio::test]
 async fn a_read_only_database_serves_reads_and_answers_writes_with_503_or_refuses_to_start() {
-    let Some(disk) = Mount::tmpfs("8m") else {
-        return;
-    };
+    let disk = Mount::tmpfs("8m");
     let app = spawn_app_with(|c| c.database_url = disk.database_url()).await;
     let (_, token) = app.register("cook@example.com").await;
-    let Some(read_only) = Mount::read_only_view(disk.path()) else {
-        return;
-    };
+    let read_only = Mount::read_only_view(disk.path());
     let url = read_only.database_url();
 
     // 1. While the database is open elsewhere (its -wal and -shm files exist), a server on the
