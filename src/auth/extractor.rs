@@ -63,7 +63,9 @@ impl FromRequestParts<AppState> for AuthUser {
         {
             // Purged on sight; the periodic purge catches the ones nobody presents again (and
             // this one, if the database cannot take the write now: the answer stays the same).
-            if let Err(e) = db::delete_token(&state.db, session.token_id).await {
+            if let Err(e) =
+                db::delete_token_of_user(&state.db, session.user.id, session.token_id).await
+            {
                 tracing::warn!(error = %e, "could not purge an expired token");
             }
             return Err(ApiError::Unauthenticated(AuthFailure::InvalidToken));

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, on_db};
+use super::{Db, Tx, on_db, on_tx};
 use crate::auth::{CodePurpose, MAX_CODE_ATTEMPTS, SealedCode};
 
 /// Whose code: a user by id, or by normalized address (the reset form knows only that).
@@ -89,53 +89,17 @@ pub async fn take_code_try(
     })
 }
 
-/// What a valid code is used for.
-#[derive(Debug, Clone, Copy)]
-pub enum CodeUse<'a> {
-    /// Mark the address verified.
-    VerifyEmail,
-    /// Set this password hash and revoke every token of the user. The code arrived by
-    /// mail, so the address is proven too.
-    ResetPassword { password_hash: &'a str },
-}
-
-/// Marks the code used and applies `what`, in one transaction. `false`, with nothing
-/// changed, if another request used the code first.
-pub async fn use_code(
-    db: &Db,
-    code: &CodeTry,
+/// Marks the code used. `false` if another request used it first.
+pub(super) async fn mark_code_used(
+    tx: &mut Tx,
+    code_id: i64,
     now: DateTime<Utc>,
-    what: CodeUse<'_>,
 ) -> Result<bool, sqlx::Error> {
-    const USE_CODE: &str = "UPDATE codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
-    on_db!(write db, pool => {
-        let mut tx = pool.begin().await?;
-        let used = sqlx::query(USE_CODE).bind(code.id).bind(now).execute(&mut *tx).await?;
-        if used.rows_affected() == 0 {
-            return Ok(false);
-        }
-        match what {
-            CodeUse::VerifyEmail => {
-                sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
-                    .bind(code.user_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            CodeUse::ResetPassword { password_hash } => {
-                sqlx::query(
-                    "UPDATE users SET password_hash = $2, email_verified = TRUE WHERE id = $1",
-                )
-                .bind(code.user_id)
-                .bind(password_hash)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM tokens WHERE user_id = $1")
-                    .bind(code.user_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(true)
-    })
+    const SQL: &str = "UPDATE codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(code_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() > 0))
 }

@@ -2,61 +2,60 @@
 //! accept (`$1` placeholders, `RETURNING`), and [`on_db!`] expands it once per engine so each copy
 //! is type-checked against its own driver. The two dialects differ only in `migrations/`.
 
-mod account;
 mod codes;
+mod data_migrations;
 mod email_keys;
 mod events;
+mod flows;
 mod inline_reads;
-mod login;
+mod pools;
 mod session_changes;
-mod sessions;
-mod staff;
 mod throttle;
 mod tokens;
 mod tx;
 mod users;
 
-pub use account::{
-    Deletion, MailTarget, change_password, delete_user, find_mail_target_by_email_key,
-    find_mail_target_by_id, find_password_hash,
-};
-pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
+pub use codes::{CodeOwner, CodeTry, replace_code, take_code_try};
 pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
-pub use login::{LoginRead, read_login, store_login};
+pub use flows::{
+    CodeUse, LoginRead, change_password, insert_user_with_token, read_login, store_login, use_code,
+};
+pub use pools::SqlitePools;
+pub(crate) use pools::on_db;
 pub use session_changes::{
     last_session_change, purge_session_changes, record_session_changes, session_changes_after,
-};
-pub use sessions::{SessionInfo, delete_all_sessions, delete_session, list_sessions};
-pub use staff::{
-    FlagChanges, StaffWrite, deactivate_user_by_email_key, delete_user_tokens, find_user,
-    insert_superuser, list_users, set_user_flags,
 };
 pub use throttle::{
     EventLimit, GuessRule, ThrottleRow, count_event_within, count_events_within, count_guess,
     find_throttle, purge_throttle_rows, settle_guess,
 };
 pub use tokens::{
-    NewToken, SessionLookup, SessionRow, delete_token, purge_expired_tokens, touch_tokens,
+    NewToken, SessionInfo, SessionLookup, SessionRow, delete_token_of_user, delete_tokens_of_user,
+    delete_tokens_of_user_by_staff, insert_token, list_tokens_of_user, purge_expired_tokens,
+    touch_tokens,
 };
-pub use tx::Tx;
-pub(crate) use tx::on_tx;
+pub use tx::{On, Tx};
+pub(crate) use tx::{on, on_tx};
 pub use users::{
-    Change, Credentials, NewUser, ProfileChanges, UserRow, insert_user_with_token,
-    update_password_hash, update_profile,
+    AddressRow, Change, Credentials, Deletion, FlagChanges, ImportedUser, MailTarget, NewUser,
+    ProfileChanges, StaffWrite, UserRow, deactivate_user_by_email_key, delete_user,
+    find_address_by_email_key, find_address_by_id, find_mail_target_by_email_key,
+    find_mail_target_by_id, find_password_hash, find_user_by_id, insert_imported_user,
+    insert_superuser, list_users, restart_user_ids, set_user_flags, update_password_hash,
+    update_profile,
 };
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::config::Config;
+use pools::WriterHealth;
 
 /// A connection pool to whichever engine `DATABASE_URL` names. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -64,115 +63,6 @@ pub enum Db {
     Sqlite(SqlitePools),
     Postgres(PgPool),
 }
-
-/// SQLite's connections: readers, opened read-only, up to `db_max_connections` of them, and one
-/// writer. SQLite lets one connection write at a time; with several connections writing, the
-/// others wait for its lock in SQLite's busy handler, which sleeps and retries (1, 2, 5, 10, …
-/// 100 ms) instead of waking when the lock is free. Eight clients logging in at once with a
-/// cheap hash saw a p99 of 313–344 ms that way, against 15–18 ms with one writer, and 55 %
-/// more logins per second (`docs/bench/analysis.md` §0l). With one writer connection, writes
-/// queue for it in the pool, in order, and each starts the moment the one before commits; the
-/// lock is only ever waited for when another process (the command line, a second server)
-/// writes to the same file.
-/// The readers being read-only makes a statement that writes through [`on_db!`] without
-/// `write` fail at once, in the tests, rather than quietly compete for the lock.
-/// A failed write and the replaced writer are what keep acknowledged writes safe on a full
-/// disk: see [`writer_is_clean`] and [`SqlitePools::note_write`].
-#[derive(Clone, Debug)]
-pub struct SqlitePools {
-    read: SqlitePool,
-    /// `None`: the readers' pool writes too (see [`SqlitePools::single`]).
-    write: Option<SqlitePool>,
-    /// Whether writes have been failing (see [`Db::writes_work`]).
-    health: WriterHealth,
-}
-
-/// When the last write failed for want of storage, if none has succeeded since. Shared by
-/// the pools' clones and the writer pool's release hook.
-#[derive(Clone, Debug, Default)]
-struct WriterHealth(Arc<Mutex<Option<Instant>>>);
-
-impl WriterHealth {
-    /// Notes how a write ended.
-    fn note(&self, failed: bool) {
-        let Ok(mut failing) = self.0.lock() else {
-            return;
-        };
-        if failed && failing.is_none() {
-            tracing::warn!(
-                "a write to the SQLite database failed; /readyz says not ready until one succeeds"
-            );
-        }
-        *failing = failed.then(Instant::now);
-    }
-
-    fn failed_at(&self) -> Option<Instant> {
-        self.0.lock().ok().and_then(|failing| *failing)
-    }
-}
-
-impl SqlitePools {
-    /// One pool for reading and writing alike: an in-memory database (each pool would have
-    /// its own), or a database only ever read.
-    pub fn single(pool: SqlitePool) -> Self {
-        Self {
-            read: pool,
-            write: None,
-            health: WriterHealth::default(),
-        }
-    }
-
-    /// Notes how a write ended: a storage failure (a full disk, an I/O error, a read-only
-    /// file) makes [`Db::writes_work`] say no until a write succeeds again.
-    pub fn note_write<T>(&self, result: &Result<T, sqlx::Error>) {
-        self.health
-            .note(result.as_ref().is_err_and(is_storage_failure));
-    }
-
-    /// The pool for statements that only read.
-    pub fn read(&self) -> &SqlitePool {
-        &self.read
-    }
-
-    /// The pool (of one connection, on a file) for statements that write.
-    pub fn write(&self) -> &SqlitePool {
-        self.write.as_ref().unwrap_or(&self.read)
-    }
-
-    /// Every pool, each once.
-    fn all(&self) -> impl Iterator<Item = &SqlitePool> {
-        std::iter::once(&self.read).chain(&self.write)
-    }
-}
-
-/// Runs the same expression against whichever pool `db` holds, binding it to `$pool`:
-/// `on_db!(db, pool => …)` for statements that only read, `on_db!(write db, pool => …)` for
-/// statements that write. On SQLite the two are different pools ([`SqlitePools`]), and how a
-/// write ended is noted for `/readyz` ([`SqlitePools::note_write`]); on PostgreSQL both are
-/// the one pool.
-macro_rules! on_db {
-    (write $db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite(pools) => {
-                let $pool = pools.write();
-                let result: Result<_, sqlx::Error> = async { $body }.await;
-                pools.note_write(&result);
-                result
-            }
-            $crate::db::Db::Postgres($pool) => $body,
-        }
-    };
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite(pools) => {
-                let $pool = pools.read();
-                $body
-            }
-            $crate::db::Db::Postgres($pool) => $body,
-        }
-    };
-}
-pub(crate) use on_db;
 
 /// How long after a failed write `/readyz` waits before it tries a write of its own.
 const PROBE_AFTER: Duration = Duration::from_secs(10);
@@ -395,20 +285,6 @@ impl Db {
             }
             Db::Postgres(pool) => pool.close().await,
         }
-    }
-}
-
-/// Whether a write failed for want of storage rather than because of the request: an I/O
-/// error, or SQLite's read-only, I/O, corrupt, full, cannot-open or not-a-database results
-/// (extended codes; the primary code is the low byte).
-fn is_storage_failure(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 8 | 10 | 11 | 13 | 14 | 26)),
-        _ => false,
     }
 }
 

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use super::inline_reads::InlineReads;
-use super::users::{UserRow, user_columns};
-use super::{Db, on_db};
+use super::users::{StaffWrite, UserRow, may_manage, refusal, user_columns};
+use super::{Db, On, Tx, on, on_db, on_tx};
 
 /// A token about to be stored.
 pub struct NewToken<'a> {
@@ -27,25 +27,98 @@ pub struct SessionRow {
     pub user: UserRow,
 }
 
-/// The INSERT shared by login and registration (each runs it inside its transaction).
-pub(super) fn insert_token_query<'q, DB>(
+/// Stores a new token for `user_id`.
+pub async fn insert_token(
+    tx: &mut Tx,
     user_id: i64,
-    token: &NewToken<'q>,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    sqlx::query(
-        "INSERT INTO tokens (user_id, digest, created_at, user_agent) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(user_id)
-    .bind(token.digest)
-    .bind(token.created_at)
-    .bind(token.user_agent)
+    token: &NewToken<'_>,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str =
+        "INSERT INTO tokens (user_id, digest, created_at, user_agent) VALUES ($1, $2, $3, $4)";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(token.digest)
+        .bind(token.created_at)
+        .bind(token.user_agent)
+        .execute(conn)
+        .await
+        .map(drop))
+}
+
+/// A token as the sessions list shows it: never its digest.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+}
+
+/// Every live token of the user, newest first.
+pub async fn list_tokens_of_user(db: &Db, user_id: i64) -> Result<Vec<SessionInfo>, sqlx::Error> {
+    const SQL: &str = "SELECT id, created_at, last_used_at, user_agent FROM tokens \
+                       WHERE user_id = $1 ORDER BY id DESC";
+    on_db!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
+}
+
+/// Revokes one token of the user. `false` if the user has no token with that id. Scoped by
+/// `user_id`, so one user can never end another's session.
+pub async fn delete_token_of_user(
+    db: &Db,
+    user_id: i64,
+    token_id: i64,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE id = $1 AND user_id = $2";
+    on_db!(write db, pool => sqlx::query(SQL)
+        .bind(token_id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0))
+}
+
+/// Revokes every token of the user; returns how many there were.
+pub async fn delete_tokens_of_user<'a>(
+    on: impl Into<On<'a>>,
+    user_id: i64,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE user_id = $1";
+    on!(write on, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))
+}
+
+/// Revokes every token of the user but `keep_token_id`.
+pub(super) async fn delete_other_tokens_of_user(
+    tx: &mut Tx,
+    user_id: i64,
+    keep_token_id: i64,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE user_id = $1 AND id <> $2";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(keep_token_id)
+        .execute(conn)
+        .await
+        .map(drop))
+}
+
+/// Revokes the user's tokens beyond the newest `keep`; returns how many there were.
+pub(super) async fn delete_tokens_beyond_newest(
+    tx: &mut Tx,
+    user_id: i64,
+    keep: i64,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE user_id = $1 AND id NOT IN \
+         (SELECT id FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2)";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(keep)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))
 }
 
 /// Deletes every token past its lifetime (created before `created_before`) or idle since before
@@ -182,12 +255,27 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
     Ok(())
 }
 
-/// Revokes one token. Returns whether it existed.
-pub async fn delete_token(db: &Db, token_id: i64) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "DELETE FROM tokens WHERE id = $1";
-    on_db!(write db, pool => sqlx::query(SQL)
-        .bind(token_id)
+/// Revokes every token of user `id` for `actor_id`, if the account is theirs to act on
+/// ([`may_manage!`], checked by the DELETE itself). `Done` holds how many there were.
+pub async fn delete_tokens_of_user_by_staff(
+    db: &Db,
+    id: i64,
+    actor_id: i64,
+) -> Result<StaffWrite<u64>, sqlx::Error> {
+    const SQL: &str = concat!(
+        "DELETE FROM tokens WHERE user_id = $1 \
+         AND EXISTS (SELECT 1 FROM users WHERE users.id = $1 AND ",
+        may_manage!(),
+        ")"
+    );
+    let revoked = on_db!(write db, pool => sqlx::query(SQL)
+        .bind(id)
+        .bind(actor_id)
         .execute(pool)
         .await
-        .map(|r| r.rows_affected() > 0))
+        .map(|r| r.rows_affected()))?;
+    if revoked > 0 {
+        return Ok(StaffWrite::Done(revoked));
+    }
+    refusal(db, id, actor_id, StaffWrite::Done(0)).await
 }

@@ -10,7 +10,6 @@
 
 mod plan;
 mod source;
-mod target;
 
 use std::io::Write;
 use std::path::Path;
@@ -22,10 +21,9 @@ use serde::Serialize;
 pub use plan::{Skipped, Warning};
 
 use crate::auth::{Clock, SystemClock};
-use crate::db::{Db, Tx};
+use crate::db::{self, Db, NewToken, Tx};
 use plan::SeenEmails;
 use source::Source;
-use target::Outcome;
 
 /// Users read from Django per query.
 const BATCH: i64 = 500;
@@ -94,35 +92,52 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
     if dry_run {
         tx.rollback().await?;
     } else {
-        tx.commit_import()
+        db::restart_user_ids(&mut tx)
             .await
             .context("cannot commit the import")?;
+        tx.commit().await.context("cannot commit the import")?;
     }
     Ok(report)
 }
 
+/// Writes one planned user and its token, unless its id or address is taken: then the same
+/// account from an earlier run is left as it is now, and any other is a conflict.
 async fn write(
     tx: &mut Tx,
     planned: plan::Planned,
     now: DateTime<Utc>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    match tx.write_user(&planned).await? {
-        Outcome::Inserted => {
-            report.imported += 1;
-            report.warnings.extend(planned.warnings);
-            if let Some(digest) = planned.token {
-                if tx.write_token(planned.id, &digest, now).await? {
-                    report.tokens_imported += 1;
-                }
+    let user = &planned.user;
+    if !db::insert_imported_user(tx, user).await? {
+        let conflict = match db::find_address_by_id(tx, user.id).await? {
+            Some(held) if held.email_key == user.email.key() => {
+                report.unchanged += 1;
+                return Ok(());
             }
-        }
-        Outcome::Unchanged => report.unchanged += 1,
-        Outcome::Conflict(reason) => report.skipped.push(Skipped {
-            id: planned.id,
-            email: planned.email.as_str().to_owned(),
-            reason,
-        }),
+            Some(_) => format!("id {} already belongs to another account", user.id),
+            None => match db::find_address_by_email_key(tx, user.email.key()).await? {
+                Some(other) => format!("the address already belongs to account {}", other.id),
+                None => "refused by the database".to_owned(),
+            },
+        };
+        report.skipped.push(Skipped {
+            id: user.id,
+            email: user.email.as_str().to_owned(),
+            reason: conflict,
+        });
+        return Ok(());
+    }
+    report.imported += 1;
+    report.warnings.extend(planned.warnings);
+    if let Some(digest) = planned.token {
+        let token = NewToken {
+            digest: &digest,
+            created_at: now,
+            user_agent: None,
+        };
+        db::insert_token(tx, user.id, &token).await?;
+        report.tokens_imported += 1;
     }
     Ok(())
 }

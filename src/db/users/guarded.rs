@@ -1,55 +1,9 @@
-//! Queries for staff: listing and searching users, changing their flags, revoking their tokens.
+//! The writes to `users` that are guarded in their own SQL: a staff member changes only the
+//! accounts they may manage, and the last active superuser is never deactivated, demoted or
+//! deleted.
 
-use super::users::{UserRow, user_columns};
-use super::{Db, on_db};
-
-/// The search term as a `LIKE` pattern matching anywhere, with `%`, `_` and `\` taken literally.
-fn contains_pattern(term: &str) -> String {
-    let mut pattern = String::with_capacity(term.len() + 2);
-    pattern.push('%');
-    for c in term.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// One page of users whose address or name contains `search` (any case), oldest first, and the
-/// number of all matches.
-pub async fn list_users(
-    db: &Db,
-    search: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(i64, Vec<UserRow>), sqlx::Error> {
-    const FILTER: &str =
-        "WHERE (email_key LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(name, '')) LIKE $1 ESCAPE '\\')";
-    let count_sql = format!("SELECT COUNT(*) FROM users {FILTER}");
-    let page_sql = format!(
-        "SELECT {} FROM users {FILTER} ORDER BY id LIMIT $2 OFFSET $3",
-        user_columns!()
-    );
-    let pattern = contains_pattern(search);
-    on_db!(db, pool => {
-        let count: i64 = sqlx::query_scalar(&count_sql).bind(&pattern).fetch_one(pool).await?;
-        let rows: Vec<UserRow> = sqlx::query_as(&page_sql)
-            .bind(&pattern)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?;
-        Ok((count, rows))
-    })
-}
-
-/// One user by id.
-pub async fn find_user(db: &Db, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-    const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-    on_db!(db, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
-}
+use super::{UserRow, find_user_by_id, user_columns};
+use crate::db::{Db, on_db};
 
 /// New values for a user's flags; `None` leaves one as it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,6 +35,7 @@ macro_rules! may_manage {
                      WHERE actor.id = $2 AND actor.is_superuser AND actor.is_active))"
     };
 }
+pub(in crate::db) use may_manage;
 
 /// SQL true when some active superuser other than the user `$1` exists.
 macro_rules! another_active_superuser {
@@ -89,20 +44,19 @@ macro_rules! another_active_superuser {
                  WHERE other.id <> $1 AND other.is_superuser AND other.is_active)"
     };
 }
-pub(super) use another_active_superuser;
 
 /// On PostgreSQL, locks the active superusers' rows for the rest of `tx`. A statement guarded by
 /// [`another_active_superuser!`] that runs after it sees every concurrent change to them, so two
 /// superusers stepping down (or deleting themselves) at the same moment cannot both succeed.
 /// SQLite needs nothing: one statement writes at a time.
-pub(super) async fn lock_active_superusers(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+async fn lock_active_superusers(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
     const SQL: &str = "SELECT id FROM users WHERE is_superuser AND is_active FOR UPDATE";
     sqlx::query(SQL).execute(tx).await.map(|_| ())
 }
 
 /// Why a guarded write to user `id` by `actor_id` changed nothing: no such user, or not the
 /// actor's to write, or (for `otherwise`) the rule of that write.
-async fn refusal<T>(
+pub(in crate::db) async fn refusal<T>(
     db: &Db,
     id: i64,
     actor_id: i64,
@@ -169,66 +123,45 @@ pub async fn set_user_flags(
     }
 }
 
-/// Creates a superuser (also staff, address verified) from the command line.
-pub async fn insert_superuser(db: &Db, user: &super::NewUser<'_>) -> Result<UserRow, sqlx::Error> {
-    const SQL: &str = concat!(
-        "INSERT INTO users (email, email_key, password_hash, date_joined, \
-         is_superuser, is_staff, email_verified) \
-         VALUES ($1, $2, $3, $4, TRUE, TRUE, TRUE) RETURNING ",
-        user_columns!()
-    );
-    on_db!(write db, pool => sqlx::query_as(SQL)
-        .bind(user.email.as_str())
-        .bind(user.email.key())
-        .bind(user.password_hash)
-        .bind(user.date_joined)
-        .fetch_one(pool)
-        .await)
+/// What became of an account deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    NotFound,
+    /// The user is the last active superuser, and stays.
+    LastSuperuser,
 }
 
-/// Deactivates the account with this normalized address. Returns whether it existed.
-pub async fn deactivate_user_by_email_key(
-    db: &Db,
-    email_key: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    const SQL: &str = "UPDATE users SET is_active = FALSE WHERE email_key = $1 RETURNING id";
-    on_db!(write db, pool => sqlx::query_scalar(SQL)
-        .bind(email_key)
-        .fetch_optional(pool)
-        .await)
-}
-
-/// Revokes every token of user `id` for `actor_id`, if the account is theirs to act on
-/// ([`may_manage!`], checked by the DELETE itself). `Done` holds how many there were.
-pub async fn delete_user_tokens(
-    db: &Db,
-    id: i64,
-    actor_id: i64,
-) -> Result<StaffWrite<u64>, sqlx::Error> {
+/// Deletes a user; its tokens and codes go with it (`ON DELETE CASCADE`). The last active
+/// superuser is never deleted: the guard is part of the DELETE, and on PostgreSQL the active
+/// superusers are locked first, so two superusers deleting themselves at once leave one.
+pub async fn delete_user(db: &Db, user_id: i64) -> Result<Deletion, sqlx::Error> {
     const SQL: &str = concat!(
-        "DELETE FROM tokens WHERE user_id = $1 \
-         AND EXISTS (SELECT 1 FROM users WHERE users.id = $1 AND ",
-        may_manage!(),
+        "DELETE FROM users WHERE id = $1 AND (NOT (is_superuser AND is_active) OR ",
+        another_active_superuser!(),
         ")"
     );
-    let revoked = on_db!(write db, pool => sqlx::query(SQL)
-        .bind(id)
-        .bind(actor_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    if revoked > 0 {
-        return Ok(StaffWrite::Done(revoked));
+    let deleted = match db {
+        Db::Sqlite(_) => on_db!(write db, pool => sqlx::query(SQL)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?,
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            lock_active_superusers(&mut tx).await?;
+            let done = sqlx::query(SQL).bind(user_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            done.rows_affected()
+        }
+    };
+    if deleted > 0 {
+        return Ok(Deletion::Deleted);
     }
-    refusal(db, id, actor_id, StaffWrite::Done(0)).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::contains_pattern;
-
-    #[test]
-    fn like_wildcards_in_a_search_are_literal() {
-        assert_eq!(contains_pattern("A_b%c\\"), "%a\\_b\\%c\\\\%");
-    }
+    let exists = find_user_by_id(db, user_id).await?.is_some();
+    Ok(if exists {
+        Deletion::LastSuperuser
+    } else {
+        Deletion::NotFound
+    })
 }
