@@ -1,7 +1,5 @@
-//! Queries on `codes`, the one-time codes of email verification and password reset. Each
-//! try is counted by the same statement that reads the code, so parallel guesses cannot get
-//! more than the allowed number of tries between them, and using a code is a conditional
-//! update, so two requests racing with the right code cannot both succeed.
+//! Queries on `codes`, the one-time codes. A try is counted by the statement that reads the
+//! code, and a use is a conditional update, so parallel requests cannot beat the limits.
 
 use chrono::{DateTime, Utc};
 
@@ -20,16 +18,13 @@ pub enum CodeOwner<'a> {
 pub struct CodeTry {
     pub id: i64,
     pub user_id: i64,
-    /// The salt and digest the code was sealed with (see [`crate::auth::OneTimeCode`]).
     pub salt: Vec<u8>,
     pub digest: Vec<u8>,
-    /// The code is refused from this moment on.
     pub expires_at: DateTime<Utc>,
 }
 
-/// Stores a new code for `user_id`, replacing (so voiding) any earlier code of that purpose.
-/// Returns `false`, having stored nothing, when there is no such user: the unknown-address
-/// path of a reset runs this same statement so that it costs the same.
+/// Stores a new code for `user_id`, voiding any earlier one; `false` with no such user (the
+/// unknown-address path of a reset runs it too, so both cost the same).
 pub async fn replace_code(
     db: &Db,
     user_id: i64,
@@ -55,8 +50,7 @@ pub async fn replace_code(
         .map(|r| r.rows_affected() > 0))
 }
 
-/// Counts one try against the owner's unused code of `purpose` that has tries left, and
-/// returns it to be compared. `None`: no such code, already used, or out of tries.
+/// Counts one try against the owner's live code of `purpose` and returns it to be compared.
 pub async fn take_code_try(
     db: &Db,
     purpose: CodePurpose,

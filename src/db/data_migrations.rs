@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Db, Tx, on_db, on_tx};
 
-/// Whether data migration `name` is still to run. Read before any write, so a server on a
-/// read-only database that is up to date starts.
+/// Whether data migration `name` is still to run; read first, so a read-only database starts.
 pub(super) async fn is_data_migration_pending(db: &Db, name: &str) -> Result<bool, sqlx::Error> {
     const SQL: &str = "SELECT name FROM data_migrations WHERE name = $1 AND done_at IS NULL";
     let pending: Option<String> =
@@ -14,8 +13,7 @@ pub(super) async fn is_data_migration_pending(db: &Db, name: &str) -> Result<boo
     Ok(pending.is_some())
 }
 
-/// Marks data migration `name` as done; `false` if it was already. A second server starting at
-/// the same moment waits here for the first's transaction, then finds it done.
+/// Marks data migration `name` as done; `false` if it was (a second server waits here).
 pub(super) async fn claim_data_migration(
     tx: &mut Tx,
     name: &str,

@@ -1,13 +1,7 @@
-//! The data migration that gives every stored address its canonical key ([`Email`]). Rows
-//! written before the canonical form keyed the address only lower-cased, so `x@ｅｘａｍｐｌｅ.com`
-//! and `x@example.com` could be two accounts; re-keying needs the UTS-46 mapping, which is Rust,
-//! so it runs right after the SQL migrations, once (recorded in `data_migrations`), in one
-//! transaction: a crash half-way leaves it to run again in full.
-//!
-//! Two rows that turn out to share a mailbox cannot both keep its key. The one who joined first
-//! keeps it; each other gets [`Email::set_aside_key`], which no login finds, keeps its stored
-//! address as it was, and is named in a warning for staff to resolve. Nothing is deleted or
-//! merged, and start-up goes on (`docs/decisions/0001-one-account-per-mailbox.md`).
+//! The data migration that gives every stored address its canonical key ([`Email`]), which
+//! needs the UTS-46 mapping in Rust; once, in one transaction. Of rows that share a mailbox the
+//! oldest keeps the key, the others get [`Email::set_aside_key`] and a warning for staff:
+//! nothing is deleted (`docs/decisions/0001-one-account-per-mailbox.md`).
 
 use std::collections::BTreeMap;
 
@@ -18,10 +12,8 @@ use super::users::{find_address_by_email_key, list_addresses_after, set_email_ke
 use super::{Db, Tx};
 use crate::domain::Email;
 
-/// Its row in `data_migrations`.
 const NAME: &str = "email_keys";
 
-/// Rows read per query, so a large table is never held in memory at once.
 const PAGE: i64 = 1000;
 
 /// An account with a claim on a canonical key.
@@ -86,8 +78,7 @@ pub async fn canonicalise_email_keys(db: &Db, now: DateTime<Utc>) -> Result<(), 
     Ok(())
 }
 
-/// The rows whose address or key is not canonical, grouped by their canonical address (the key
-/// the group competes for), and the ids of rows that are no address at all.
+/// The rows whose address or key is not canonical, by canonical key, and the unreadable ones.
 async fn non_canonical_addresses(
     tx: &mut Tx,
 ) -> Result<(BTreeMap<String, (Email, Vec<Claimant>)>, Vec<i64>), sqlx::Error> {

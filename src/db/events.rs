@@ -26,7 +26,6 @@ pub struct NewEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
-/// One event's INSERT, its values at `$1`..`$6`.
 macro_rules! insert_event_sql {
     () => {
         "INSERT INTO security_events (at, kind, user_id, actor_id, ip, detail) \
@@ -43,8 +42,7 @@ pub async fn insert_event<'a>(on: impl Into<On<'a>>, e: &NewEvent<'_>) -> Result
         .map(drop))
 }
 
-/// Binds an event's values to `$1`..`$6` of a statement built on [`insert_event_sql`] (on its
-/// own, or with a login's token: `super::flows`).
+/// Binds an event's values to `$1`..`$6` of a statement built on [`insert_event_sql`].
 pub(super) fn bind_event<'q, DB>(
     query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     e: &'q NewEvent<'q>,

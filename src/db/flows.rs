@@ -1,8 +1,6 @@
-//! Work over several tables that commits as one: a registration (user and first token), a
-//! login's read and its write (token, trim, security event), a password change, the use of a
-//! one-time code. Each composes the tables' own queries inside a [`Tx`]; on PostgreSQL, the
-//! hot paths send one statement instead (a `WITH` clause per extra table), since a round trip
-//! and a commit are the dearest part of a write there.
+//! Work over several tables that commits as one, composed of the tables' own queries in a
+//! [`Tx`]. On PostgreSQL, registration and login send one statement (a `WITH` clause per extra
+//! table) instead, as a round trip and a commit are the dearest part of a write there.
 
 use chrono::{DateTime, Utc};
 
@@ -19,8 +17,7 @@ use super::users::{
 };
 use super::{Db, Tx, on_db};
 
-/// Creates a user and their first token, together. An address already taken fails the user's
-/// INSERT, and with it the whole, on both engines.
+/// Creates a user and their first token; an address already taken fails the whole.
 pub async fn insert_user_with_token(
     db: &Db,
     user: &NewUser<'_>,
@@ -57,17 +54,12 @@ pub async fn insert_user_with_token(
 /// Everything a login decides on, read together.
 #[derive(Debug)]
 pub struct LoginRead {
-    /// The account with the address, if there is one.
     pub account: Option<Credentials>,
-    /// Tokens the account holds now (0 without an account).
     pub tokens: i64,
-    /// The failure counter under the account key, if there is one.
     pub account_throttle: Option<ThrottleRow>,
-    /// The failure counter under the client address key, if there is one.
     pub address_throttle: Option<ThrottleRow>,
 }
 
-/// [`LoginRead`] as the query returns it: every column may be NULL (the joins are outer).
 #[derive(sqlx::FromRow)]
 struct LoginRow {
     id: Option<i64>,
@@ -81,9 +73,8 @@ struct LoginRow {
     address_last_failure: Option<i64>,
 }
 
-/// Reads the account with the normalized address `email_key`, its token count and the throttle
-/// counters under `account_key` and `address_key`, in one query. Always one row: the outer
-/// joins hang off a constant.
+/// Reads the account with `email_key`, its token count and both throttle counters, in one
+/// query: one round trip instead of four.
 pub async fn read_login(
     db: &Db,
     email_key: &str,
@@ -128,10 +119,9 @@ pub async fn read_login(
     })
 }
 
-/// Stores a new token for `user_id`, who held `held` tokens when the login read them, with the
-/// login's security event, and revokes the user's oldest tokens beyond the newest `keep`.
-/// Returns how many were revoked. Simultaneous logins that all read the same count can leave a
-/// user up to one extra token each, until their next login at the cap trims them all.
+/// Stores a login's token and security event, and revokes the user's tokens beyond the newest
+/// `keep` (given the `held` the login read); returns how many. Concurrent logins may leave one
+/// extra token each, until the next login at the cap trims them.
 pub async fn store_login(
     db: &Db,
     user_id: i64,
@@ -187,18 +177,18 @@ pub async fn change_password(
     tx.finish(done).await
 }
 
-/// What a valid code is used for.
+/// What a valid code is used for: each verifies the address.
 #[derive(Debug, Clone, Copy)]
 pub enum CodeUse<'a> {
-    /// Mark the address verified.
     VerifyEmail,
-    /// Set this password hash and revoke every token of the user. The code arrived by
-    /// mail, so the address is proven too.
-    ResetPassword { password_hash: &'a str },
+    /// Also sets this hash and revokes every token: the code came by mail, so the address is
+    /// verified too.
+    ResetPassword {
+        password_hash: &'a str,
+    },
 }
 
-/// Marks the code used and applies `what`. `false`, with nothing changed, if another request
-/// used the code first.
+/// Marks the code used and applies `what`; `false` if another request used it first.
 pub async fn use_code(
     db: &Db,
     code: &CodeTry,

@@ -1,6 +1,5 @@
-//! Storage, for SQLite and PostgreSQL alike. Each query is written once, in SQL that both engines
-//! accept (`$1` placeholders, `RETURNING`), and [`on_db!`] expands it once per engine so each copy
-//! is type-checked against its own driver. The two dialects differ only in `migrations/`.
+//! Storage, one module per table and one function per query, each written once in SQL both
+//! engines accept; [`on_db!`] expands it per engine, so each copy is type-checked by its driver.
 
 mod codes;
 mod data_migrations;
@@ -67,8 +66,7 @@ pub enum Db {
 /// How long after a failed write `/readyz` waits before it tries a write of its own.
 const PROBE_AFTER: Duration = Duration::from_secs(10);
 
-/// Runs `sql`, a purge's DELETE of at most `$2` rows older than `$1`, and returns how many rows
-/// it deleted.
+/// Runs a purge's DELETE of at most `$2` rows older than `$1`; returns how many it deleted.
 async fn delete_chunk<T>(
     db: &Db,
     sql: &'static str,
@@ -88,10 +86,8 @@ where
         .map(|r| r.rows_affected()))
 }
 
-/// Pooled PostgreSQL connections idle this long are checked before use.
 const IDLE_PING_AFTER: Duration = Duration::from_secs(30);
 
-/// Whether a `sqlite:` URL names an in-memory database (sqlx's `:memory:` or `mode=memory`).
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
@@ -100,9 +96,8 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sql
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Db {
-    /// Opens a pool for `config.database_url`. SQLite files are created if missing and run in
-    /// WAL mode, so readers never wait for the writer. PostgreSQL pools connect lazily, so the
-    /// service can start (and answer 503) while the database is still coming up.
+    /// Opens `config.database_url`; PostgreSQL lazily, so the service starts (and answers 503)
+    /// while the database comes up.
     pub async fn connect(config: &Config) -> anyhow::Result<Db> {
         let url = config.database_url.as_str();
         if url.starts_with("sqlite:") {
@@ -114,26 +109,21 @@ impl Db {
                 .clone()
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // WAL with NORMAL survives a process crash without losing a committed write;
-                // only a power cut can lose the last transactions.
+                // WAL with NORMAL loses a committed write in a power cut, never in a crash.
                 .synchronous(SqliteSynchronous::Normal);
             let pools = |max_connections| {
                 SqlitePoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(config.db_acquire_timeout())
-                    // A SQLite file cannot "go away" between queries: no ping at all.
                     .test_before_acquire(false)
             };
-            // In memory, one pool reads and writes (two would be two databases).
             let in_memory = is_in_memory(url);
             let writers = if in_memory {
                 config.db_max_connections
             } else {
                 1
             };
-            // The writer first: it creates the file and puts it in WAL mode (which the file
-            // keeps), so the readers can open it read-only. On a file, a writer that comes back
-            // from a failed write still inside a transaction is closed, not reused.
+            // The writer first: it creates the file in WAL mode, so readers can open it read-only.
             let health = WriterHealth::default();
             let write_pool = if in_memory {
                 pools(writers)
@@ -167,10 +157,8 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(config.db_max_connections)
                 .acquire_timeout(config.db_acquire_timeout())
-                // sqlx pings every connection it hands out by default: a second round trip
-                // per query. Ping only connections idle long enough to have been dropped by
-                // the server or a proxy; a connection that died anyway fails one query (503)
-                // and is replaced.
+                // By default sqlx pings every connection it hands out, a second round trip per
+                // query: ping only those idle long enough for a server or proxy to drop them.
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| {
                     Box::pin(async move {
@@ -186,8 +174,7 @@ impl Db {
         }
     }
 
-    /// Applies every pending migration of this engine, then the data migrations that need
-    /// the service's own code (see `migrations/*/0*_data_migrations.sql`).
+    /// Applies every pending migration of this engine, then the data migrations in Rust.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite(pools) => SQLITE_MIGRATOR.run(pools.write()).await,
@@ -199,7 +186,6 @@ impl Db {
             .context("re-keying stored addresses failed")
     }
 
-    /// Which engine this is, for logs.
     pub fn engine(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",
@@ -212,11 +198,8 @@ impl Db {
         on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
     }
 
-    /// Whether writes work (for `/readyz`). On SQLite, not from a write that failed for want
-    /// of storage until one succeeds. A request's write is the best witness (a small probe
-    /// can fit where a registration does not), but with no traffic there would be none: so
-    /// [`PROBE_AFTER`] after the failure, this tries one small write itself. On PostgreSQL,
-    /// whose server manages its own storage, always.
+    /// Whether writes work (for `/readyz`): on SQLite, not since a write failed for want of
+    /// storage, until one succeeds or, a while later, a small probe of its own does.
     pub async fn writes_work(&self) -> bool {
         let Db::Sqlite(pools) = self else {
             return true;
@@ -236,8 +219,7 @@ impl Db {
         probed.is_ok()
     }
 
-    /// Whether every migration this binary embeds has been applied (for `/readyz`): a server
-    /// started with `--migrate-on-start false` before `kitchen-api migrate` ran is not ready.
+    /// Whether every migration this binary embeds has been applied (for `/readyz`).
     pub async fn migrations_applied(&self) -> Result<bool, sqlx::Error> {
         let sql = "SELECT version FROM _sqlx_migrations WHERE success";
         let (applied, migrator): (Vec<i64>, &sqlx::migrate::Migrator) = match self {
@@ -266,8 +248,7 @@ impl Db {
         }
     }
 
-    /// Connections open to write, for `/metrics`: SQLite's writer (at most one), or `None` on
-    /// PostgreSQL, where every connection may write.
+    /// Connections open to write, for `/metrics`: SQLite's writer, or `None` on PostgreSQL.
     pub fn writer_connections(&self) -> Option<u32> {
         match self {
             Db::Sqlite(pools) => Some(pools.write().size()),
@@ -275,7 +256,6 @@ impl Db {
         }
     }
 
-    /// Finishes in-flight queries and closes every connection.
     pub async fn close(&self) {
         match self {
             Db::Sqlite(pools) => {

@@ -6,26 +6,20 @@ use std::time::Instant;
 
 use sqlx::sqlite::SqlitePool;
 
-/// SQLite's connections: read-only readers, and one writer. With several connections writing,
-/// the others wait in SQLite's busy handler, which sleeps and retries instead of waking when the
-/// lock is free; with one writer, writes queue in the pool, in order.
-/// The readers being read-only makes a write sent through [`on_db!`] without `write` fail at
-/// once. A failed write and the replaced writer keep acknowledged writes safe on a full disk.
+/// SQLite's connections: read-only readers, and one writer, so writes queue in order instead
+/// of sleeping in SQLite's busy handler, which retries rather than wakes when the lock is free.
 #[derive(Clone, Debug)]
 pub struct SqlitePools {
     pub(super) read: SqlitePool,
-    /// `None`: the readers' pool writes too (see [`SqlitePools::single`]).
     pub(super) write: Option<SqlitePool>,
     pub(super) health: WriterHealth,
 }
 
-/// When the last write failed for want of storage, if none has succeeded since. Shared by
-/// the pools' clones, the writer pool's release hook and open transactions.
+/// When the last write failed for want of storage, if none has succeeded since.
 #[derive(Clone, Debug, Default)]
 pub(super) struct WriterHealth(Arc<Mutex<Option<Instant>>>);
 
 impl WriterHealth {
-    /// Notes how a write ended.
     pub(super) fn note(&self, failed: bool) {
         let Ok(mut failing) = self.0.lock() else {
             return;
@@ -38,7 +32,6 @@ impl WriterHealth {
         *failing = failed.then(Instant::now);
     }
 
-    /// Notes how a write ended, from its result.
     pub(super) fn note_result<T>(&self, result: &Result<T, sqlx::Error>) {
         self.note(result.as_ref().is_err_and(is_storage_failure));
     }
@@ -49,8 +42,7 @@ impl WriterHealth {
 }
 
 impl SqlitePools {
-    /// One pool for reading and writing alike: an in-memory database (each pool would have
-    /// its own), or a database only ever read.
+    /// One pool for reading and writing alike: in memory, or a database only ever read.
     pub fn single(pool: SqlitePool) -> Self {
         Self {
             read: pool,
@@ -59,31 +51,27 @@ impl SqlitePools {
         }
     }
 
-    /// Notes how a write ended: a storage failure makes [`super::Db::writes_work`] say no until a
-    /// write succeeds again.
+    /// Notes how a write ended, for [`super::Db::writes_work`].
     pub fn note_write<T>(&self, result: &Result<T, sqlx::Error>) {
         self.health.note_result(result);
     }
 
-    /// The pool for statements that only read.
     pub fn read(&self) -> &SqlitePool {
         &self.read
     }
 
-    /// The pool (of one connection, on a file) for statements that write.
+    /// The pool for statements that write: one connection, on a file.
     pub fn write(&self) -> &SqlitePool {
         self.write.as_ref().unwrap_or(&self.read)
     }
 
-    /// Every pool, each once.
     pub(super) fn all(&self) -> impl Iterator<Item = &SqlitePool> {
         std::iter::once(&self.read).chain(&self.write)
     }
 }
 
-/// Runs the same expression against whichever pool `db` holds, binding it to `$pool`:
-/// `on_db!(db, pool => …)` for statements that only read, `on_db!(write db, pool => …)` for
-/// statements that write, whose end is noted for `/readyz` on SQLite.
+/// Runs the expression against whichever pool `db` holds, bound to `$pool`; with `write`, on
+/// SQLite's writer, noting how it ended for `/readyz`.
 macro_rules! on_db {
     (write $db:expr, $pool:ident => $body:expr) => {
         match $db {
@@ -108,9 +96,8 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
-/// Whether a write failed for want of storage rather than because of the request: an I/O
-/// error, or SQLite's read-only, I/O, corrupt, full, cannot-open or not-a-database results
-/// (extended codes; the primary code is the low byte).
+/// Whether a write failed for want of storage: I/O, or SQLite's read-only, I/O, corrupt, full,
+/// cannot-open or not-a-database (the low byte of an extended code).
 pub(super) fn is_storage_failure(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) => true,

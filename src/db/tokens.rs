@@ -11,7 +11,6 @@ use super::{Db, On, Tx, on, on_db, on_tx};
 
 /// A token about to be stored.
 pub struct NewToken<'a> {
-    /// SHA-256 of the token the client receives.
     pub digest: &'a [u8],
     pub created_at: DateTime<Utc>,
     pub user_agent: Option<&'a str>,
@@ -27,7 +26,6 @@ pub struct SessionRow {
     pub user: UserRow,
 }
 
-/// Stores a new token for `user_id`.
 pub async fn insert_token(
     tx: &mut Tx,
     user_id: i64,
@@ -54,15 +52,13 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
 }
 
-/// Every live token of the user, newest first.
 pub async fn list_tokens_of_user(db: &Db, user_id: i64) -> Result<Vec<SessionInfo>, sqlx::Error> {
     const SQL: &str = "SELECT id, created_at, last_used_at, user_agent FROM tokens \
                        WHERE user_id = $1 ORDER BY id DESC";
     on_db!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
 }
 
-/// Revokes one token of the user. `false` if the user has no token with that id. Scoped by
-/// `user_id`, so one user can never end another's session.
+/// Revokes one token of the user, scoped so no user ends another's; `false` if there was none.
 pub async fn delete_token_of_user(
     db: &Db,
     user_id: i64,
@@ -90,7 +86,6 @@ pub async fn delete_tokens_of_user<'a>(
         .map(|r| r.rows_affected()))
 }
 
-/// Revokes every token of the user but `keep_token_id`.
 pub(super) async fn delete_other_tokens_of_user(
     tx: &mut Tx,
     user_id: i64,
@@ -121,8 +116,7 @@ pub(super) async fn delete_tokens_beyond_newest(
         .map(|r| r.rows_affected()))
 }
 
-/// Deletes every token past its lifetime (created before `created_before`) or idle since before
-/// `idle_before`. Returns how many.
+/// Deletes every token created before `created_before` or idle since `idle_before`.
 pub async fn purge_expired_tokens(
     db: &Db,
     created_before: DateTime<Utc>,
@@ -138,8 +132,7 @@ pub async fn purge_expired_tokens(
         .map(|r| r.rows_affected()))
 }
 
-/// The token lookup of the authentication path. The subquery names no `id`, so the bare column
-/// names are the user's; [`super::inline_reads`] reads the columns in this order.
+/// The authentication path's lookup; [`super::inline_reads`] reads its columns in this order.
 const SESSION_BY_DIGEST: &str = concat!(
     "SELECT t.token_id, t.token_created_at, t.last_used_at, ",
     user_columns!(),
@@ -148,14 +141,12 @@ const SESSION_BY_DIGEST: &str = concat!(
      JOIN users ON users.id = t.user_id"
 );
 
-/// The token with this digest and its user, if the token exists (through the pool).
 async fn find_session_by_digest(db: &Db, digest: &[u8]) -> Result<Option<SessionRow>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as(SESSION_BY_DIGEST).bind(digest).fetch_optional(pool).await)
 }
 
-/// How the authentication path finds a session: on a SQLite file, on the calling thread
-/// ([`super::inline_reads`], unless turned off); otherwise, or when that cannot answer, through
-/// the pool. Cheap to clone.
+/// How the authentication path finds a session: on a SQLite file on the calling thread
+/// ([`super::inline_reads`]), otherwise or when that cannot answer through the pool.
 #[derive(Clone, Debug)]
 pub struct SessionLookup {
     db: Db,
@@ -163,8 +154,7 @@ pub struct SessionLookup {
 }
 
 impl SessionLookup {
-    /// `inline`: whether SQLite lookups may run on the calling thread
-    /// (`KITCHEN_API_SQLITE_INLINE_READS`).
+    /// `inline`: `KITCHEN_API_SQLITE_INLINE_READS`.
     pub fn new(db: &Db, inline: bool) -> Self {
         let inline = match db {
             Db::Sqlite(pools) if inline => {
@@ -178,7 +168,6 @@ impl SessionLookup {
         }
     }
 
-    /// Whether lookups run on the calling thread (for the start-up log).
     pub fn is_inline(&self) -> bool {
         self.inline.is_some()
     }
@@ -200,18 +189,10 @@ impl SessionLookup {
     }
 }
 
-/// Records when each of these tokens was last used (ids of revoked tokens are ignored). A chunk
-/// is one statement on both engines: PostgreSQL takes arrays, SQLite a JSON array of
-/// `[id, time]` pairs read with `json_each` (one statement instead of one per row, each of which
-/// was a hand-off to sqlx's worker thread).
-///
-/// Chunks are small and paused between, on both engines, so that a large flush is spread out
-/// instead of one burst. On SQLite the requests that write (logins, registrations) wait for the
-/// single writer by sleeping and retrying, and back-to-back chunks kept them waiting for over a
-/// second during a login storm (seen as "slow statement" warnings). On PostgreSQL, flushes come
-/// in waves: every token used a minute ago comes due at once (all of them after a restart, or
-/// in a benchmark that rotates over 100,000 tokens), and ~10 µs of PostgreSQL's CPU per row, in
-/// one burst, took a core from the service's workers and lengthened the cheap path's p99.
+/// Records when each of these tokens was last used (revoked ones are ignored), one statement
+/// per chunk: arrays on PostgreSQL, a JSON array read with `json_each` on SQLite. Chunks are
+/// small and paused between, so a large flush neither holds SQLite's one writer from logins
+/// nor takes a burst of PostgreSQL's CPU from the request path.
 pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), sqlx::Error> {
     const PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
     let rows_per_chunk = match db {
@@ -226,8 +207,7 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
             Db::Sqlite(pools) => {
                 const SQL: &str = "UPDATE tokens SET last_used_at = u.value ->> 1 \
                      FROM json_each($1) AS u WHERE tokens.id = u.value ->> 0";
-                // The text sqlx itself writes for a `DateTime<Utc>`, so every reader of the
-                // column (sqlx, `inline_reads`) reads it back the same.
+                // The text sqlx writes for a `DateTime<Utc>`, which `inline_reads` reads too.
                 let pairs: Vec<(i64, String)> = chunk
                     .iter()
                     .map(|(id, at)| {
@@ -255,8 +235,7 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
     Ok(())
 }
 
-/// Revokes every token of user `id` for `actor_id`, if the account is theirs to act on
-/// ([`may_manage!`], checked by the DELETE itself). `Done` holds how many there were.
+/// Revokes every token of user `id` if `actor_id` may manage it ([`may_manage!`], in the DELETE).
 pub async fn delete_tokens_of_user_by_staff(
     db: &Db,
     id: i64,

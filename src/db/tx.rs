@@ -1,6 +1,5 @@
-//! A transaction on whichever engine [`Db`] holds, for work over several statements that must
-//! commit together or not at all, and [`On`], which lets one query function run either on the
-//! pools or inside a transaction.
+//! A transaction on whichever engine [`Db`] holds, and [`On`], which lets one query function
+//! run either on the pools or inside a transaction.
 
 use super::Db;
 use super::pools::WriterHealth;
@@ -8,7 +7,6 @@ use super::pools::WriterHealth;
 /// An open transaction on our database (on SQLite, on the writer).
 pub struct Tx {
     pub(super) conn: TxConn,
-    /// SQLite's writer health, noted by [`Tx::finish`] as `on_db!(write)` notes a statement.
     health: Option<WriterHealth>,
 }
 
@@ -35,8 +33,7 @@ impl<'a> From<&'a mut Tx> for On<'a> {
     }
 }
 
-/// Runs the same expression on whichever transaction `tx` (a `&mut Tx`) holds, binding its
-/// connection.
+/// Runs the expression on the connection of whichever transaction `tx` (a `&mut Tx`) holds.
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match &mut $tx.conn {
@@ -91,7 +88,6 @@ impl Tx {
         }
     }
 
-    /// Undoes everything.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self.conn {
             TxConn::Sqlite(tx) => tx.rollback().await,
@@ -112,7 +108,6 @@ impl Tx {
         result
     }
 
-    /// Whether this transaction runs on PostgreSQL.
     pub(super) fn is_postgres(&self) -> bool {
         matches!(self.conn, TxConn::Postgres(_))
     }

@@ -1,12 +1,7 @@
-//! `kitchen-api import-django --from <url>`: moves the users of the Django service (ids,
-//! addresses, flags, profiles, password hashes, DRF tokens as digests) into our database.
-//!
-//! The whole import is one transaction: it is committed at the end, or rolled back with
-//! `--dry-run`, so the report of a dry run is exactly what a real run would do. It is
-//! idempotent: a user whose id already holds the same address is "unchanged" and left as it is
-//! (local edits since the first run win), and its token is not imported again (a session
-//! revoked here stays revoked). Secrets (hashes, tokens, the source URL's password) are never
-//! printed.
+//! `kitchen-api import-django --from <url>`: moves the Django service's users, profiles, hashes
+//! and DRF tokens (as digests) into our database, in one [`Tx`] rolled back by `--dry-run`, so
+//! a dry run reports exactly what a run would do. Re-running leaves imported users as they are
+//! now (a revoked session stays revoked). Secrets are never printed.
 
 mod plan;
 mod source;
@@ -32,9 +27,7 @@ const BATCH: i64 = 500;
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub dry_run: bool,
-    /// `sqlite` or `postgres`: the Django database's engine.
     pub source_engine: &'static str,
-    /// Users in the Django database.
     pub source_users: i64,
     pub imported: u64,
     pub unchanged: u64,
@@ -82,7 +75,6 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
                 Ok(planned) => write(&mut tx, planned, now, &mut report).await?,
             }
         }
-        // Progress on stderr, so stdout stays the report.
         eprint!("\rimported {done}/{}", report.source_users);
     }
     if done > 0 {
@@ -100,8 +92,7 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
     Ok(report)
 }
 
-/// Writes one planned user and its token, unless its id or address is taken: then the same
-/// account from an earlier run is left as it is now, and any other is a conflict.
+/// Writes one planned user and its token, unless its id or address is taken.
 async fn write(
     tx: &mut Tx,
     planned: plan::Planned,

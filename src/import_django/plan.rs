@@ -1,7 +1,5 @@
-//! What becomes of one Django user, decided without touching any database: its address and
-//! profile parsed by the same rules as the API's, its password hash kept when we can verify it,
-//! its DRF token turned into a digest. A bad profile value costs that value (with a warning),
-//! never the user; a bad address costs the user.
+//! What becomes of one Django user, decided without any database, by the API's own rules. A
+//! bad profile value costs that value (with a warning); a bad address costs the user.
 
 use std::collections::HashMap;
 
@@ -33,8 +31,8 @@ pub struct Warning {
 /// A user ready to be written.
 pub struct Planned {
     pub user: ImportedUser,
-    /// The digest of the user's DRF token. It is stored as created at the import: DRF tokens
-    /// never expired, ours do, and a session should not die of the move itself.
+    /// Stored as created at the import: DRF tokens never expired, and ours should not die of
+    /// the move itself.
     pub token: Option<[u8; 32]>,
     pub warnings: Vec<Warning>,
 }
@@ -117,9 +115,8 @@ pub fn plan_user(
     })
 }
 
-/// The hash to store: Django's PBKDF2 and unusable hashes as they are (login verifies and then
-/// upgrades the former), Django's Argon2 as the PHC string inside it. Any other kind (MD5, SHA-1,
-/// bcrypt…) cannot be verified here and is stored unusable, so the user resets the password.
+/// The hash to store: PBKDF2 (upgraded at login) and unusable ones as they are, Argon2 as its
+/// PHC string, any other kind as unusable, so the user resets the password.
 fn password_hash(stored: &str, warn: &mut impl FnMut(&'static str, String)) -> String {
     if stored.starts_with(PBKDF2_SHA256_PREFIX) {
         return stored.to_owned();

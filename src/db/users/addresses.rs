@@ -32,7 +32,6 @@ pub struct ImportedUser {
     pub phone_number: Option<String>,
 }
 
-/// The SELECT of [`AddressRow`]s, followed by `$rest`.
 macro_rules! select_addresses {
     ($rest:literal) => {
         concat!(
@@ -68,13 +67,11 @@ pub async fn insert_imported_user(tx: &mut Tx, u: &ImportedUser) -> Result<bool,
         .map(|r| r.rows_affected() > 0))
 }
 
-/// The address of the user with this id, if any.
 pub async fn find_address_by_id(tx: &mut Tx, id: i64) -> Result<Option<AddressRow>, sqlx::Error> {
     const SQL: &str = select_addresses!("WHERE id = $1");
     on_tx!(tx, conn => sqlx::query_as(SQL).bind(id).fetch_optional(conn).await)
 }
 
-/// The user holding the normalized address `key`, if any.
 pub async fn find_address_by_email_key(
     tx: &mut Tx,
     key: &str,
@@ -83,7 +80,6 @@ pub async fn find_address_by_email_key(
     on_tx!(tx, conn => sqlx::query_as(SQL).bind(key).fetch_optional(conn).await)
 }
 
-/// Up to `limit` users with an id above `after`, by id.
 pub async fn list_addresses_after(
     tx: &mut Tx,
     after: i64,
@@ -110,9 +106,8 @@ pub async fn set_email_key(
         .map(drop))
 }
 
-/// Moves PostgreSQL's user id generator past the largest id, so the next registration cannot
-/// collide with an id inserted explicitly. `setval` is not transactional: call it only on a
-/// transaction about to commit. SQLite's AUTOINCREMENT needs nothing.
+/// Moves PostgreSQL's user id generator past the largest id (SQLite's needs nothing). `setval`
+/// is not transactional: call it only on a transaction about to commit.
 pub async fn restart_user_ids(tx: &mut Tx) -> Result<(), sqlx::Error> {
     const SQL: &str = "SELECT setval(pg_get_serial_sequence('users', 'id'), \
          COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM users";

@@ -1,6 +1,5 @@
-//! The writes to `users` that are guarded in their own SQL: a staff member changes only the
-//! accounts they may manage, and the last active superuser is never deactivated, demoted or
-//! deleted.
+//! Writes to `users` guarded in their own SQL: staff change only accounts they may manage, and
+//! the last active superuser is never deactivated, demoted or deleted.
 
 use super::{UserRow, find_user_by_id, user_columns};
 use crate::db::{Db, on_db};
@@ -13,21 +12,18 @@ pub struct FlagChanges {
     pub is_superuser: Option<bool>,
 }
 
-/// What became of a staff member's write to an account.
 #[derive(Debug)]
 pub enum StaffWrite<T> {
     Done(T),
     NotFound,
-    /// The account is a staff member's or a superuser's, and the actor is not an active
-    /// superuser.
+    /// A staff member's or superuser's account, and the actor is no active superuser.
     Forbidden,
     /// The change would leave no active superuser.
     LastSuperuser,
 }
 
-/// SQL true when the `users` row in scope may be written by the user `$2`: an ordinary account
-/// by any staff member, a staff member's or a superuser's only by an active superuser. Part of
-/// each guarded statement, so a promotion or demotion committed a moment before is respected.
+/// SQL true when user `$2` may write the `users` row in scope; part of each guarded statement,
+/// so a promotion or demotion committed a moment before is respected.
 macro_rules! may_manage {
     () => {
         "(NOT (users.is_staff OR users.is_superuser) \
@@ -45,17 +41,14 @@ macro_rules! another_active_superuser {
     };
 }
 
-/// On PostgreSQL, locks the active superusers' rows for the rest of `tx`. A statement guarded by
-/// [`another_active_superuser!`] that runs after it sees every concurrent change to them, so two
-/// superusers stepping down (or deleting themselves) at the same moment cannot both succeed.
-/// SQLite needs nothing: one statement writes at a time.
+/// Locks the active superusers' rows, so two superusers stepping down at once cannot both pass
+/// [`another_active_superuser!`] (SQLite writes one statement at a time already).
 async fn lock_active_superusers(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
     const SQL: &str = "SELECT id FROM users WHERE is_superuser AND is_active FOR UPDATE";
     sqlx::query(SQL).execute(tx).await.map(|_| ())
 }
 
-/// Why a guarded write to user `id` by `actor_id` changed nothing: no such user, or not the
-/// actor's to write, or (for `otherwise`) the rule of that write.
+/// Why a guarded write changed nothing: no such user, not the actor's, or else `otherwise`.
 pub(in crate::db) async fn refusal<T>(
     db: &Db,
     id: i64,
@@ -75,8 +68,7 @@ pub(in crate::db) async fn refusal<T>(
     })
 }
 
-/// Applies `changes` by `actor_id` unless the account is not theirs to change ([`may_manage!`])
-/// or the change would leave no active superuser. Both guards are part of the UPDATE itself.
+/// Applies `changes` by `actor_id`, guarded in the UPDATE itself.
 pub async fn set_user_flags(
     db: &Db,
     id: i64,
@@ -96,7 +88,6 @@ pub async fn set_user_flags(
         ") RETURNING ",
         user_columns!()
     );
-    // One statement, bound the same way for either engine's query type.
     macro_rules! query {
         () => {
             sqlx::query_as(SQL)
@@ -123,7 +114,6 @@ pub async fn set_user_flags(
     }
 }
 
-/// What became of an account deletion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
     Deleted,
@@ -132,9 +122,7 @@ pub enum Deletion {
     LastSuperuser,
 }
 
-/// Deletes a user; its tokens and codes go with it (`ON DELETE CASCADE`). The last active
-/// superuser is never deleted: the guard is part of the DELETE, and on PostgreSQL the active
-/// superusers are locked first, so two superusers deleting themselves at once leave one.
+/// Deletes a user (its tokens and codes cascade), never the last active superuser.
 pub async fn delete_user(db: &Db, user_id: i64) -> Result<Deletion, sqlx::Error> {
     const SQL: &str = concat!(
         "DELETE FROM users WHERE id = $1 AND (NOT (is_superuser AND is_active) OR ",

@@ -26,7 +26,6 @@ macro_rules! user_columns {
 }
 pub(in crate::db) use user_columns;
 
-/// A new user's INSERT, its values at `$1`..`$4`, returning [`UserRow`].
 macro_rules! insert_user_sql {
     () => {
         concat!(
@@ -143,13 +142,11 @@ pub(in crate::db) async fn insert_user(
         .await)
 }
 
-/// One user by id.
 pub async fn find_user_by_id(db: &Db, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
     const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
     on_db!(db, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)
 }
 
-/// The mail target of the user with this id, if any.
 pub async fn find_mail_target_by_id(
     db: &Db,
     user_id: i64,
@@ -158,7 +155,6 @@ pub async fn find_mail_target_by_id(
     on_db!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_optional(pool).await)
 }
 
-/// The mail target of the user with this normalized address, if any.
 pub async fn find_mail_target_by_email_key(
     db: &Db,
     email_key: &str,
@@ -173,8 +169,7 @@ pub async fn find_password_hash(db: &Db, user_id: i64) -> Result<Option<String>,
     on_db!(db, pool => sqlx::query_scalar(SQL).bind(user_id).fetch_optional(pool).await)
 }
 
-/// Applies only the fields the client sent, in one statement, so two concurrent edits of
-/// different fields both survive. Returns `None` if the user no longer exists.
+/// Applies only the fields sent, in one statement, so concurrent edits of other fields survive.
 pub async fn update_profile(
     db: &Db,
     user_id: i64,
@@ -207,8 +202,7 @@ pub async fn update_profile(
         .await)
 }
 
-/// Replaces a password hash that just verified by a stronger one, only if it is still
-/// `old_hash`: a password changed meanwhile by another request wins. Returns whether it did.
+/// Upgrades a hash that just verified, only if still `old_hash`: a concurrent change wins.
 pub async fn update_password_hash(
     db: &Db,
     user_id: i64,
@@ -225,7 +219,6 @@ pub async fn update_password_hash(
         .map(|r| r.rows_affected() > 0))
 }
 
-/// Sets a user's password hash, whatever it was.
 pub(in crate::db) async fn set_password_hash(
     tx: &mut Tx,
     user_id: i64,
@@ -240,7 +233,6 @@ pub(in crate::db) async fn set_password_hash(
         .map(drop))
 }
 
-/// Marks a user's address as proven.
 pub(in crate::db) async fn mark_email_verified(
     tx: &mut Tx,
     user_id: i64,
@@ -249,7 +241,7 @@ pub(in crate::db) async fn mark_email_verified(
     on_tx!(tx, conn => sqlx::query(SQL).bind(user_id).execute(conn).await.map(drop))
 }
 
-/// The search term as a `LIKE` pattern matching anywhere, with `%`, `_` and `\` taken literally.
+/// The search term as a `LIKE` pattern, its wildcards taken literally.
 fn contains_pattern(term: &str) -> String {
     let mut pattern = String::with_capacity(term.len() + 2);
     pattern.push('%');
@@ -263,8 +255,7 @@ fn contains_pattern(term: &str) -> String {
     pattern
 }
 
-/// One page of users whose address or name contains `search` (any case), oldest first, and the
-/// number of all matches.
+/// One page of users whose address or name contains `search`, oldest first, and the count.
 pub async fn list_users(
     db: &Db,
     search: &str,
