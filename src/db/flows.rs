@@ -210,3 +210,71 @@ pub async fn use_code(
     .await;
     tx.finish(done).await
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    use super::*;
+    use crate::db::SqlitePools;
+    use crate::db::pools::is_storage_failure;
+    use crate::domain::Email;
+
+    async fn register(db: &Db, n: usize) -> Result<UserRow, sqlx::Error> {
+        let email = Email::parse(&format!("cook{n}@example.com")).unwrap();
+        let digest = [n as u8; 32];
+        let user = NewUser {
+            email: &email,
+            password_hash: "!",
+            date_joined: Utc::now(),
+        };
+        let token = NewToken {
+            digest: &digest,
+            created_at: Utc::now(),
+            user_agent: None,
+        };
+        insert_user_with_token(db, &user, &token).await
+    }
+
+    #[tokio::test]
+    async fn a_transaction_that_runs_out_of_storage_makes_writes_fail_until_one_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("db.sqlite3"))
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let db = Db::Sqlite(SqlitePools::single(pool.clone()));
+        db.migrate().await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 2))
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        let mut full = None;
+        for n in 0..250 {
+            if let Err(e) = register(&db, n).await {
+                full = Some(e);
+                break;
+            }
+        }
+        let full = full.unwrap();
+        assert!(is_storage_failure(&full), "{full}");
+        assert!(!db.writes_work().await);
+
+        sqlx::query("PRAGMA max_page_count = 1000000")
+            .execute(&pool)
+            .await
+            .unwrap();
+        register(&db, 251).await.unwrap();
+        assert!(db.writes_work().await);
+    }
+}
