@@ -15,6 +15,15 @@ pub(super) enum TxConn {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
+impl TxConn {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            TxConn::Sqlite(tx) => tx.commit().await,
+            TxConn::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
 /// Where a query runs: on the pools, or inside an open transaction.
 pub enum On<'a> {
     Db(&'a Db),
@@ -82,10 +91,7 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self.conn {
-            TxConn::Sqlite(tx) => tx.commit().await,
-            TxConn::Postgres(tx) => tx.commit().await,
-        }
+        self.conn.commit().await
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
@@ -97,9 +103,9 @@ impl Tx {
 
     /// Commits if `done` is `Ok`, else rolls back, and notes how the write ended for `/readyz`.
     pub async fn finish<T>(self, done: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        let health = self.health.clone();
+        let Tx { conn, health } = self;
         let result = match done {
-            Ok(value) => self.commit().await.map(|()| value),
+            Ok(value) => conn.commit().await.map(|()| value),
             Err(e) => Err(e),
         };
         if let Some(health) = health {
