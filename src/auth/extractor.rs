@@ -59,7 +59,9 @@ impl FromRequestParts<AppState> for AuthUser {
             .token_expired(session.token_created_at, session.last_used_at, now)
         {
             // A failed purge changes no answer: the periodic purge catches it later.
-            if let Err(e) = db::delete_token(&state.db, session.token_id).await {
+            if let Err(e) =
+                db::delete_token_of_user(&state.db, session.user.id, session.token_id).await
+            {
                 tracing::warn!(error = %e, "could not purge an expired token");
             }
             return Err(ApiError::Unauthenticated(AuthFailure::InvalidToken));

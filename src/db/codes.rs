@@ -1,11 +1,9 @@
-//! Queries on `codes`, the one-time codes of email verification and password reset. Each
-//! try is counted by the same statement that reads the code, so parallel guesses cannot get
-//! more than the allowed number of tries between them, and using a code is a conditional
-//! update, so two requests racing with the right code cannot both succeed.
+//! Queries on `codes`, the one-time codes. A try is counted by the statement that reads the
+//! code, and a use is a conditional update, so parallel requests cannot beat the limits.
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, on_db};
+use super::{Db, Tx, on_db, on_tx};
 use crate::auth::{CodePurpose, MAX_CODE_ATTEMPTS, SealedCode};
 
 /// Whose code: a user by id, or by normalized address (the reset form knows only that).
@@ -20,16 +18,13 @@ pub enum CodeOwner<'a> {
 pub struct CodeTry {
     pub id: i64,
     pub user_id: i64,
-    /// The salt and digest the code was sealed with (see [`crate::auth::OneTimeCode`]).
     pub salt: Vec<u8>,
     pub digest: Vec<u8>,
-    /// The code is refused from this moment on.
     pub expires_at: DateTime<Utc>,
 }
 
-/// Stores a new code for `user_id`, replacing (so voiding) any earlier code of that purpose.
-/// Returns `false`, having stored nothing, when there is no such user: the unknown-address
-/// path of a reset runs this same statement so that it costs the same.
+/// Stores a new code for `user_id`, voiding any earlier one; `false` with no such user (the
+/// unknown-address path of a reset runs it too, so both cost the same).
 pub async fn replace_code(
     db: &Db,
     user_id: i64,
@@ -55,8 +50,7 @@ pub async fn replace_code(
         .map(|r| r.rows_affected() > 0))
 }
 
-/// Counts one try against the owner's unused code of `purpose` that has tries left, and
-/// returns it to be compared. `None`: no such code, already used, or out of tries.
+/// Counts one try against the owner's live code of `purpose` and returns it to be compared.
 pub async fn take_code_try(
     db: &Db,
     purpose: CodePurpose,
@@ -89,53 +83,17 @@ pub async fn take_code_try(
     })
 }
 
-/// What a valid code is used for.
-#[derive(Debug, Clone, Copy)]
-pub enum CodeUse<'a> {
-    /// Mark the address verified.
-    VerifyEmail,
-    /// Set this password hash and revoke every token of the user. The code arrived by
-    /// mail, so the address is proven too.
-    ResetPassword { password_hash: &'a str },
-}
-
-/// Marks the code used and applies `what`, in one transaction. `false`, with nothing
-/// changed, if another request used the code first.
-pub async fn use_code(
-    db: &Db,
-    code: &CodeTry,
+/// Marks the code used. `false` if another request used it first.
+pub(super) async fn mark_code_used(
+    tx: &mut Tx,
+    code_id: i64,
     now: DateTime<Utc>,
-    what: CodeUse<'_>,
 ) -> Result<bool, sqlx::Error> {
-    const USE_CODE: &str = "UPDATE codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
-    on_db!(write db, pool => {
-        let mut tx = pool.begin().await?;
-        let used = sqlx::query(USE_CODE).bind(code.id).bind(now).execute(&mut *tx).await?;
-        if used.rows_affected() == 0 {
-            return Ok(false);
-        }
-        match what {
-            CodeUse::VerifyEmail => {
-                sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
-                    .bind(code.user_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            CodeUse::ResetPassword { password_hash } => {
-                sqlx::query(
-                    "UPDATE users SET password_hash = $2, email_verified = TRUE WHERE id = $1",
-                )
-                .bind(code.user_id)
-                .bind(password_hash)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM tokens WHERE user_id = $1")
-                    .bind(code.user_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(true)
-    })
+    const SQL: &str = "UPDATE codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(code_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() > 0))
 }

@@ -1,34 +1,20 @@
-//! The data migration that gives every stored address its canonical key ([`Email`]). Rows
-//! written before the canonical form keyed the address only lower-cased, so `x@ｅｘａｍｐｌｅ.com`
-//! and `x@example.com` could be two accounts; re-keying needs the UTS-46 mapping, which is Rust,
-//! so it runs right after the SQL migrations, once (recorded in `data_migrations`), in one
-//! transaction: a crash half-way leaves it to run again in full.
-//!
-//! Two rows that turn out to share a mailbox cannot both keep its key. The one who joined first
-//! keeps it; each other gets [`Email::set_aside_key`], which no login finds, keeps its stored
-//! address as it was, and is named in a warning for staff to resolve. Nothing is deleted or
-//! merged, and start-up goes on (`docs/decisions/0001-one-account-per-mailbox.md`).
+//! The data migration that gives every stored address its canonical key ([`Email`]), which
+//! needs the UTS-46 mapping in Rust; once, in one transaction. Of rows that share a mailbox the
+//! oldest keeps the key, the others get [`Email::set_aside_key`] and a warning for staff:
+//! nothing is deleted (`docs/decisions/0001-one-account-per-mailbox.md`).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, Tx, on_db, on_tx};
+use super::data_migrations::{claim_data_migration, is_data_migration_pending};
+use super::users::{find_address_by_email_key, list_addresses_after, set_email_key};
+use super::{Db, Tx};
 use crate::domain::Email;
 
-/// Its row in `data_migrations`.
 const NAME: &str = "email_keys";
 
-/// Rows read per query, so a large table is never held in memory at once.
 const PAGE: i64 = 1000;
-
-#[derive(sqlx::FromRow)]
-struct StoredAddress {
-    id: i64,
-    email: String,
-    email_key: String,
-    date_joined: DateTime<Utc>,
-}
 
 /// An account with a claim on a canonical key.
 struct Claimant {
@@ -40,19 +26,14 @@ struct Claimant {
 
 /// Runs the migration unless it has run; safe to call at every start.
 pub async fn canonicalise_email_keys(db: &Db, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    // Looked at before any write, so a server on a read-only database that is up to date starts.
-    const PENDING: &str = "SELECT name FROM data_migrations WHERE name = $1 AND done_at IS NULL";
-    let pending: Option<String> =
-        on_db!(db, pool => sqlx::query_scalar(PENDING).bind(NAME).fetch_optional(pool).await)?;
-    if pending.is_none() {
+    if !is_data_migration_pending(db, NAME).await? {
         return Ok(());
     }
     let mut tx = Tx::begin(db).await?;
-    // Also what makes a second server starting at the same moment wait, then skip.
-    if !tx.claim_data_migration(NAME, now).await? {
+    if !claim_data_migration(&mut tx, NAME, now).await? {
         return tx.rollback().await;
     }
-    let (changes, unreadable) = tx.non_canonical_addresses().await?;
+    let (changes, unreadable) = non_canonical_addresses(&mut tx).await?;
     if !unreadable.is_empty() {
         tracing::warn!(
             user_ids = ?unreadable,
@@ -62,14 +43,17 @@ pub async fn canonicalise_email_keys(db: &Db, now: DateTime<Utc>) -> Result<(), 
     // Every changing row leaves its old key first: one row's old key may be another's new one.
     for (_, claimants) in changes.values() {
         for c in claimants {
-            tx.set_email_key(c.id, &format!("rekeying:{}", c.id), None)
-                .await?;
+            set_email_key(&mut tx, c.id, &format!("rekeying:{}", c.id), None).await?;
         }
     }
     let changed: usize = changes.values().map(|(_, c)| c.len()).sum();
     for (email, mut claimants) in changes.into_values() {
-        if let Some(holder) = tx.holder_of(email.key()).await? {
-            claimants.push(holder);
+        if let Some(holder) = find_address_by_email_key(&mut tx, email.key()).await? {
+            claimants.push(Claimant {
+                id: holder.id,
+                date_joined: holder.date_joined,
+                email: None,
+            });
         }
         claimants.sort_by_key(|c| (c.date_joined, c.id));
         let Some((first, others)) = claimants.split_first() else {
@@ -77,11 +61,9 @@ pub async fn canonicalise_email_keys(db: &Db, now: DateTime<Utc>) -> Result<(), 
         };
         // The others first: one of them may be the holder, still on the key.
         for other in others {
-            tx.set_email_key(other.id, &email.set_aside_key(other.id), None)
-                .await?;
+            set_email_key(&mut tx, other.id, &email.set_aside_key(other.id), None).await?;
         }
-        tx.set_email_key(first.id, email.key(), first.email.as_deref())
-            .await?;
+        set_email_key(&mut tx, first.id, email.key(), first.email.as_deref()).await?;
         if !others.is_empty() {
             let set_aside: Vec<i64> = others.iter().map(|c| c.id).collect();
             tracing::warn!(
@@ -96,91 +78,36 @@ pub async fn canonicalise_email_keys(db: &Db, now: DateTime<Utc>) -> Result<(), 
     Ok(())
 }
 
-impl Tx {
-    /// Marks data migration `name` as done; `false` if it was already.
-    async fn claim_data_migration(
-        &mut self,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, sqlx::Error> {
-        const SQL: &str =
-            "UPDATE data_migrations SET done_at = $2 WHERE name = $1 AND done_at IS NULL";
-        on_tx!(self, conn => sqlx::query(SQL)
-            .bind(name)
-            .bind(now)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected() > 0))
-    }
-
-    /// The rows whose address or key is not canonical, grouped by their canonical address
-    /// (the key the group competes for), and the ids of rows that are no address at all.
-    async fn non_canonical_addresses(
-        &mut self,
-    ) -> Result<(BTreeMap<String, (Email, Vec<Claimant>)>, Vec<i64>), sqlx::Error> {
-        const SQL: &str = "SELECT id, email, email_key, date_joined FROM users \
-             WHERE id > $1 ORDER BY id LIMIT $2";
-        let (mut changes, mut unreadable) = (BTreeMap::new(), Vec::new());
-        let mut after = 0i64;
-        loop {
-            let rows: Vec<StoredAddress> = on_tx!(self, conn => sqlx::query_as(SQL)
-                .bind(after)
-                .bind(PAGE)
-                .fetch_all(conn)
-                .await)?;
-            let Some(last) = rows.last() else {
-                return Ok((changes, unreadable));
+/// The rows whose address or key is not canonical, by canonical key, and the unreadable ones.
+async fn non_canonical_addresses(
+    tx: &mut Tx,
+) -> Result<(BTreeMap<String, (Email, Vec<Claimant>)>, Vec<i64>), sqlx::Error> {
+    let (mut changes, mut unreadable) = (BTreeMap::new(), Vec::new());
+    let mut after = 0i64;
+    loop {
+        let rows = list_addresses_after(tx, after, PAGE).await?;
+        let Some(last) = rows.last() else {
+            return Ok((changes, unreadable));
+        };
+        after = last.id;
+        for row in rows {
+            let Ok(email) = Email::parse_existing(&row.email) else {
+                unreadable.push(row.id);
+                continue;
             };
-            after = last.id;
-            for row in rows {
-                let Ok(email) = Email::parse_existing(&row.email) else {
-                    unreadable.push(row.id);
-                    continue;
-                };
-                if email.key() == row.email_key && email.as_str() == row.email {
-                    continue;
-                }
-                let claimant = Claimant {
-                    id: row.id,
-                    date_joined: row.date_joined,
-                    email: Some(email.as_str().to_owned()),
-                };
-                changes
-                    .entry(email.key().to_owned())
-                    .or_insert_with(|| (email, Vec::new()))
-                    .1
-                    .push(claimant);
+            if email.key() == row.email_key && email.as_str() == row.email {
+                continue;
             }
+            let claimant = Claimant {
+                id: row.id,
+                date_joined: row.date_joined,
+                email: Some(email.as_str().to_owned()),
+            };
+            changes
+                .entry(email.key().to_owned())
+                .or_insert_with(|| (email, Vec::new()))
+                .1
+                .push(claimant);
         }
-    }
-
-    /// The account holding `key`, if any.
-    async fn holder_of(&mut self, key: &str) -> Result<Option<Claimant>, sqlx::Error> {
-        const SQL: &str = "SELECT id, date_joined FROM users WHERE email_key = $1";
-        let row: Option<(i64, DateTime<Utc>)> =
-            on_tx!(self, conn => sqlx::query_as(SQL).bind(key).fetch_optional(conn).await)?;
-        Ok(row.map(|(id, date_joined)| Claimant {
-            id,
-            date_joined,
-            email: None,
-        }))
-    }
-
-    /// Gives account `id` the key `key`, and the stored address `email` unless `None`.
-    async fn set_email_key(
-        &mut self,
-        id: i64,
-        key: &str,
-        email: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        const SQL: &str =
-            "UPDATE users SET email_key = $2, email = COALESCE($3, email) WHERE id = $1";
-        on_tx!(self, conn => sqlx::query(SQL)
-            .bind(id)
-            .bind(key)
-            .bind(email)
-            .execute(conn)
-            .await
-            .map(|_| ()))
     }
 }

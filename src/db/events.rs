@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, on_db};
+use super::{Db, On, on, on_db};
 
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -26,7 +26,6 @@ pub struct NewEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
-/// One event's INSERT, its values at `$1`..`$6`.
 macro_rules! insert_event_sql {
     () => {
         "INSERT INTO security_events (at, kind, user_id, actor_id, ip, detail) \
@@ -35,12 +34,15 @@ macro_rules! insert_event_sql {
 }
 pub(super) use insert_event_sql;
 
-pub async fn insert_event(db: &Db, e: &NewEvent<'_>) -> Result<(), sqlx::Error> {
-    on_db!(write db, pool => bind_event(sqlx::query(insert_event_sql!()), e).execute(pool).await.map(drop))
+/// Stores one event, on its own or inside a transaction.
+pub async fn insert_event<'a>(on: impl Into<On<'a>>, e: &NewEvent<'_>) -> Result<(), sqlx::Error> {
+    on!(write on, conn => bind_event(sqlx::query(insert_event_sql!()), e)
+        .execute(conn)
+        .await
+        .map(drop))
 }
 
-/// Binds an event's values to `$1`..`$6` of a statement built on [`insert_event_sql`] (on its
-/// own, or with a login's token: `super::login`).
+/// Binds an event's values to `$1`..`$6` of a statement built on [`insert_event_sql`].
 pub(super) fn bind_event<'q, DB>(
     query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     e: &'q NewEvent<'q>,

@@ -1,23 +1,8 @@
-//! The session lookup on SQLite without leaving the calling thread.
-//!
-//! sqlx-sqlite runs every statement on a worker thread of its own per connection and wakes the
-//! calling task when the answer is back: two thread hand-offs (futex wake-ups, context
-//! switches) around a point lookup that takes SQLite itself a few microseconds. On the
-//! authentication path, which every authenticated request that misses the session cache takes,
-//! those hand-offs cost several times the query (`docs/decisions/0009`). This module runs
-//! that one `SELECT` on the calling thread through a few `rusqlite` connections of its own,
-//! opened read-only on the same file (WAL mode: readers never wait for the writer).
-//!
-//! It blocks the async worker for the length of the lookup, which is bounded on purpose:
-//! - the connections have no busy handler, so a lock that SQLite would wait on (only possible
-//!   during rare WAL-index recovery) is an immediate `SQLITE_BUSY` and the caller falls back to
-//!   the pool;
-//! - anything this path cannot read exactly like sqlx does (a timestamp in another format, an
-//!   error of any kind) is also a fall-back, never a different answer;
-//! - the remaining cost is a B-tree descent in pages the OS normally has cached.
-//!
-//! `KITCHEN_API_SQLITE_INLINE_READS=false` turns it off (every lookup then goes through the
-//! pool, as on PostgreSQL).
+//! The session lookup on SQLite without leaving the calling thread. sqlx-sqlite hands every
+//! statement to a worker thread and back, which costs the authentication path several times
+//! the lookup itself; this runs it through a few read-only `rusqlite` connections instead. It
+//! never waits on a lock, and anything it cannot read exactly as sqlx does falls back to the
+//! pool (docs/decisions/0009). `KITCHEN_API_SQLITE_INLINE_READS=false` turns it off.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -28,17 +13,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use super::tokens::SessionRow;
 use super::users::UserRow;
 
-/// Connections kept open between lookups: one per async worker thread is what is ever in use at
-/// once; a few more absorb the rare overlap with the blocking pool.
+/// Connections kept open between lookups: about one per async worker thread.
 const MAX_IDLE: usize = 8;
 
 /// Why a lookup did not answer; the caller then asks the pool, which has the final word.
 #[derive(Debug)]
 pub(super) enum Fallback {
     Sqlite(rusqlite::Error),
-    /// A column of another type than the query's (a text column holding a number, ...).
     Type(rusqlite::types::FromSqlError),
-    /// A value this path does not decode (sqlx accepts more timestamp spellings).
     Unreadable(&'static str),
 }
 
@@ -75,8 +57,7 @@ impl std::fmt::Debug for InlineReads {
 }
 
 impl InlineReads {
-    /// Inline reads of the database file at `path`, or `None` where there is no file to share
-    /// (an in-memory database is private to the connection that made it).
+    /// Inline reads of the database file at `path`, or `None` where there is no file to share.
     pub(super) fn for_file(path: &Path) -> Option<Self> {
         if !path.is_file() {
             return None;
@@ -103,7 +84,6 @@ impl InlineReads {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // No waiting on locks: a busy database is the pool's business (see the module doc).
         conn.busy_timeout(std::time::Duration::ZERO)?;
         Ok(conn)
     }
@@ -124,8 +104,7 @@ impl InlineReads {
         }
     }
 
-    /// The token with this digest and its user: the same query and the same answer as
-    /// [`super::find_session_by_digest`].
+    /// The token with this digest and its user, as the pool would answer it.
     pub(super) fn find_session(
         &self,
         sql: &str,
@@ -153,8 +132,7 @@ fn query_session(
     row.transpose()
 }
 
-/// Columns by position, in the order of the query in `tokens.rs`: the token's three, then
-/// [`super::users::user_columns`].
+/// Columns by position: the token's three, then [`super::users::user_columns`].
 fn read_session(row: &Row<'_>) -> Result<SessionRow, Fallback> {
     Ok(SessionRow {
         token_id: row.get(0)?,

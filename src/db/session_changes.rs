@@ -1,11 +1,10 @@
-//! Queries on `session_changes` (SQLite only; see its migration): changes to sessions, for
-//! every server process on the same file to hear of.
+//! Queries on `session_changes` (SQLite only): changes to sessions, for every server process on
+//! the same file to hear of.
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqlitePool;
 
-/// Records changes to these users' sessions (`None`: everyone's), in this order, in one
-/// statement.
+/// Records changes to these users' sessions (`None`: everyone's), in order, in one statement.
 pub async fn record_session_changes(
     pool: &SqlitePool,
     user_ids: &[Option<i64>],
@@ -42,8 +41,7 @@ pub async fn last_session_change(pool: &SqlitePool) -> Result<i64, sqlx::Error> 
         .await
 }
 
-/// The changes recorded after `after`, oldest first: `(id, user_id)`. Ids grow in the order
-/// the changes committed (SQLite has one writer at a time), so none is skipped.
+/// The changes after `after`, oldest first; ids grow in commit order, so none is skipped.
 pub async fn session_changes_after(
     pool: &SqlitePool,
     after: i64,

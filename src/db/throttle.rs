@@ -2,7 +2,6 @@
 
 use super::{Db, on_db};
 
-/// A counter as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct ThrottleRow {
     pub failures: i32,
@@ -10,9 +9,8 @@ pub struct ThrottleRow {
     pub last_failure: i64,
 }
 
-/// How one key's failures turn into a delay, in the terms the guess statement computes it in:
-/// after `free_failures` failures, a guess waits `base_delay << (failures - free_failures)`
-/// seconds after the last one, or `max_delay` from `doublings_to_max` doublings on.
+/// After `free_failures` failures, a guess waits `base_delay << (failures - free_failures)`
+/// seconds after the last, or `max_delay` from `doublings_to_max` doublings on.
 #[derive(Debug, Clone, Copy)]
 pub struct GuessRule<'a> {
     pub key: &'a str,
@@ -22,12 +20,9 @@ pub struct GuessRule<'a> {
     pub max_delay: i64,
 }
 
-/// Counts one guess at a secret under every rule's key, as a failure, before the secret is
-/// checked, unless a key is delayed: then nothing is counted and the delayed rule's index is
-/// returned. One transaction, and the check and the count of each key are one statement, so
-/// guesses that arrive together are counted one after the other and none slips through the
-/// delay its predecessors earned. A counter whose last failure is before `forget_before` starts
-/// again at 1.
+/// Counts one guess under every rule's key before the secret is checked, unless a key is
+/// delayed: then nothing is counted and that rule's index is returned. Check and count are one
+/// statement per key, so guesses arriving together cannot slip through each other's delay.
 pub async fn count_guess(
     db: &Db,
     rules: &[GuessRule<'_>],
@@ -65,11 +60,9 @@ pub async fn count_guess(
     })
 }
 
-/// Takes back a guess [`count_guess`] counted, once it proved right: `uncount` loses the one
-/// failure (the client address's: one good guess must not reset an attacker's count against
-/// everyone else), and the counter of `forget` goes (the account's: its owner is back). In
-/// that order, the order [`count_guess`] is given them in, so on PostgreSQL a settling and a
-/// counting transaction lock the two rows in the same order and cannot deadlock.
+/// Takes back a right guess: `uncount` (the address's key) loses one failure, so one good guess
+/// does not reset an attacker's count, and `forget` (the account's) goes; in [`count_guess`]'s
+/// order, so the two cannot deadlock.
 pub async fn settle_guess(db: &Db, uncount: &str, forget: &str) -> Result<(), sqlx::Error> {
     on_db!(write db, pool => {
         let mut tx = pool.begin().await?;
@@ -85,18 +78,13 @@ pub async fn settle_guess(db: &Db, uncount: &str, forget: &str) -> Result<(), sq
     })
 }
 
-/// The counter under `key`, if there is one.
 pub async fn find_throttle(db: &Db, key: &str) -> Result<Option<ThrottleRow>, sqlx::Error> {
     const SQL: &str = "SELECT failures, last_failure FROM throttle WHERE key = $1";
     on_db!(db, pool => sqlx::query_as(SQL).bind(key).fetch_optional(pool).await)
 }
 
-/// Counts one event for `key` at `now` (Unix seconds) unless the key already has `max` events
-/// since `window_start`, in one atomic statement, so concurrent requests can never pass the
-/// limit together. Returns the counter: `failures > max` means refused, and then
-/// `last_failure` is the event that opened the window (a refusal neither counts as an event
-/// nor moves the window). A counter whose last event is at or before `window_start` starts
-/// again at 1.
+/// Counts one event for `key` at `now` unless it already has `max` since `window_start`, in one
+/// atomic statement. `failures > max` means refused; `last_failure` then opened the window.
 pub async fn count_event_within(
     db: &Db,
     key: &str,
@@ -113,7 +101,6 @@ pub async fn count_event_within(
         .await)
 }
 
-/// [`count_event_within`]'s statement: `$1` key, `$2` now, `$3` window start, `$4` max.
 const COUNT_EVENT: &str = "INSERT INTO throttle (key, failures, last_failure) VALUES ($1, 1, $2) \
      ON CONFLICT (key) DO UPDATE SET \
      failures = CASE WHEN throttle.last_failure <= $3 THEN 1 \
@@ -123,7 +110,7 @@ const COUNT_EVENT: &str = "INSERT INTO throttle (key, failures, last_failure) VA
          THEN throttle.last_failure ELSE $2 END \
      RETURNING failures, last_failure";
 
-/// One key of [`count_events_within`] and its limit, as [`count_event_within`] takes them.
+/// One key of [`count_events_within`] and its limit.
 #[derive(Debug, Clone, Copy)]
 pub struct EventLimit<'a> {
     pub key: &'a str,
@@ -131,14 +118,9 @@ pub struct EventLimit<'a> {
     pub max: i32,
 }
 
-/// Counts one event at `now` under every key of `limits`, or under none: if any key is at its
-/// limit, nothing is counted anywhere (a request refused for one reason must not use up
-/// another limit). Returns each key's counter, in the order given, read as
-/// [`count_event_within`] returns it; `failures > max` marks a key that refused.
-///
-/// All keys are counted in one transaction, so the rows stay locked until it ends and
-/// concurrent requests can never pass a limit together; keys are taken in sorted order, so two
-/// requests sharing keys cannot deadlock on PostgreSQL. One key needs no transaction.
+/// Counts one event under every key of `limits`, or under none if any key is at its limit (a
+/// refusal must not use up another limit). Returns the counters in the order given. Keys are
+/// taken in sorted order in one transaction, so requests sharing keys cannot deadlock.
 pub async fn count_events_within(
     db: &Db,
     limits: &[EventLimit<'_>],
@@ -173,8 +155,7 @@ pub async fn count_events_within(
     })
 }
 
-/// Deletes at most `limit` counters whose last event is before `before` (Unix seconds).
-/// Returns how many.
+/// Deletes at most `limit` counters idle since `before`; returns how many.
 pub async fn purge_throttle_rows(db: &Db, before: i64, limit: i64) -> Result<u64, sqlx::Error> {
     const SQL: &str = "DELETE FROM throttle WHERE key IN \
          (SELECT key FROM throttle WHERE last_failure < $1 LIMIT $2)";

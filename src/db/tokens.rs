@@ -6,12 +6,11 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use super::inline_reads::InlineReads;
-use super::users::{UserRow, user_columns};
-use super::{Db, on_db};
+use super::users::{StaffWrite, UserRow, may_manage, refusal, user_columns};
+use super::{Db, On, Tx, on, on_db, on_tx};
 
 /// A token about to be stored.
 pub struct NewToken<'a> {
-    /// SHA-256 of the token the client receives.
     pub digest: &'a [u8],
     pub created_at: DateTime<Utc>,
     pub user_agent: Option<&'a str>,
@@ -27,29 +26,97 @@ pub struct SessionRow {
     pub user: UserRow,
 }
 
-/// The INSERT shared by login and registration (each runs it inside its transaction).
-pub(super) fn insert_token_query<'q, DB>(
+pub async fn insert_token(
+    tx: &mut Tx,
     user_id: i64,
-    token: &NewToken<'q>,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    sqlx::query(
-        "INSERT INTO tokens (user_id, digest, created_at, user_agent) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(user_id)
-    .bind(token.digest)
-    .bind(token.created_at)
-    .bind(token.user_agent)
+    token: &NewToken<'_>,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str =
+        "INSERT INTO tokens (user_id, digest, created_at, user_agent) VALUES ($1, $2, $3, $4)";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(token.digest)
+        .bind(token.created_at)
+        .bind(token.user_agent)
+        .execute(conn)
+        .await
+        .map(drop))
 }
 
-/// Deletes every token past its lifetime (created before `created_before`) or idle since before
-/// `idle_before`. Returns how many.
+/// A token as the sessions list shows it: never its digest.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+}
+
+pub async fn list_tokens_of_user(db: &Db, user_id: i64) -> Result<Vec<SessionInfo>, sqlx::Error> {
+    const SQL: &str = "SELECT id, created_at, last_used_at, user_agent FROM tokens \
+                       WHERE user_id = $1 ORDER BY id DESC";
+    on_db!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
+}
+
+/// Revokes one token of the user, scoped so no user ends another's; `false` if there was none.
+pub async fn delete_token_of_user(
+    db: &Db,
+    user_id: i64,
+    token_id: i64,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE id = $1 AND user_id = $2";
+    on_db!(write db, pool => sqlx::query(SQL)
+        .bind(token_id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0))
+}
+
+/// Revokes every token of the user; returns how many there were.
+pub async fn delete_tokens_of_user<'a>(
+    on: impl Into<On<'a>>,
+    user_id: i64,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE user_id = $1";
+    on!(write on, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))
+}
+
+pub(super) async fn delete_other_tokens_of_user(
+    tx: &mut Tx,
+    user_id: i64,
+    keep_token_id: i64,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE user_id = $1 AND id <> $2";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(keep_token_id)
+        .execute(conn)
+        .await
+        .map(drop))
+}
+
+/// Revokes the user's tokens beyond the newest `keep`; returns how many there were.
+pub(super) async fn delete_tokens_beyond_newest(
+    tx: &mut Tx,
+    user_id: i64,
+    keep: i64,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM tokens WHERE user_id = $1 AND id NOT IN \
+         (SELECT id FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2)";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(keep)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))
+}
+
+/// Deletes every token created before `created_before` or idle since `idle_before`.
 pub async fn purge_expired_tokens(
     db: &Db,
     created_before: DateTime<Utc>,
@@ -65,8 +132,7 @@ pub async fn purge_expired_tokens(
         .map(|r| r.rows_affected()))
 }
 
-/// The token lookup of the authentication path. The subquery names no `id`, so the bare column
-/// names are the user's; [`super::inline_reads`] reads the columns in this order.
+/// The authentication path's lookup; [`super::inline_reads`] reads its columns in this order.
 const SESSION_BY_DIGEST: &str = concat!(
     "SELECT t.token_id, t.token_created_at, t.last_used_at, ",
     user_columns!(),
@@ -75,14 +141,12 @@ const SESSION_BY_DIGEST: &str = concat!(
      JOIN users ON users.id = t.user_id"
 );
 
-/// The token with this digest and its user, if the token exists (through the pool).
 async fn find_session_by_digest(db: &Db, digest: &[u8]) -> Result<Option<SessionRow>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as(SESSION_BY_DIGEST).bind(digest).fetch_optional(pool).await)
 }
 
-/// How the authentication path finds a session: on a SQLite file, on the calling thread
-/// ([`super::inline_reads`], unless turned off); otherwise, or when that cannot answer, through
-/// the pool. Cheap to clone.
+/// How the authentication path finds a session: on a SQLite file on the calling thread
+/// ([`super::inline_reads`]), otherwise or when that cannot answer through the pool.
 #[derive(Clone, Debug)]
 pub struct SessionLookup {
     db: Db,
@@ -90,8 +154,7 @@ pub struct SessionLookup {
 }
 
 impl SessionLookup {
-    /// `inline`: whether SQLite lookups may run on the calling thread
-    /// (`KITCHEN_API_SQLITE_INLINE_READS`).
+    /// `inline`: `KITCHEN_API_SQLITE_INLINE_READS`.
     pub fn new(db: &Db, inline: bool) -> Self {
         let inline = match db {
             Db::Sqlite(pools) if inline => {
@@ -105,7 +168,6 @@ impl SessionLookup {
         }
     }
 
-    /// Whether lookups run on the calling thread (for the start-up log).
     pub fn is_inline(&self) -> bool {
         self.inline.is_some()
     }
@@ -127,18 +189,10 @@ impl SessionLookup {
     }
 }
 
-/// Records when each of these tokens was last used (ids of revoked tokens are ignored). A chunk
-/// is one statement on both engines: PostgreSQL takes arrays, SQLite a JSON array of
-/// `[id, time]` pairs read with `json_each` (one statement instead of one per row, each of which
-/// was a hand-off to sqlx's worker thread).
-///
-/// Chunks are small and paused between, on both engines, so that a large flush is spread out
-/// instead of one burst. On SQLite the requests that write (logins, registrations) wait for the
-/// single writer by sleeping and retrying, and back-to-back chunks kept them waiting for over a
-/// second during a login storm (seen as "slow statement" warnings). On PostgreSQL, flushes come
-/// in waves: every token used a minute ago comes due at once (all of them after a restart, or
-/// in a benchmark that rotates over 100,000 tokens), and ~10 µs of PostgreSQL's CPU per row, in
-/// one burst, took a core from the service's workers and lengthened the cheap path's p99.
+/// Records when each of these tokens was last used (revoked ones are ignored), one statement
+/// per chunk: arrays on PostgreSQL, a JSON array read with `json_each` on SQLite. Chunks are
+/// small and paused between, so a large flush neither holds SQLite's one writer from logins
+/// nor takes a burst of PostgreSQL's CPU from the request path.
 pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), sqlx::Error> {
     const PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
     let rows_per_chunk = match db {
@@ -153,8 +207,7 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
             Db::Sqlite(pools) => {
                 const SQL: &str = "UPDATE tokens SET last_used_at = u.value ->> 1 \
                      FROM json_each($1) AS u WHERE tokens.id = u.value ->> 0";
-                // The text sqlx itself writes for a `DateTime<Utc>`, so every reader of the
-                // column (sqlx, `inline_reads`) reads it back the same.
+                // The text sqlx writes for a `DateTime<Utc>`, which `inline_reads` reads too.
                 let pairs: Vec<(i64, String)> = chunk
                     .iter()
                     .map(|(id, at)| {
@@ -182,12 +235,26 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
     Ok(())
 }
 
-/// Revokes one token. Returns whether it existed.
-pub async fn delete_token(db: &Db, token_id: i64) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "DELETE FROM tokens WHERE id = $1";
-    on_db!(write db, pool => sqlx::query(SQL)
-        .bind(token_id)
+/// Revokes every token of user `id` if `actor_id` may manage it ([`may_manage!`], in the DELETE).
+pub async fn delete_tokens_of_user_by_staff(
+    db: &Db,
+    id: i64,
+    actor_id: i64,
+) -> Result<StaffWrite<u64>, sqlx::Error> {
+    const SQL: &str = concat!(
+        "DELETE FROM tokens WHERE user_id = $1 \
+         AND EXISTS (SELECT 1 FROM users WHERE users.id = $1 AND ",
+        may_manage!(),
+        ")"
+    );
+    let revoked = on_db!(write db, pool => sqlx::query(SQL)
+        .bind(id)
+        .bind(actor_id)
         .execute(pool)
         .await
-        .map(|r| r.rows_affected() > 0))
+        .map(|r| r.rows_affected()))?;
+    if revoked > 0 {
+        return Ok(StaffWrite::Done(revoked));
+    }
+    refusal(db, id, actor_id, StaffWrite::Done(0)).await
 }

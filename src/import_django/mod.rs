@@ -1,16 +1,10 @@
-//! `kitchen-api import-django --from <url>`: moves the users of the Django service (ids,
-//! addresses, flags, profiles, password hashes, DRF tokens as digests) into our database.
-//!
-//! The whole import is one transaction: it is committed at the end, or rolled back with
-//! `--dry-run`, so the report of a dry run is exactly what a real run would do. It is
-//! idempotent: a user whose id already holds the same address is "unchanged" and left as it is
-//! (local edits since the first run win), and its token is not imported again (a session
-//! revoked here stays revoked). Secrets (hashes, tokens, the source URL's password) are never
-//! printed.
+//! `kitchen-api import-django --from <url>`: moves the Django service's users, profiles, hashes
+//! and DRF tokens (as digests) into our database, in one [`Tx`] rolled back by `--dry-run`, so
+//! a dry run reports exactly what a run would do. Re-running leaves imported users as they are
+//! now (a revoked session stays revoked). Secrets are never printed.
 
 mod plan;
 mod source;
-mod target;
 
 use std::io::Write;
 use std::path::Path;
@@ -22,10 +16,9 @@ use serde::Serialize;
 pub use plan::{Skipped, Warning};
 
 use crate::auth::{Clock, SystemClock};
-use crate::db::{Db, Tx};
+use crate::db::{self, Db, NewToken, Tx};
 use plan::SeenEmails;
 use source::Source;
-use target::Outcome;
 
 /// Users read from Django per query.
 const BATCH: i64 = 500;
@@ -34,9 +27,7 @@ const BATCH: i64 = 500;
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub dry_run: bool,
-    /// `sqlite` or `postgres`: the Django database's engine.
     pub source_engine: &'static str,
-    /// Users in the Django database.
     pub source_users: i64,
     pub imported: u64,
     pub unchanged: u64,
@@ -84,7 +75,6 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
                 Ok(planned) => write(&mut tx, planned, now, &mut report).await?,
             }
         }
-        // Progress on stderr, so stdout stays the report.
         eprint!("\rimported {done}/{}", report.source_users);
     }
     if done > 0 {
@@ -94,35 +84,51 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
     if dry_run {
         tx.rollback().await?;
     } else {
-        tx.commit_import()
+        db::restart_user_ids(&mut tx)
             .await
             .context("cannot commit the import")?;
+        tx.commit().await.context("cannot commit the import")?;
     }
     Ok(report)
 }
 
+/// Writes one planned user and its token, unless its id or address is taken.
 async fn write(
     tx: &mut Tx,
     planned: plan::Planned,
     now: DateTime<Utc>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    match tx.write_user(&planned).await? {
-        Outcome::Inserted => {
-            report.imported += 1;
-            report.warnings.extend(planned.warnings);
-            if let Some(digest) = planned.token {
-                if tx.write_token(planned.id, &digest, now).await? {
-                    report.tokens_imported += 1;
-                }
+    let user = &planned.user;
+    if !db::insert_imported_user(tx, user).await? {
+        let conflict = match db::find_address_by_id(tx, user.id).await? {
+            Some(held) if held.email_key == user.email.key() => {
+                report.unchanged += 1;
+                return Ok(());
             }
-        }
-        Outcome::Unchanged => report.unchanged += 1,
-        Outcome::Conflict(reason) => report.skipped.push(Skipped {
-            id: planned.id,
-            email: planned.email.as_str().to_owned(),
-            reason,
-        }),
+            Some(_) => format!("id {} already belongs to another account", user.id),
+            None => match db::find_address_by_email_key(tx, user.email.key()).await? {
+                Some(other) => format!("the address already belongs to account {}", other.id),
+                None => "refused by the database".to_owned(),
+            },
+        };
+        report.skipped.push(Skipped {
+            id: user.id,
+            email: user.email.as_str().to_owned(),
+            reason: conflict,
+        });
+        return Ok(());
+    }
+    report.imported += 1;
+    report.warnings.extend(planned.warnings);
+    if let Some(digest) = planned.token {
+        let token = NewToken {
+            digest: &digest,
+            created_at: now,
+            user_agent: None,
+        };
+        db::insert_token(tx, user.id, &token).await?;
+        report.tokens_imported += 1;
     }
     Ok(())
 }

@@ -1,16 +1,15 @@
-//! What becomes of one Django user, decided without touching any database: its address and
-//! profile parsed by the same rules as the API's, its password hash kept when we can verify it,
-//! its DRF token turned into a digest. A bad profile value costs that value (with a warning),
-//! never the user; a bad address costs the user.
+//! What becomes of one Django user, decided without any database, by the API's own rules. A
+//! bad profile value costs that value (with a warning); a bad address costs the user.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::source::DjangoUser;
 use crate::auth::PlainToken;
 use crate::auth::django_hash::{PBKDF2_SHA256_PREFIX, django_argon2_to_phc};
+use crate::db::ImportedUser;
 use crate::domain::{Bio, DateOfBirth, Email, Invalid, Name, PhoneNumber, PictureUrl};
 
 /// A user the import leaves out, and why.
@@ -31,20 +30,9 @@ pub struct Warning {
 
 /// A user ready to be written.
 pub struct Planned {
-    pub id: i64,
-    pub email: Email,
-    pub password_hash: String,
-    pub is_superuser: bool,
-    pub is_staff: bool,
-    pub is_active: bool,
-    pub date_joined: DateTime<Utc>,
-    pub name: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
-    pub profile_picture: Option<String>,
-    pub bio: Option<String>,
-    pub phone_number: Option<String>,
-    /// The digest of the user's DRF token. It is stored as created at the import: DRF tokens
-    /// never expired, ours do, and a session should not die of the move itself.
+    pub user: ImportedUser,
+    /// Stored as created at the import: DRF tokens never expired, and ours should not die of
+    /// the move itself.
     pub token: Option<[u8; 32]>,
     pub warnings: Vec<Warning>,
 }
@@ -108,26 +96,27 @@ pub fn plan_user(
         },
     };
     Ok(Planned {
-        id,
-        email,
-        password_hash,
-        is_superuser: user.is_superuser,
-        is_staff: user.is_staff,
-        is_active: user.is_active,
-        date_joined: user.date_joined,
-        name,
-        date_of_birth,
-        profile_picture,
-        bio,
-        phone_number,
+        user: ImportedUser {
+            id,
+            email,
+            password_hash,
+            is_superuser: user.is_superuser,
+            is_staff: user.is_staff,
+            is_active: user.is_active,
+            date_joined: user.date_joined,
+            name,
+            date_of_birth,
+            profile_picture,
+            bio,
+            phone_number,
+        },
         token,
         warnings,
     })
 }
 
-/// The hash to store: Django's PBKDF2 and unusable hashes as they are (login verifies and then
-/// upgrades the former), Django's Argon2 as the PHC string inside it. Any other kind (MD5, SHA-1,
-/// bcrypt…) cannot be verified here and is stored unusable, so the user resets the password.
+/// The hash to store: PBKDF2 (upgraded at login) and unusable ones as they are, Argon2 as its
+/// PHC string, any other kind as unusable, so the user resets the password.
 fn password_hash(stored: &str, warn: &mut impl FnMut(&'static str, String)) -> String {
     if stored.starts_with(PBKDF2_SHA256_PREFIX) {
         return stored.to_owned();
@@ -171,6 +160,7 @@ fn field<T>(
 mod tests {
     use super::*;
     use crate::import_django::source::Secret;
+    use chrono::Utc;
 
     fn user(id: i64, email: &str) -> DjangoUser {
         DjangoUser {
@@ -195,11 +185,11 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let mut seen = SeenEmails::new();
         let planned = plan_user(user(1, "A@Example.com"), today, &mut seen).unwrap();
-        assert_eq!(planned.email.as_str(), "A@example.com");
-        assert_eq!(planned.password_hash, "!");
-        assert_eq!(planned.name, None);
-        assert_eq!(planned.date_of_birth, None);
-        assert_eq!(planned.phone_number.as_deref(), Some("+442079460958"));
+        assert_eq!(planned.user.email.as_str(), "A@example.com");
+        assert_eq!(planned.user.password_hash, "!");
+        assert_eq!(planned.user.name, None);
+        assert_eq!(planned.user.date_of_birth, None);
+        assert_eq!(planned.user.phone_number.as_deref(), Some("+442079460958"));
         assert!(planned.token.is_none());
         let fields: Vec<_> = planned.warnings.iter().map(|w| w.field).collect();
         assert_eq!(fields, ["password", "date_of_birth", "token"]);
@@ -216,7 +206,7 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let mut seen = SeenEmails::new();
         let first = plan_user(user(1, "a@xn--bcher-kva.example"), today, &mut seen).unwrap();
-        assert_eq!(first.email.as_str(), "a@bücher.example");
+        assert_eq!(first.user.email.as_str(), "a@bücher.example");
         for (id, spelling) in [
             (2, "a@BU\u{308}CHER.example"),
             (3, "a@bü\u{AD}cher.example"),

@@ -1,8 +1,5 @@
-//! Reading the Django service's database (SQLite or PostgreSQL), read-only, in batches of users
-//! ordered by id. The tables are the ones Django 4.2's migrations create for the custom user
-//! model of the `authentication` app, its profile, and DRF's `authtoken` app:
-//! `authentication_user`, `authentication_userprofile` (optional) and `authtoken_token`
-//! (optional).
+//! Reading the Django 4.2 service's database, read-only, in batches by id: the tables
+//! `authentication_user`, and where present `authentication_userprofile` and `authtoken_token`.
 
 use std::str::FromStr;
 
@@ -19,7 +16,6 @@ use crate::db::{Db, SqlitePools, on_db};
 pub struct DjangoUser {
     pub id: i64,
     pub email: String,
-    /// Django's hash (`pbkdf2_sha256$…`, `!…` when unusable, …). Never printed.
     pub password: Secret,
     pub is_superuser: bool,
     pub is_staff: bool,
@@ -30,7 +26,6 @@ pub struct DjangoUser {
     pub profile_picture: Option<String>,
     pub bio: Option<String>,
     pub phone_number: Option<String>,
-    /// DRF stores the token itself; it is a secret like a password.
     pub token_key: Option<Secret>,
 }
 
@@ -58,8 +53,7 @@ pub struct Source {
 }
 
 impl Source {
-    /// Opens `url` (`sqlite:PATH` or `postgres://…`). A SQLite file must exist and is opened
-    /// read-only: the import never writes to the service it replaces.
+    /// Opens `url`; a SQLite file read-only: the import never writes to the service it replaces.
     pub async fn open(url: &str) -> anyhow::Result<Source> {
         let db = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -92,12 +86,10 @@ impl Source {
         })
     }
 
-    /// Which engine the Django database runs on, for the report.
     pub fn engine(&self) -> &'static str {
         self.db.engine()
     }
 
-    /// How many users the Django database holds.
     pub async fn count_users(&self) -> anyhow::Result<i64> {
         const SQL: &str = "SELECT COUNT(*) FROM authentication_user";
         let n: i64 = on_db!(&self.db, pool => sqlx::query_scalar(SQL).fetch_one(pool).await)?;
@@ -151,7 +143,6 @@ impl Source {
         })
     }
 
-    /// Closes the connection.
     pub async fn close(&self) {
         self.db.close().await;
     }
@@ -171,8 +162,7 @@ async fn has_table(db: &Db, table: &str) -> bool {
     on_db!(db, pool => sqlx::query(&sql).fetch_optional(pool).await.is_ok())
 }
 
-/// The batch query. Strings are cast to TEXT so a value SQLite stored with another type is
-/// still read; the date of birth is read as text, to be parsed by our own rules.
+/// The batch query; strings cast to TEXT, so a value SQLite stored with another type is read.
 fn select_sql(has_profiles: bool, has_tokens: bool) -> String {
     let profile = if has_profiles {
         "CAST(p.name AS TEXT) AS name, CAST(p.date_of_birth AS TEXT) AS date_of_birth, \

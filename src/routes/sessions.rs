@@ -68,7 +68,7 @@ pub async fn logout_all(
     ClientIp(client): ClientIp,
     auth: AuthUser,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let revoked = db::delete_all_sessions(&state.db, auth.user().id).await?;
+    let revoked = db::delete_tokens_of_user(&state.db, auth.user().id).await?;
     let detail = format!("logout_all: {revoked} tokens");
     audit::record(
         &state,
@@ -105,7 +105,7 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> Result<Json<Vec<Session>>, ApiError> {
-    let rows = db::list_sessions(&state.db, auth.user().id).await?;
+    let rows = db::list_tokens_of_user(&state.db, auth.user().id).await?;
     Ok(Json(
         rows.into_iter()
             .map(|mut row| {
@@ -140,7 +140,7 @@ pub async fn delete_session(
         Ok(Path(raw)) => raw.parse().map_err(|_| ApiError::NotFound)?,
         Err(_) => return Err(ApiError::NotFound),
     };
-    if !db::delete_session(&state.db, auth.user().id, id).await? {
+    if !db::delete_token_of_user(&state.db, auth.user().id, id).await? {
         return Err(ApiError::NotFound);
     }
     let detail = format!("session {id}");

@@ -158,7 +158,7 @@ pub async fn get_user(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let user = db::find_user(&state.db, id)
+    let user = db::find_user_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let by = Some(staff.user().id);
@@ -212,7 +212,7 @@ pub async fn update_user(
     }
     // Read first only for the log's "before" values; who may change this account, and the
     // rule on the last superuser, are enforced by the update itself.
-    let before = db::find_user(&state.db, id)
+    let before = db::find_user_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let user = refused(db::set_user_flags(&state.db, id, staff.user().id, changes).await?)?;
@@ -259,7 +259,8 @@ pub async fn revoke_user_tokens(
     Path(id): Path<String>,
 ) -> Result<(SessionChange, Json<Revoked>), ApiError> {
     let id = parse_id(&id)?;
-    let revoked = refused(db::delete_user_tokens(&state.db, id, staff.user().id).await?)?;
+    let revoked =
+        refused(db::delete_tokens_of_user_by_staff(&state.db, id, staff.user().id).await?)?;
     let detail = format!("staff revoked {revoked} tokens");
     let (who, by) = (Some(id), Some(staff.user().id));
     audit::record(

@@ -188,7 +188,7 @@ pub async fn logout(
     ClientIp(client): ClientIp,
     auth: AuthUser,
 ) -> Result<(SessionChange, Json<LoggedOut>), ApiError> {
-    db::delete_token(&state.db, auth.token_id()).await?;
+    db::delete_token_of_user(&state.db, auth.user().id, auth.token_id()).await?;
     audit::record(
         &state,
         audit::Kind::LoggedOut,

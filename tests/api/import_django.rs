@@ -17,10 +17,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_kitchen-api");
 
 const PASSWORD: &str = "correct horse battery staple";
 
-/// Django 4.2's `make_password(PASSWORD, salt="Kq0DyHVYqnBpCkKx2eNDhF",
-/// hasher="pbkdf2_sha256")` (600,000 iterations, its default), computed with Python's standard
-/// library exactly as Django does:
-/// `base64.b64encode(hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(),
+/// Django 4.2's `make_password(PASSWORD, salt="Kq0DyHVYqnBpCkKx2eNDhF", hasher="pbkdf2_sha256")`,
+/// as Python computes it: `base64.b64encode(hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(),
 /// b"Kq0DyHVYqnBpCkKx2eNDhF", 600000)).decode()`.
 const DJANGO_HASH: &str =
     "pbkdf2_sha256$600000$Kq0DyHVYqnBpCkKx2eNDhF$yvsH0R0BtFcqFqdrz9f3pVuj0XTNF450mzXa99qSIeo=";
@@ -28,8 +26,7 @@ const DJANGO_HASH: &str =
 /// A key as DRF makes them (`binascii.hexlify(os.urandom(20))`).
 const DRF_KEY: &str = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
 
-/// `python manage.py sqlmigrate` output of Django 4.2 (custom user model in `authentication`,
-/// its profile, `rest_framework.authtoken`), SQLite.
+/// `python manage.py sqlmigrate` output of Django 4.2, SQLite.
 const DJANGO_SQLITE: &str = r#"
 CREATE TABLE "authentication_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "password" varchar(128) NOT NULL, "last_login" datetime NULL, "is_superuser" bool NOT NULL, "email" varchar(254) NOT NULL UNIQUE, "is_staff" bool NOT NULL, "is_active" bool NOT NULL, "date_joined" datetime NOT NULL);
 CREATE TABLE "authentication_userprofile" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "name" varchar(100) NULL, "date_of_birth" date NULL, "profile_picture" varchar(200) NULL, "bio" text NULL, "phone_number" varchar(20) NULL, "user_id" bigint NOT NULL UNIQUE REFERENCES "authentication_user" ("id") DEFERRABLE INITIALLY DEFERRED);
@@ -79,8 +76,7 @@ fn django_rows(bob_hash: &str) -> Vec<String> {
     ]
 }
 
-/// Bob's hash, made by our own implementation (fewer iterations, another salt): a cross-check
-/// that it agrees with Python's on the literal above.
+/// Bob's hash, made by our own implementation: a cross-check against Python's above.
 fn bob_hash() -> String {
     let ours = make_pbkdf2_sha256(PASSWORD, "Kq0DyHVYqnBpCkKx2eNDhF", 600_000);
     assert_eq!(ours, DJANGO_HASH, "our PBKDF2 disagrees with Django's");
