@@ -151,9 +151,7 @@ impl ApiError {
             Self::NotFound => detail("Not found."),
             Self::NotFoundDetail(d) => detail(d),
             Self::MethodNotAllowed(m) => detail(&format!("Method \"{m}\" not allowed.")),
-            Self::Throttled { retry_after_secs } => detail(&format!(
-                "Request was throttled. Expected available in {retry_after_secs} seconds."
-            )),
+            Self::Throttled { retry_after_secs } => detail(&throttled_detail(*retry_after_secs)),
             Self::Unavailable(_) | Self::TimedOut => detail("Service temporarily unavailable."),
             Self::Internal(_) => detail("A server error occurred."),
         }
@@ -188,6 +186,12 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// DRF's `Throttled` detail, which picks "second" or "seconds" with `ngettext`.
+fn throttled_detail(wait: u64) -> String {
+    let unit = if wait == 1 { "second" } else { "seconds" };
+    format!("Request was throttled. Expected available in {wait} {unit}.")
 }
 
 /// A database constraint whose violation is the client's mistake, not ours.

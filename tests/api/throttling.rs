@@ -29,7 +29,8 @@ async fn assert_throttled(res: Response, seconds: u64) {
             .map(|v| v.to_str().unwrap().to_owned()),
         Some(seconds.to_string())
     );
-    let expected = format!("Request was throttled. Expected available in {seconds} seconds.");
+    let unit = if seconds == 1 { "second" } else { "seconds" };
+    let expected = format!("Request was throttled. Expected available in {seconds} {unit}.");
     assert_json(res, 429, json!({"detail": expected})).await;
 }
 
@@ -56,6 +57,24 @@ async fn after_the_free_failures_even_the_right_password_is_throttled() {
     );
     // The address form of the key is case-insensitive like the account itself.
     assert_throttled(attempt(&app, "VICTIM@example.com", GOOD_PASSWORD).await, 10).await;
+}
+
+#[tokio::test]
+async fn a_one_second_wait_reads_second_in_the_singular_as_drf_writes_it() {
+    let app = spawn_app_with(|c| {
+        small_limits(c);
+        c.login_base_delay_secs = 1;
+    })
+    .await;
+    app.register("victim@example.com").await;
+    fail_times(&app, "victim@example.com", 3).await;
+    let res = attempt(&app, "victim@example.com", GOOD_PASSWORD).await;
+    assert_json(
+        res,
+        429,
+        json!({"detail": "Request was throttled. Expected available in 1 second."}),
+    )
+    .await;
 }
 
 #[tokio::test]
