@@ -30,6 +30,11 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + S
 /// Something that can deliver a [`Mail`].
 pub trait MailTransport: Send + Sync + 'static {
     fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a>;
+
+    /// Whether a successful [`MailTransport::send`] means the mail left, so the log may say so.
+    fn sends_mail(&self) -> bool {
+        true
+    }
 }
 
 /// The development transport: one INFO line per mail with the recipient and the code, and
@@ -49,6 +54,10 @@ impl MailTransport for LogTransport {
             );
             Ok(())
         })
+    }
+
+    fn sends_mail(&self) -> bool {
+        false
     }
 }
 
