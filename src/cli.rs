@@ -1,13 +1,12 @@
 //! The command line: `kitchen-api [serve]`, `migrate`, `createsuperuser`, `users list|deactivate`,
-//! `import-django`.
-//! Settings are shared by all commands and come from flags or environment variables
-//! (`--help` lists them). Passwords are never taken from arguments (they would show in `ps`
-//! and shell history): a prompt on a terminal, otherwise one line of standard input.
+//! `import-django`. Settings come from flags, environment variables or the settings file; each
+//! command's `--help` shows the ones it uses. Passwords are never taken from arguments (they
+//! would show in `ps` and shell history): a prompt on a terminal, otherwise one line of stdin.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::{Argon2Hasher, Clock, PasswordHasher, SystemClock};
 use crate::config::Config;
@@ -16,13 +15,13 @@ use crate::domain::{Email, Invalid, Password, PasswordPolicy};
 
 /// Rayvers Kitchen API: authentication and user profiles.
 #[derive(Debug, Parser)]
-#[command(name = "kitchen-api", version, about, long_about = None)]
+#[command(name = "kitchen-api", version, about, long_about = None, after_help = SECRETS_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
     /// A TOML file of settings: the long flag names in snake_case as keys (`database_url =
-    /// "..."`). Flags and environment variables win over it (see `config_file`).
+    /// "..."`). Flags and environment variables win over it.
     #[arg(
         long = "config",
         global = true,
@@ -33,6 +32,102 @@ pub struct Cli {
 
     #[command(flatten)]
     pub config: Config,
+}
+
+const SECRETS_HELP: &str = "Secrets are read from the environment or the settings file only, \
+never from flags (`ps` shows flags): KITCHEN_API_SMTP_PASSWORD (smtp_password), \
+KITCHEN_API_METRICS_TOKEN (metrics_token), and DATABASE_URL when it holds a password.";
+
+/// The settings each administrative command uses; `serve` uses them all.
+const DATABASE_SETTINGS: &[&str] = &[
+    "config_file",
+    "database_url",
+    "db_max_connections",
+    "db_acquire_timeout_secs",
+    "log",
+    "log_format",
+];
+const HASH_SETTINGS: &[&str] = &[
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+];
+
+/// The command line definition, with each administrative command's help cut down to the
+/// settings it uses. The others stay accepted, so a settings file or a wrapper that passes
+/// every flag keeps working.
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    // Global settings are copied into every subcommand here; only then can they be hidden.
+    command.build();
+    command
+        .mut_subcommand("migrate", |c| show_only(c, &[]))
+        .mut_subcommand("createsuperuser", |c| show_only(c, HASH_SETTINGS))
+        .mut_subcommand("users", |c| {
+            show_only(c, &[])
+                .mut_subcommand("list", |c| show_only(c, &[]))
+                .mut_subcommand("deactivate", |c| show_only(c, &[]))
+        })
+        .mut_subcommand("import-django", |c| show_only(c, &[]))
+}
+
+fn show_only(command: clap::Command, extra: &[&str]) -> clap::Command {
+    command.mut_args(|arg| {
+        let id = arg.get_id().as_str();
+        let used = DATABASE_SETTINGS.contains(&id) || extra.contains(&id);
+        if arg.is_global_set() && !used {
+            arg.hide(true)
+        } else {
+            arg
+        }
+    })
+}
+
+/// Flags that would put a secret where `ps` and shell history show it, and where to put it.
+const SECRET_FLAGS: &[(&str, &str)] = &[
+    ("--smtp-password", "KITCHEN_API_SMTP_PASSWORD"),
+    ("--metrics-token", "KITCHEN_API_METRICS_TOKEN"),
+];
+
+/// Refuses a secret given as a flag (any other process on the machine can read its command
+/// line), naming the environment variable to use instead; a database URL only when it holds
+/// a password.
+pub fn refuse_secret_flags(args: &[std::ffi::OsString]) -> Result<(), String> {
+    let args: Vec<_> = args.iter().skip(1).map(|a| a.to_string_lossy()).collect();
+    let ends = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    for (i, arg) in args[..ends].iter().enumerate() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (arg.as_ref(), None),
+        };
+        let value = inline.or_else(|| args.get(i + 1).map(|v| v.as_ref()));
+        let env = match SECRET_FLAGS.iter().find(|(f, _)| *f == flag) {
+            Some((_, env)) => env,
+            None if flag == "--database-url" && value.is_some_and(url_has_password) => {
+                &"DATABASE_URL"
+            }
+            None => continue,
+        };
+        return Err(format!(
+            "{flag} is not accepted on the command line, where other users can read it \
+             (`ps`, shell history): set {env} in the environment or the settings file"
+        ));
+    }
+    Ok(())
+}
+
+fn url_has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        u.password().is_some()
+            || u.query_pairs()
+                .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+    })
+}
+
+/// Parses `args`; on a mistake (or `--help`), prints clap's message and exits.
+pub fn parse(args: Vec<std::ffi::OsString>) -> Cli {
+    let matches = command().get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[derive(Debug, Clone, Subcommand)]

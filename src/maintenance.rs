@@ -111,7 +111,10 @@ pub async fn purge_old_records(
 /// limit's count starts over after its window. One hour more, so a process whose clock runs a
 /// little behind never misses a counter it still counts.
 fn throttle_horizon_secs(config: &Config) -> i64 {
-    let longest = config.login_forget_after_secs.max(config.rate_window_secs);
+    let longest = config
+        .login_forget_after_secs
+        .max(config.rate_window_secs)
+        .max(config.registration_window_secs);
     i64::try_from(longest)
         .unwrap_or(i64::MAX)
         .saturating_add(3600)

@@ -199,16 +199,15 @@ impl LoginThrottle {
     }
 }
 
-/// At most `max` events per key, counted in the database (shared by every process), for actions
-/// that cost us a hash or a mail whether or not they succeed. A key's count starts over once
-/// `window_secs` pass without an event. `max = 0` means no limit.
-///
-/// The check and the count are one atomic step, so simultaneous requests never pass the limit
-/// together. A refused request is not counted and does not extend the window.
+/// At most `max` events per key in any `window_secs` (a sliding window), counted in the
+/// database so every process shares them, for actions that cost a hash or a mail whether or
+/// not they succeed. `max = 0`: no limit. A refused request is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub max: u32,
     pub window_secs: u64,
+    /// The environment variable that sets `max`, named in the log when the limit refuses.
+    pub setting: &'static str,
 }
 
 impl RateLimit {
@@ -220,35 +219,26 @@ impl RateLimit {
     fn window(&self) -> i64 {
         i64::try_from(self.window_secs).unwrap_or(i64::MAX)
     }
-
-    /// The limit as the statement takes it: one below `i32::MAX`, so its `max + 1` fits the
-    /// column.
-    fn stored_max(&self) -> i32 {
-        i32::try_from(self.max)
-            .unwrap_or(i32::MAX)
-            .min(i32::MAX - 1)
-    }
 }
 
 /// Counts one event under each key against its own limit, all or nothing: when any key is at
 /// its limit the answer is 429 (waiting for the longest of the keys that refused) and no key
-/// counts the request, so a request refused by one limit never uses up another. Atomic like
-/// [`RateLimit::hit`].
+/// counts the request, so a request refused by one limit never uses up another.
 pub async fn hit_all(
     db: &Db,
     limits: &[(RateLimit, &str)],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let now = now.timestamp();
-    let active: Vec<(RateLimit, db::EventLimit<'_>)> = limits
+    let active: Vec<(RateLimit, db::WindowLimit<'_>)> = limits
         .iter()
         .filter(|(limit, _)| limit.max > 0)
         .map(|&(limit, key)| {
             let window_start = now.saturating_sub(limit.window());
-            let max = limit.stored_max();
+            let max = i64::from(limit.max);
             (
                 limit,
-                db::EventLimit {
+                db::WindowLimit {
                     key,
                     window_start,
                     max,
@@ -259,19 +249,27 @@ pub async fn hit_all(
     if active.is_empty() {
         return Ok(());
     }
-    let keys: Vec<db::EventLimit<'_>> = active.iter().map(|(_, key)| *key).collect();
-    let rows = db::count_events_within(db, &keys, now).await?;
-    let wait = active
+    let keys: Vec<db::WindowLimit<'_>> = active.iter().map(|(_, key)| *key).collect();
+    let counts = db::count_events_in_window(db, &keys, now).await?;
+    // A full window frees its first place when its oldest event leaves it.
+    let refused = active
         .iter()
-        .zip(&rows)
-        .filter(|((_, key), row)| row.failures > key.max)
-        .map(|((limit, _), row)| {
-            let age = now - row.last_failure;
-            u64::try_from(limit.window().saturating_sub(age).max(1)).unwrap_or(1)
+        .zip(&counts)
+        .filter(|((_, key), count)| count.events >= key.max)
+        .map(|((limit, key), count)| {
+            let frees_at = count.oldest.unwrap_or(now).saturating_add(limit.window());
+            let wait = u64::try_from(frees_at.saturating_sub(now))
+                .unwrap_or(0)
+                .max(1);
+            (wait, limit.setting, key.max)
         })
         .max();
-    if let Some(retry_after_secs) = wait {
-        tracing::info!(retry_after_secs, "rate limit reached");
+    if let Some((retry_after_secs, setting, max)) = refused {
+        tracing::info!(
+            retry_after_secs,
+            setting,
+            "rate limit reached ({max} per window); {setting} raises it, 0 turns it off"
+        );
         return Err(ApiError::Throttled { retry_after_secs });
     }
     Ok(())

@@ -8,6 +8,7 @@ mod email_keys;
 mod events;
 mod inline_reads;
 mod login;
+mod rate_events;
 mod session_changes;
 mod sessions;
 mod staff;
@@ -23,6 +24,7 @@ pub use account::{
 pub use codes::{CodeOwner, CodeTry, CodeUse, replace_code, take_code_try, use_code};
 pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
 pub use login::{LoginRead, read_login, store_login};
+pub use rate_events::{WindowCount, WindowLimit, count_events_in_window};
 pub use session_changes::{
     last_session_change, purge_session_changes, record_session_changes, session_changes_after,
 };

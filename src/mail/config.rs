@@ -91,13 +91,8 @@ pub struct MailConfig {
     #[arg(long, global = true, env = "KITCHEN_API_SMTP_USERNAME")]
     pub smtp_username: Option<String>,
 
-    /// SMTP password. Never logged or shown.
-    #[arg(
-        long,
-        global = true,
-        env = "KITCHEN_API_SMTP_PASSWORD",
-        hide_env_values = true
-    )]
+    /// SMTP password: environment or settings file only. Never logged or shown.
+    #[arg(long, global = true, env = "KITCHEN_API_SMTP_PASSWORD", hide = true)]
     pub smtp_password: Option<SmtpPassword>,
 
     /// Seconds an SMTP conversation may take before it counts as a failed try.

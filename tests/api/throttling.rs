@@ -222,6 +222,7 @@ async fn two_servers_on_one_database_share_the_counters() {
 async fn registrations_are_limited_per_client_address() {
     let app = spawn_app_with(|c| {
         c.registrations_per_address = 2;
+        c.registration_window_secs = 3600;
         c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     })
     .await;
@@ -277,7 +278,11 @@ async fn registrations_are_limited_per_client_address() {
 
 #[tokio::test]
 async fn a_burst_of_simultaneous_registrations_gets_exactly_the_limit_through() {
-    let app = spawn_app_with(|c| c.registrations_per_address = 3).await;
+    let app = spawn_app_with(|c| {
+        c.registrations_per_address = 3;
+        c.registration_window_secs = 3600;
+    })
+    .await;
     let hashes = app.hasher.hashes();
     let attempts = (0..10).map(|i| {
         let body = json!({"email": format!("burst{i}@example.com"), "password": GOOD_PASSWORD});
@@ -315,6 +320,39 @@ async fn a_burst_of_simultaneous_registrations_gets_exactly_the_limit_through() 
     app.clock
         .set(app.clock.now_for_tests() + TimeDelta::seconds(1800));
     assert_eq!(register("after@example.com").await.status(), 201);
+}
+
+#[tokio::test]
+async fn by_default_an_address_may_register_30_times_in_any_5_minutes() {
+    let app = spawn_app_with(|c| {
+        let defaults = Config::default();
+        c.registrations_per_address = defaults.registrations_per_address;
+        c.registration_window_secs = defaults.registration_window_secs;
+    })
+    .await;
+    let register = |i: usize| {
+        let body = json!({"email": format!("cook{i}@example.com"), "password": GOOD_PASSWORD});
+        let app = &app;
+        async move { app.post_json("/users/", &body).await }
+    };
+    let later = |secs| {
+        app.clock
+            .set(app.clock.now_for_tests() + TimeDelta::seconds(secs))
+    };
+    for i in 0..10 {
+        assert_eq!(register(i).await.status(), 201);
+    }
+    later(200);
+    for i in 10..30 {
+        assert_eq!(register(i).await.status(), 201);
+    }
+    assert_throttled(register(30).await, 100).await;
+    // The window slides: the first ten leave it 300 s after they came, the others stay.
+    later(100);
+    for i in 30..40 {
+        assert_eq!(register(i).await.status(), 201);
+    }
+    assert_throttled(register(40).await, 200).await;
 }
 
 #[tokio::test]
