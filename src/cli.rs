@@ -191,7 +191,8 @@ async fn open(config: &Config) -> anyhow::Result<Db> {
 /// `kitchen-api migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let db = open(config).await?;
-    tracing::info!(engine = db.engine(), "migrations applied");
+    let database = config.database_location();
+    tracing::info!(engine = db.engine(), %database, "migrations applied");
     db.close().await;
     Ok(())
 }

@@ -224,6 +224,10 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_METRICS_TOKEN", hide = true)]
     pub metrics_token: Option<crate::metrics::MetricsToken>,
 
+    /// Poll the session-change table even where `LISTEN` works (for tests of that path).
+    #[arg(long, global = true, env = "KITCHEN_API_POLL_SESSION_CHANGES", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
+    pub poll_session_changes: bool,
+
     #[command(flatten)]
     pub mail: crate::mail::MailConfig,
 }
@@ -268,6 +272,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             require_verified_email: false,
             metrics_token: None,
+            poll_session_changes: false,
             mail: crate::mail::MailConfig::default(),
         }
     }

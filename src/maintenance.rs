@@ -62,10 +62,10 @@ async fn purge_expired_tokens(state: &AppState) {
         tracing::warn!(error = %e, "could not record tokens' last use; token purge skipped");
         return;
     }
-    if let Db::Sqlite(pools) = &state.db {
+    {
         // Every process reads them within a second; an hour is ample.
         let before = Utc::now() - TimeDelta::hours(1);
-        if let Err(e) = db::purge_session_changes(pools.write(), before).await {
+        if let Err(e) = db::purge_session_changes(&state.db, before).await {
             tracing::warn!(error = %e, "could not purge recorded session changes");
         }
     }

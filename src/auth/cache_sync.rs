@@ -1,7 +1,7 @@
 //! Keeps every process's [`AuthCache`] honest: what each successful write changed and its
-//! announcement (which `envelope` makes after every write), and, on PostgreSQL, the
-//! `NOTIFY`/`LISTEN` pair that carries the invalidation to the other processes on the same
-//! database.
+//! announcement (which `envelope` makes after every write) to the other processes on the
+//! database: by `NOTIFY`/`LISTEN` on PostgreSQL, otherwise (SQLite, or a database that refuses
+//! `LISTEN`) through the `session_changes` table, polled once a second.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,7 +11,6 @@ use axum::http::Method;
 use axum::response::{IntoResponseParts, Response, ResponseParts};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgPool};
-use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuthCache, Clock};
@@ -142,10 +141,9 @@ pub async fn announce_session_change(state: &AppState, change: SessionChange) {
 /// What a request waits on: its change recorded, or why not.
 type Recorded = oneshot::Sender<Result<(), String>>;
 
-/// SQLite: records the server's session changes for the other processes on the file, many
-/// requests' changes per `INSERT` (a group commit). A request still waits until its change is
-/// recorded before it answers, but concurrent writes share one transaction instead of each
-/// adding a second commit to its own.
+/// Records the server's session changes for the processes that poll, many requests' changes
+/// per `INSERT` (a group commit): a request still waits for its change to be recorded, but
+/// concurrent writes share one transaction.
 #[derive(Clone)]
 pub struct ChangeRecorder {
     queue: mpsc::Sender<(Option<i64>, Recorded)>,
@@ -155,15 +153,15 @@ impl ChangeRecorder {
     /// Most changes in one `INSERT`.
     const BATCH: usize = 256;
 
-    /// Starts the recorder's task on `pool`.
-    pub fn start(pool: SqlitePool) -> Self {
+    /// Starts the recorder's task on `db`.
+    pub fn start(db: Db) -> Self {
         let (queue, mut pending) = mpsc::channel::<(Option<i64>, Recorded)>(4 * Self::BATCH);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(Self::BATCH);
             // Whatever queued up while the last INSERT ran goes into the next one.
             while pending.recv_many(&mut batch, Self::BATCH).await > 0 {
                 let user_ids: Vec<Option<i64>> = batch.iter().map(|(id, _)| *id).collect();
-                let result = crate::db::record_session_changes(&pool, &user_ids, Utc::now())
+                let result = crate::db::record_session_changes(&db, &user_ids, Utc::now())
                     .await
                     .map_err(|e| e.to_string());
                 for (_, done) in batch.drain(..) {
@@ -199,49 +197,79 @@ async fn notify_session_change(pool: &PgPool, change: SessionChange) -> Result<(
         .map(drop)
 }
 
-/// Tells every server process on the database (this one included) of a change: on PostgreSQL
-/// with `NOTIFY` ([`listen_for_changes`] hears it within milliseconds), on SQLite by recording
-/// it ([`follow_recorded_changes`] reads it within a second). The command line uses it; a
-/// server on SQLite records through its [`ChangeRecorder`] instead.
+/// Tells every server process on the database of a change, for the command line: on
+/// PostgreSQL with `NOTIFY` ([`listen_for_changes`]), else, or where the database has no
+/// `NOTIFY`, by recording it ([`follow_recorded_changes`]).
 pub async fn tell_other_processes(db: &Db, change: SessionChange) -> Result<(), sqlx::Error> {
     let Some(user_id) = change.recorded_user() else {
         return Ok(());
     };
-    match db {
-        Db::Postgres(pool) => notify_session_change(pool, change).await,
-        Db::Sqlite(pools) => {
-            crate::db::record_session_changes(pools.write(), &[user_id], Utc::now()).await
+    if let Db::Postgres(pool) = db {
+        match notify_session_change(pool, change).await {
+            Err(sqlx::Error::Database(e)) => {
+                tracing::debug!(error = %e, "no NOTIFY here; recording the change instead");
+            }
+            notified => return notified,
         }
     }
+    crate::db::record_session_changes(db, &[user_id], Utc::now()).await
 }
 
-/// Runs for the life of the process on SQLite: once a second, applies to this process's cache
-/// the changes [`tell_other_processes`] recorded since the last it saw.
-pub async fn follow_recorded_changes(pool: SqlitePool, cache: AuthCache, clock: Arc<dyn Clock>) {
+/// How far back a poll looks besides the ids after the last it saw: on PostgreSQL a change
+/// can commit after one with a higher id.
+const LOOK_BACK: Duration = Duration::from_secs(10);
+
+/// Runs for the life of the process where changes are polled: once a second, applies to this
+/// process's cache the changes recorded since the last poll, each once.
+pub async fn follow_recorded_changes(db: Db, cache: AuthCache, clock: Arc<dyn Clock>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The cache starts empty: only what comes after start matters.
     let mut seen = loop {
         tick.tick().await;
-        match crate::db::last_session_change(&pool).await {
+        match crate::db::last_session_change(&db).await {
             Ok(id) => break id,
             Err(e) => tracing::debug!(error = %e, "cannot read recorded session changes yet"),
         }
     };
+    let mut applied = std::collections::BTreeMap::new();
+    let look_back = chrono::TimeDelta::from_std(LOOK_BACK).unwrap_or_default();
     loop {
         tick.tick().await;
-        match crate::db::session_changes_after(&pool, seen).await {
+        let now = Utc::now();
+        match crate::db::session_changes_after(&db, seen, now - look_back).await {
             Ok(changes) => {
                 for (id, user_id) in changes {
+                    if id <= seen && applied.contains_key(&id) {
+                        continue;
+                    }
                     let change = user_id.map_or(SessionChange::All, SessionChange::User);
                     change.apply_to(&cache, clock.now());
-                    seen = id;
+                    applied.insert(id, now);
+                    seen = seen.max(id);
                 }
+                applied.retain(|_, at| now - *at <= look_back * 2);
             }
+            Err(e) if is_closed(&db) => return tracing::debug!(error = %e, "database closed"),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read recorded session changes; the cache TTL bounds them")
             }
         }
+    }
+}
+
+fn is_closed(db: &Db) -> bool {
+    match db {
+        Db::Sqlite(pools) => pools.read().is_closed(),
+        Db::Postgres(pool) => pool.is_closed(),
+    }
+}
+
+/// Why this database refuses `LISTEN` (a PostgreSQL-compatible one without it), if it does.
+pub async fn listen_refused(pool: &PgPool) -> Option<String> {
+    match listen(pool).await {
+        Err(sqlx::Error::Database(e)) => Some(e.to_string()),
+        _ => None,
     }
 }
 
@@ -277,6 +305,7 @@ pub async fn listen_for_changes(
                             }
                         }
                         Ok(None) => cache.invalidate_all(),
+                        Err(sqlx::Error::PoolClosed) => return,
                         Err(e) => {
                             tracing::warn!(error = %e, "session-change listener lost its connection");
                             break;
@@ -284,6 +313,7 @@ pub async fn listen_for_changes(
                     }
                 }
             }
+            Err(sqlx::Error::PoolClosed) => return,
             Err(e) => tracing::debug!(error = %e, "cannot LISTEN for session changes yet"),
         }
         cache.invalidate_all();
