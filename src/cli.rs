@@ -1,7 +1,5 @@
-//! The command line: `kitchen-api [serve]`, `migrate`, `createsuperuser`, `users list|deactivate`,
-//! `import-django`. Settings come from flags, environment variables or the settings file; each
-//! command's `--help` shows the ones it uses. Passwords are never taken from arguments (they
-//! would show in `ps` and shell history): a prompt on a terminal, otherwise one line of stdin.
+//! The command line: `serve` (the default), `migrate`, `createsuperuser`, `users`,
+//! `import-django`. Passwords are never arguments (`ps` shows them): a prompt, or stdin.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -38,7 +36,6 @@ const SECRETS_HELP: &str = "Secrets are read from the environment or the setting
 never from flags (`ps` shows flags): KITCHEN_API_SMTP_PASSWORD (smtp_password), \
 KITCHEN_API_METRICS_TOKEN (metrics_token), and DATABASE_URL when it holds a password.";
 
-/// The settings each administrative command uses; `serve` uses them all.
 const DATABASE_SETTINGS: &[&str] = &[
     "config_file",
     "database_url",
@@ -53,9 +50,8 @@ const HASH_SETTINGS: &[&str] = &[
     "argon2_parallelism",
 ];
 
-/// The command line definition, with each administrative command's help cut down to the
-/// settings it uses. The others stay accepted, so a settings file or a wrapper that passes
-/// every flag keeps working.
+/// The command line, each administrative command's help cut to the settings it uses (the
+/// others stay accepted, so a settings file that sets them keeps working).
 pub fn command() -> clap::Command {
     let mut command = Cli::command();
     // Global settings are copied into every subcommand here; only then can they be hidden.
@@ -83,15 +79,12 @@ fn show_only(command: clap::Command, extra: &[&str]) -> clap::Command {
     })
 }
 
-/// Flags that would put a secret where `ps` and shell history show it, and where to put it.
 const SECRET_FLAGS: &[(&str, &str)] = &[
     ("--smtp-password", "KITCHEN_API_SMTP_PASSWORD"),
     ("--metrics-token", "KITCHEN_API_METRICS_TOKEN"),
 ];
 
-/// Refuses a secret given as a flag (any other process on the machine can read its command
-/// line), naming the environment variable to use instead; a database URL only when it holds
-/// a password.
+/// Refuses a secret given as a flag, where `ps` shows it, naming the variable to use instead.
 pub fn refuse_secret_flags(args: &[std::ffi::OsString]) -> Result<(), String> {
     let args: Vec<_> = args.iter().skip(1).map(|a| a.to_string_lossy()).collect();
     let ends = args.iter().position(|a| a == "--").unwrap_or(args.len());
@@ -136,8 +129,7 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Create a superuser (staff, verified). The password is read from a prompt, or from the
-    /// first line of standard input when it is not a terminal.
+    /// Create a superuser; the password comes from a prompt or the first line of stdin.
     Createsuperuser {
         /// The superuser's email address.
         #[arg(long)]
@@ -148,9 +140,7 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
-    /// Import the users of the Django service (ids, addresses, flags, profiles, password
-    /// hashes, DRF tokens) into this database; safe to run again. Prints what it imported,
-    /// left unchanged and skipped, and why.
+    /// Import the Django service's users, hashes and tokens; safe to run again.
     ImportDjango {
         /// The Django database: `sqlite:PATH` or `postgres://…` (read only).
         // Its own id: the global mail setting's field is also called `from`.
@@ -180,7 +170,6 @@ pub enum UsersAction {
     },
 }
 
-/// Opens the database and applies migrations, for the administrative commands.
 async fn open(config: &Config) -> anyhow::Result<Db> {
     config.validate()?;
     let db = Db::connect(config).await?;
@@ -188,7 +177,6 @@ async fn open(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// `kitchen-api migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let db = open(config).await?;
     let database = config.database_location();
@@ -197,7 +185,6 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `kitchen-api createsuperuser --email …`.
 pub async fn create_superuser(config: &Config, email: &str) -> anyhow::Result<()> {
     let email =
         Email::parse(email).map_err(|Invalid(m)| anyhow::anyhow!("email: {}", m.join(" ")))?;
@@ -233,7 +220,6 @@ pub async fn create_superuser(config: &Config, email: &str) -> anyhow::Result<()
     Ok(())
 }
 
-/// `kitchen-api users list|deactivate`.
 pub async fn users(config: &Config, action: UsersAction) -> anyhow::Result<()> {
     let db = open(config).await?;
     let mut out = std::io::stdout().lock();
@@ -287,7 +273,6 @@ pub async fn users(config: &Config, action: UsersAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `kitchen-api import-django --from … [--dry-run] [--report-json FILE]`.
 pub async fn import_django(
     config: &Config,
     from: &str,

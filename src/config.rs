@@ -1,12 +1,10 @@
-//! One typed configuration, read from flags, the environment or the settings file, validated
-//! before anything starts. Every setting has an environment variable; `--help` lists them.
+//! One typed configuration from flags, environment or settings file, validated at start.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-/// Defaults, shared by the CLI definitions and [`Config::default`].
 pub mod defaults {
     pub const DATABASE_URL: &str = "sqlite://kitchen.db";
     pub const BIND: &str = "127.0.0.1:8000";
@@ -42,7 +40,6 @@ pub mod defaults {
     pub const MAX_SECURITY_EVENT_RETENTION_DAYS: u32 = 36_500;
 }
 
-/// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines, for a terminal.
@@ -62,12 +59,11 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_BIND", default_value = defaults::BIND)]
     pub bind: SocketAddr,
 
-    /// The API's public base URL for absolute links in answers, e.g. `https://api.example.com`.
-    /// Default: `http://` and the address the server listens on.
+    /// Base URL of links in answers, e.g. `https://api.example.com`. Default: the bind address.
     #[arg(long, global = true, env = "KITCHEN_API_PUBLIC_URL")]
     pub public_url: Option<crate::public_url::PublicUrl>,
 
-    /// Argon2id memory cost in KiB for new password hashes.
+    /// Argon2id memory cost (KiB) of new password hashes.
     #[arg(long, global = true, env = "KITCHEN_API_ARGON2_MEMORY_KIB", default_value_t = defaults::ARGON2_MEMORY_KIB)]
     pub argon2_memory_kib: u32,
 
@@ -95,8 +91,7 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = defaults::DB_ACQUIRE_TIMEOUT_SECS)]
     pub db_acquire_timeout_secs: u64,
 
-    /// On a SQLite file, look tokens up on the request's own thread through read-only
-    /// connections instead of the pool's worker threads.
+    /// On SQLite, look tokens up on the request's thread, not the pool's workers.
     #[arg(long, global = true, env = "KITCHEN_API_SQLITE_INLINE_READS", default_value_t = true, action = clap::ArgAction::Set)]
     pub sqlite_inline_reads: bool,
 
@@ -116,8 +111,7 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_MAX_TOKENS_PER_USER", default_value_t = defaults::MAX_TOKENS_PER_USER)]
     pub max_tokens_per_user: u32,
 
-    /// Registrations one client address may attempt in any registration window (each costs a
-    /// password hash). 0: no limit.
+    /// Registrations per client address in any registration window. 0: no limit.
     #[arg(long, global = true, env = "KITCHEN_API_REGISTRATIONS_PER_ADDRESS", default_value_t = defaults::REGISTRATIONS_PER_ADDRESS)]
     pub registrations_per_address: u32,
 
@@ -125,13 +119,11 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_REGISTRATION_WINDOW_SECS", default_value_t = defaults::REGISTRATION_WINDOW_SECS)]
     pub registration_window_secs: u64,
 
-    /// Code mails (verification resends, password resets) one client address may ask for in
-    /// any rate window. 0: no limit.
+    /// Code mails per client address in any rate window. 0: no limit.
     #[arg(long, global = true, env = "KITCHEN_API_CODE_MAILS_PER_ADDRESS", default_value_t = defaults::CODE_MAILS_PER_ADDRESS)]
     pub code_mails_per_address: u32,
 
-    /// Code mails one account may be sent in any rate window, whoever asks (this also bounds
-    /// code guessing). 0: no limit.
+    /// Code mails per account in any rate window (bounds code guessing). 0: no limit.
     #[arg(long, global = true, env = "KITCHEN_API_CODE_MAILS_PER_ACCOUNT", default_value_t = defaults::CODE_MAILS_PER_ACCOUNT)]
     pub code_mails_per_account: u32,
 
@@ -143,13 +135,11 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_REQUEST_TIMEOUT_MS", default_value_t = defaults::REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
 
-    /// Client connections open at once; more wait in the listen backlog. Keep it below the
-    /// open-file limit (`ulimit -n`).
+    /// Client connections open at once (keep it below `ulimit -n`); more wait.
     #[arg(long, global = true, env = "KITCHEN_API_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
 
-    /// Time (ms) a connection gets to send a request's headers or to stay idle before it is
-    /// closed. Behind a load balancer, keep it above the balancer's idle timeout.
+    /// Time (ms) to send headers or stay idle; above a load balancer's idle timeout.
     #[arg(long, global = true, env = "KITCHEN_API_HEADER_READ_TIMEOUT_MS", default_value_t = defaults::HEADER_READ_TIMEOUT_MS)]
     pub header_read_timeout_ms: u64,
 
@@ -162,19 +152,15 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
-    /// How long (ms) a process may answer from its session cache. Changes made through the API
-    /// or the command line reach every process within a second; the TTL bounds only changes
-    /// made directly in the database. 0 turns the cache off.
+    /// Session cache lifetime (ms), for changes made outside the service. 0: no cache.
     #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_TTL_MS", default_value_t = defaults::AUTH_CACHE_TTL_MS)]
     pub auth_cache_ttl_ms: u64,
 
-    /// Sessions the cache holds at most (about 300 bytes each); beyond it, requests read the
-    /// database. 0 turns the cache off.
+    /// Sessions cached at most (about 300 bytes each). 0: no cache.
     #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_MAX_ENTRIES", default_value_t = defaults::AUTH_CACHE_MAX_ENTRIES)]
     pub auth_cache_max_entries: usize,
 
-    /// Failed logins per account before each further failure delays the next attempt
-    /// (1 s, doubling, up to the maximum delay).
+    /// Failed logins per account before delays start.
     #[arg(long, global = true, env = "KITCHEN_API_LOGIN_ACCOUNT_FREE_FAILURES", default_value_t = defaults::LOGIN_ACCOUNT_FREE_FAILURES)]
     pub login_account_free_failures: u32,
 
@@ -194,7 +180,7 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_LOGIN_FORGET_AFTER_SECS", default_value_t = defaults::LOGIN_FORGET_AFTER_SECS)]
     pub login_forget_after_secs: u64,
 
-    /// Days a security event is kept; older ones are deleted by the periodic purge. 0: forever.
+    /// Days a security event is kept. 0: forever.
     #[arg(long, global = true, env = "KITCHEN_API_SECURITY_EVENT_RETENTION_DAYS", default_value_t = defaults::SECURITY_EVENT_RETENTION_DAYS)]
     pub security_event_retention_days: u32,
 
@@ -215,8 +201,7 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Refuse logins until the address is verified (checked after the password, so it tells
-    /// a stranger nothing).
+    /// Refuse logins until the address is verified (checked after the password).
     #[arg(long, global = true, env = "KITCHEN_API_REQUIRE_VERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set)]
     pub require_verified_email: bool,
 
@@ -281,7 +266,7 @@ impl Default for Config {
 /// Shortest token idle timeout besides 0: last uses reach the database in batches.
 pub const MIN_TOKEN_IDLE_TIMEOUT_SECS: u64 = 60;
 
-/// A setting that cannot work, named so the operator knows what to fix.
+/// A setting that cannot work, by name.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {setting}: {reason}")]
 pub struct ConfigError {
@@ -290,7 +275,6 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Checks what clap's types cannot, so a bad setting stops the start with its name.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |setting, reason: String| Err(ConfigError { setting, reason });
         if !(self.database_url.starts_with("sqlite:")
@@ -371,7 +355,7 @@ impl Config {
         Ok(())
     }
 
-    /// Whether a token created at `created` and last used at `last_used` is dead at `now`.
+    /// Whether a token is dead at `now`.
     pub fn token_expired(
         &self,
         created: chrono::DateTime<chrono::Utc>,
@@ -385,8 +369,7 @@ impl Config {
             || older_than(last_used.unwrap_or(created), self.token_idle_timeout_secs)
     }
 
-    /// How stale a token's recorded last use may get: a minute, or a tenth of the idle timeout
-    /// when shorter, so a token in use is never taken for an idle one.
+    /// How stale a recorded last use may get: a minute, or a tenth of a shorter idle timeout.
     pub fn last_used_granularity(&self) -> chrono::TimeDelta {
         let minute = chrono::TimeDelta::seconds(60);
         match self.token_idle_timeout_secs {
@@ -398,7 +381,6 @@ impl Config {
         }
     }
 
-    /// The registration limit per client address.
     pub fn registration_limit(&self) -> crate::auth::RateLimit {
         crate::auth::RateLimit {
             max: self.registrations_per_address,
@@ -407,7 +389,6 @@ impl Config {
         }
     }
 
-    /// The code-mail limit per client address.
     pub fn code_mails_per_address_limit(&self) -> crate::auth::RateLimit {
         crate::auth::RateLimit {
             max: self.code_mails_per_address,
@@ -416,7 +397,6 @@ impl Config {
         }
     }
 
-    /// The code-mail limit per account.
     pub fn code_mails_per_account_limit(&self) -> crate::auth::RateLimit {
         crate::auth::RateLimit {
             max: self.code_mails_per_account,
@@ -425,8 +405,7 @@ impl Config {
         }
     }
 
-    /// Where the database is, for the log: a SQLite file's path, or the URL without its
-    /// password.
+    /// The SQLite file's path, or the URL without its password, for the log.
     pub fn database_location(&self) -> String {
         let url = self.database_url.as_str();
         if let Some(path) = url.strip_prefix("sqlite:") {
@@ -447,7 +426,6 @@ impl Config {
         }
     }
 
-    /// The login throttle these settings describe.
     pub fn login_throttle(&self) -> crate::auth::LoginThrottle {
         let policy = |free_failures| crate::auth::DelayPolicy {
             free_failures,
@@ -461,7 +439,6 @@ impl Config {
         }
     }
 
-    /// The Argon2id parameters for new hashes.
     pub fn argon2_params(&self) -> Result<argon2::Params, argon2::Error> {
         argon2::Params::new(
             self.argon2_memory_kib,
@@ -471,7 +448,6 @@ impl Config {
         )
     }
 
-    /// How many password hashes may run at once.
     pub fn hash_concurrency(&self) -> usize {
         self.hash_concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))

@@ -9,8 +9,7 @@ use crate::config::{Config, LogFormat};
 /// Installs the global subscriber. Call once, at start.
 pub fn init(config: &Config) {
     let mut filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    // sqlx logs every PostgreSQL NOTICE at INFO ("relation ... already exists, skipping" on
-    // each migration run): routine, so shown only when asked for by name.
+    // sqlx logs PostgreSQL's routine notices ("already exists, skipping") at INFO.
     if !config.log.contains("sqlx") {
         if let Ok(quiet) = "sqlx::postgres::notice=warn".parse() {
             filter = filter.add_directive(quiet);

@@ -2,7 +2,6 @@
 
 use super::{Db, on_db};
 
-/// One key of [`count_events_in_window`] and its limit.
 #[derive(Debug, Clone, Copy)]
 pub struct WindowLimit<'a> {
     pub key: &'a str,
@@ -18,10 +17,9 @@ pub struct WindowCount {
     pub oldest: Option<i64>,
 }
 
-/// Counts one event at `now` under every key of `limits`, or under none when any key already
-/// has `max` events in its window. Returns each key's count before this event, in the order
-/// given. One transaction that first locks each key's `throttle` row, in sorted order, so
-/// concurrent requests are counted one after the other and cannot deadlock.
+/// Counts one event at `now` under every key, or under none when any is full; returns the
+/// counts before it. Each key's `throttle` row is locked first, in sorted order, so concurrent
+/// requests are counted one after the other and cannot deadlock.
 pub async fn count_events_in_window(
     db: &Db,
     limits: &[WindowLimit<'_>],

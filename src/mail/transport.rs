@@ -1,5 +1,4 @@
-//! How a mail leaves: written to the log, or sent over SMTP. Behind a trait so tests can
-//! capture mails or make sending fail.
+//! How a mail leaves: written to the log, or sent over SMTP; a trait so tests can capture.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +23,6 @@ pub enum SendError {
     Permanent(anyhow::Error),
 }
 
-/// What [`MailTransport::send`] returns.
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
 
 /// Something that can deliver a [`Mail`].
@@ -37,8 +35,7 @@ pub trait MailTransport: Send + Sync + 'static {
     }
 }
 
-/// The development transport: one INFO line per mail with the recipient and the code, and
-/// nothing sent. The only place a code is ever written down.
+/// The development transport: one INFO line per mail, code included; nothing is sent.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogTransport;
 
