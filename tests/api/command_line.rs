@@ -107,6 +107,33 @@ fn secrets_given_as_flags_are_refused_with_the_variable_to_use() {
 }
 
 #[tokio::test]
+async fn a_secret_in_the_settings_file_is_taken() {
+    let (url, _scratch) = scratch_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kitchen.toml");
+    std::fs::write(
+        &file,
+        "smtp_username = \"mailer\"\nsmtp_password = \"hunter2-smtp\"\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let out = run_cli(&url, &["--config", &file, "migrate"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without the password the pair is incomplete and start-up names the setting.
+    std::fs::write(
+        dir.path().join("kitchen.toml"),
+        "smtp_username = \"mailer\"\n",
+    )
+    .unwrap();
+    let out = run_cli(&url, &["--config", &file, "migrate"], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KITCHEN_API_SMTP_PASSWORD"));
+}
+
+#[tokio::test]
 async fn start_up_says_where_the_database_is_and_that_it_is_migrated_and_stops_quietly() {
     let (url, _scratch) = scratch_database().await;
     for run in 0..2 {
