@@ -457,3 +457,25 @@ impl Config {
         Duration::from_secs(self.db_acquire_timeout_secs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn the_database_location_never_shows_a_password() {
+        let at = |url: &str| {
+            Config {
+                database_url: url.to_owned(),
+                ..Config::default()
+            }
+            .database_location()
+        };
+        let shown = at("postgres://cook:s3cret@db.example.com/kitchen?password=s3cret");
+        assert_eq!(shown, "postgres://cook:***@db.example.com/kitchen");
+        assert_eq!(
+            at("sqlite:///no/such/dir/kitchen.db"),
+            "/no/such/dir/kitchen.db"
+        );
+    }
+}
