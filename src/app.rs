@@ -193,8 +193,11 @@ impl Application {
         config.validate()?;
         crate::metrics::handle();
         let db = Db::connect(&config).await?;
+        let database = config.database_location();
+        tracing::info!(engine = db.engine(), %database, "database opened");
         if config.migrate_on_start {
             db.migrate().await?;
+            tracing::info!("migrations applied");
         }
         let hasher: Arc<dyn PasswordHasher> = match overrides.hasher {
             Some(h) => h,
@@ -226,10 +229,22 @@ impl Application {
         };
         let mailer = Mailer::start(transport, config.mail.mailer_settings());
         let sessions = SessionLookup::new(&db, config.sqlite_inline_reads);
-        let change_recorder = match &db {
-            Db::Sqlite(pools) => Some(ChangeRecorder::start(pools.write().clone())),
-            Db::Postgres(_) => None,
+        let poll_changes = match &db {
+            Db::Sqlite(_) => true,
+            Db::Postgres(_) if config.poll_session_changes => true,
+            Db::Postgres(pool) => match crate::auth::listen_refused(pool).await {
+                Some(reason) => {
+                    tracing::warn!(
+                        %reason,
+                        "this database refuses LISTEN: session changes reach the other \
+                         processes by polling a table, within a second instead of milliseconds"
+                    );
+                    true
+                }
+                None => false,
+            },
         };
+        let change_recorder = poll_changes.then(|| ChangeRecorder::start(db.clone()));
         let state = AppState::new(Shared {
             sessions,
             db,
@@ -251,6 +266,9 @@ impl Application {
         if state.auth_cache.enabled() {
             let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));
             match &state.db {
+                _ if poll_changes => {
+                    tokio::spawn(follow_recorded_changes(state.db.clone(), cache, clock))
+                }
                 Db::Postgres(pool) => {
                     let (ready, listening) = tokio::sync::oneshot::channel();
                     let listener = listen_for_changes(pool.clone(), cache, clock, ready);
@@ -261,8 +279,8 @@ impl Application {
                         .ok();
                     task
                 }
-                Db::Sqlite(pools) => {
-                    tokio::spawn(follow_recorded_changes(pools.read().clone(), cache, clock))
+                Db::Sqlite(_) => {
+                    tokio::spawn(follow_recorded_changes(state.db.clone(), cache, clock))
                 }
             };
         }

@@ -1,13 +1,10 @@
-//! The command line: `kitchen-api [serve]`, `migrate`, `createsuperuser`, `users list|deactivate`,
-//! `import-django`.
-//! Settings are shared by all commands and come from flags or environment variables
-//! (`--help` lists them). Passwords are never taken from arguments (they would show in `ps`
-//! and shell history): a prompt on a terminal, otherwise one line of standard input.
+//! The command line: `serve` (the default), `migrate`, `createsuperuser`, `users`,
+//! `import-django`. Passwords are never arguments (`ps` shows them): a prompt, or stdin.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::{Argon2Hasher, Clock, PasswordHasher, SystemClock};
 use crate::config::Config;
@@ -16,13 +13,13 @@ use crate::domain::{Email, Invalid, Password, PasswordPolicy};
 
 /// Rayvers Kitchen API: authentication and user profiles.
 #[derive(Debug, Parser)]
-#[command(name = "kitchen-api", version, about, long_about = None)]
+#[command(name = "kitchen-api", version, about, long_about = None, after_help = SECRETS_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
     /// A TOML file of settings: the long flag names in snake_case as keys (`database_url =
-    /// "..."`). Flags and environment variables win over it (see `config_file`).
+    /// "..."`). Flags and environment variables win over it.
     #[arg(
         long = "config",
         global = true,
@@ -35,14 +32,104 @@ pub struct Cli {
     pub config: Config,
 }
 
+const SECRETS_HELP: &str = "Secrets are read from the environment or the settings file only, \
+never from flags (`ps` shows flags): KITCHEN_API_SMTP_PASSWORD (smtp_password), \
+KITCHEN_API_METRICS_TOKEN (metrics_token), and DATABASE_URL when it holds a password.";
+
+const DATABASE_SETTINGS: &[&str] = &[
+    "config_file",
+    "database_url",
+    "db_max_connections",
+    "db_acquire_timeout_secs",
+    "log",
+    "log_format",
+];
+const HASH_SETTINGS: &[&str] = &[
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+];
+
+/// The command line, each administrative command's help cut to the settings it uses (the
+/// others stay accepted, so a settings file that sets them keeps working).
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    // Global settings are copied into every subcommand here; only then can they be hidden.
+    command.build();
+    command
+        .mut_subcommand("migrate", |c| show_only(c, &[]))
+        .mut_subcommand("createsuperuser", |c| show_only(c, HASH_SETTINGS))
+        .mut_subcommand("users", |c| {
+            show_only(c, &[])
+                .mut_subcommand("list", |c| show_only(c, &[]))
+                .mut_subcommand("deactivate", |c| show_only(c, &[]))
+        })
+        .mut_subcommand("import-django", |c| show_only(c, &[]))
+}
+
+fn show_only(command: clap::Command, extra: &[&str]) -> clap::Command {
+    command.mut_args(|arg| {
+        let id = arg.get_id().as_str();
+        let used = DATABASE_SETTINGS.contains(&id) || extra.contains(&id);
+        if arg.is_global_set() && !used {
+            arg.hide(true)
+        } else {
+            arg
+        }
+    })
+}
+
+const SECRET_FLAGS: &[(&str, &str)] = &[
+    ("--smtp-password", "KITCHEN_API_SMTP_PASSWORD"),
+    ("--metrics-token", "KITCHEN_API_METRICS_TOKEN"),
+];
+
+/// Refuses a secret given as a flag, where `ps` shows it, naming the variable to use instead.
+pub fn refuse_secret_flags(args: &[std::ffi::OsString]) -> Result<(), String> {
+    let args: Vec<_> = args.iter().skip(1).map(|a| a.to_string_lossy()).collect();
+    let ends = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    for (i, arg) in args[..ends].iter().enumerate() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (arg.as_ref(), None),
+        };
+        let value = inline.or_else(|| args.get(i + 1).map(|v| v.as_ref()));
+        let env = match SECRET_FLAGS.iter().find(|(f, _)| *f == flag) {
+            Some((_, env)) => env,
+            None if flag == "--database-url" && value.is_some_and(url_has_password) => {
+                &"DATABASE_URL"
+            }
+            None => continue,
+        };
+        return Err(format!(
+            "{flag} is not accepted on the command line, where other users can read it \
+             (`ps`, shell history): set {env} in the environment or the settings file"
+        ));
+    }
+    Ok(())
+}
+
+fn url_has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        u.password().is_some()
+            || u.query_pairs()
+                .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+    })
+}
+
+/// Parses `args`; on a mistake (or `--help`), prints clap's message and exits.
+pub fn parse(args: Vec<std::ffi::OsString>) -> Cli {
+    let matches = command().get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default).
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Create a superuser (staff, verified). The password is read from a prompt, or from the
-    /// first line of standard input when it is not a terminal.
+    /// Create a superuser; the password comes from a prompt or the first line of stdin.
     Createsuperuser {
         /// The superuser's email address.
         #[arg(long)]
@@ -53,9 +140,7 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
-    /// Import the users of the Django service (ids, addresses, flags, profiles, password
-    /// hashes, DRF tokens) into this database; safe to run again. Prints what it imported,
-    /// left unchanged and skipped, and why.
+    /// Import the Django service's users, hashes and tokens; safe to run again.
     ImportDjango {
         /// The Django database: `sqlite:PATH` or `postgres://…` (read only).
         // Its own id: the global mail setting's field is also called `from`.
@@ -85,7 +170,6 @@ pub enum UsersAction {
     },
 }
 
-/// Opens the database and applies migrations, for the administrative commands.
 async fn open(config: &Config) -> anyhow::Result<Db> {
     config.validate()?;
     let db = Db::connect(config).await?;
@@ -93,15 +177,14 @@ async fn open(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// `kitchen-api migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let db = open(config).await?;
-    tracing::info!(engine = db.engine(), "migrations applied");
+    let database = config.database_location();
+    tracing::info!(engine = db.engine(), %database, "migrations applied");
     db.close().await;
     Ok(())
 }
 
-/// `kitchen-api createsuperuser --email …`.
 pub async fn create_superuser(config: &Config, email: &str) -> anyhow::Result<()> {
     let email =
         Email::parse(email).map_err(|Invalid(m)| anyhow::anyhow!("email: {}", m.join(" ")))?;
@@ -137,7 +220,6 @@ pub async fn create_superuser(config: &Config, email: &str) -> anyhow::Result<()
     Ok(())
 }
 
-/// `kitchen-api users list|deactivate`.
 pub async fn users(config: &Config, action: UsersAction) -> anyhow::Result<()> {
     let db = open(config).await?;
     let mut out = std::io::stdout().lock();
@@ -191,7 +273,6 @@ pub async fn users(config: &Config, action: UsersAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `kitchen-api import-django --from … [--dry-run] [--report-json FILE]`.
 pub async fn import_django(
     config: &Config,
     from: &str,

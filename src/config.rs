@@ -1,13 +1,10 @@
-//! One typed configuration, read from the command line and the environment, validated before
-//! anything starts. Every setting has an environment variable so that containers and process
-//! managers can configure the service without flags; `kitchen-api --help` lists them all.
+//! One typed configuration from flags, environment or settings file, validated at start.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-/// Defaults live here once, shared by the CLI definitions and [`Config::default`].
 pub mod defaults {
     pub const DATABASE_URL: &str = "sqlite://kitchen.db";
     pub const BIND: &str = "127.0.0.1:8000";
@@ -24,7 +21,9 @@ pub mod defaults {
     pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
     pub const MAX_CONNECTIONS: usize = 1024;
     pub const HEADER_READ_TIMEOUT_MS: u64 = 30_000;
-    pub const REGISTRATIONS_PER_ADDRESS: u32 = 20;
+    /// Supabase Auth's sign-up limit: many customers can share one address (CGNAT).
+    pub const REGISTRATIONS_PER_ADDRESS: u32 = 30;
+    pub const REGISTRATION_WINDOW_SECS: u64 = 300;
     pub const CODE_MAILS_PER_ADDRESS: u32 = 10;
     pub const CODE_MAILS_PER_ACCOUNT: u32 = 5;
     pub const RATE_WINDOW_SECS: u64 = 3600;
@@ -36,14 +35,11 @@ pub mod defaults {
     pub const LOGIN_BASE_DELAY_SECS: u64 = 1;
     pub const LOGIN_MAX_DELAY_SECS: u64 = 300;
     pub const LOGIN_FORGET_AFTER_SECS: u64 = 24 * 60 * 60;
-    /// A year: long enough to look back on an incident found months later, and a full year
-    /// of audit history as e.g. PCI DSS asks; not forever, as events hold client addresses.
+    /// A year of audit history (as e.g. PCI DSS asks); not forever: events hold addresses.
     pub const SECURITY_EVENT_RETENTION_DAYS: u32 = 365;
-    /// A century: a longer retention is `0`, forever.
     pub const MAX_SECURITY_EVENT_RETENTION_DAYS: u32 = 36_500;
 }
 
-/// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines, for a terminal.
@@ -63,13 +59,11 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_BIND", default_value = defaults::BIND)]
     pub bind: SocketAddr,
 
-    /// The API's public base URL, for the absolute links it answers with (the staff list's
-    /// `next`/`previous`), e.g. `https://api.example.com`; never taken from a request's `Host`
-    /// header. Default: `http://` and the address the server listens on.
+    /// Base URL of links in answers, e.g. `https://api.example.com`. Default: the bind address.
     #[arg(long, global = true, env = "KITCHEN_API_PUBLIC_URL")]
     pub public_url: Option<crate::public_url::PublicUrl>,
 
-    /// Argon2id memory cost in KiB for new password hashes.
+    /// Argon2id memory cost (KiB) of new password hashes.
     #[arg(long, global = true, env = "KITCHEN_API_ARGON2_MEMORY_KIB", default_value_t = defaults::ARGON2_MEMORY_KIB)]
     pub argon2_memory_kib: u32,
 
@@ -81,8 +75,7 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_ARGON2_PARALLELISM", default_value_t = defaults::ARGON2_PARALLELISM)]
     pub argon2_parallelism: u32,
 
-    /// Password hashes allowed to run at once (each holds the Argon2 memory cost).
-    /// Default: the number of CPU cores.
+    /// Password hashes run at once (each holds the Argon2 memory). Default: the CPU cores.
     #[arg(long, global = true, env = "KITCHEN_API_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
 
@@ -98,8 +91,7 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = defaults::DB_ACQUIRE_TIMEOUT_SECS)]
     pub db_acquire_timeout_secs: u64,
 
-    /// On a SQLite file, look tokens up on the request's own thread through read-only
-    /// connections, instead of through the pool's worker threads (see `db::inline_reads`).
+    /// On SQLite, look tokens up on the request's thread, not the pool's workers.
     #[arg(long, global = true, env = "KITCHEN_API_SQLITE_INLINE_READS", default_value_t = true, action = clap::ArgAction::Set)]
     pub sqlite_inline_reads: bool,
 
@@ -119,23 +111,23 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_MAX_TOKENS_PER_USER", default_value_t = defaults::MAX_TOKENS_PER_USER)]
     pub max_tokens_per_user: u32,
 
-    /// Registrations one client address may attempt per window (each costs a password hash).
-    /// 0: no limit.
+    /// Registrations per client address in any registration window. 0: no limit.
     #[arg(long, global = true, env = "KITCHEN_API_REGISTRATIONS_PER_ADDRESS", default_value_t = defaults::REGISTRATIONS_PER_ADDRESS)]
     pub registrations_per_address: u32,
 
-    /// Code mails (verification resends, password resets) one client address may ask for per
-    /// window. 0: no limit.
+    /// The sliding window (seconds) of the registration limit.
+    #[arg(long, global = true, env = "KITCHEN_API_REGISTRATION_WINDOW_SECS", default_value_t = defaults::REGISTRATION_WINDOW_SECS)]
+    pub registration_window_secs: u64,
+
+    /// Code mails per client address in any rate window. 0: no limit.
     #[arg(long, global = true, env = "KITCHEN_API_CODE_MAILS_PER_ADDRESS", default_value_t = defaults::CODE_MAILS_PER_ADDRESS)]
     pub code_mails_per_address: u32,
 
-    /// Code mails one account may be sent per window, whoever asks: each new code brings new
-    /// tries, so this also bounds code guessing. 0: no limit.
+    /// Code mails per account in any rate window (bounds code guessing). 0: no limit.
     #[arg(long, global = true, env = "KITCHEN_API_CODE_MAILS_PER_ACCOUNT", default_value_t = defaults::CODE_MAILS_PER_ACCOUNT)]
     pub code_mails_per_account: u32,
 
-    /// The window (seconds) of the registration and code-mail limits: a count starts over after
-    /// this long without an event.
+    /// The sliding window (seconds) of the code-mail limits.
     #[arg(long, global = true, env = "KITCHEN_API_RATE_WINDOW_SECS", default_value_t = defaults::RATE_WINDOW_SECS)]
     pub rate_window_secs: u64,
 
@@ -143,19 +135,15 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_REQUEST_TIMEOUT_MS", default_value_t = defaults::REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
 
-    /// Client connections open at once; beyond this, new connections wait in the listen
-    /// backlog until one closes. Keep it below the process's open-file limit (`ulimit -n`).
+    /// Client connections open at once (keep it below `ulimit -n`); more wait.
     #[arg(long, global = true, env = "KITCHEN_API_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
 
-    /// Time (ms) a connection gets to send a request's headers, and to stay idle between
-    /// requests, before it is closed. Behind a load balancer, keep it above the balancer's own
-    /// idle timeout.
+    /// Time (ms) to send headers or stay idle; above a load balancer's idle timeout.
     #[arg(long, global = true, env = "KITCHEN_API_HEADER_READ_TIMEOUT_MS", default_value_t = defaults::HEADER_READ_TIMEOUT_MS)]
     pub header_read_timeout_ms: u64,
 
-    /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
-    /// `https://app.example.com`. Empty: no cross-origin access.
+    /// Browser origins allowed to call the API (CORS), comma-separated. Empty: none.
     #[arg(
         long,
         global = true,
@@ -164,22 +152,15 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
-    /// How long (ms) a process may answer from its cache of authenticated sessions. Writes
-    /// through the API or the command line invalidate the sessions of the user they changed in
-    /// every process (at once in this one; on PostgreSQL by NOTIFY within milliseconds, on
-    /// SQLite within a second); the TTL bounds only writes made directly in the database.
-    /// 0 turns the cache off.
+    /// Session cache lifetime (ms), for changes made outside the service. 0: no cache.
     #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_TTL_MS", default_value_t = defaults::AUTH_CACHE_TTL_MS)]
     pub auth_cache_ttl_ms: u64,
 
-    /// Sessions the cache holds at most (about 300 bytes each, so ~30 MiB when full): a memory
-    /// bound however many distinct tokens arrive. Beyond it, requests read the database. 0
-    /// turns the cache off.
+    /// Sessions cached at most (about 300 bytes each). 0: no cache.
     #[arg(long, global = true, env = "KITCHEN_API_AUTH_CACHE_MAX_ENTRIES", default_value_t = defaults::AUTH_CACHE_MAX_ENTRIES)]
     pub auth_cache_max_entries: usize,
 
-    /// Failed logins per account before each further failure delays the next attempt
-    /// (1 s, doubling, up to the maximum delay).
+    /// Failed logins per account before delays start.
     #[arg(long, global = true, env = "KITCHEN_API_LOGIN_ACCOUNT_FREE_FAILURES", default_value_t = defaults::LOGIN_ACCOUNT_FREE_FAILURES)]
     pub login_account_free_failures: u32,
 
@@ -199,12 +180,11 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_LOGIN_FORGET_AFTER_SECS", default_value_t = defaults::LOGIN_FORGET_AFTER_SECS)]
     pub login_forget_after_secs: u64,
 
-    /// Days a security event is kept; older ones are deleted by the periodic purge. 0: forever.
+    /// Days a security event is kept. 0: forever.
     #[arg(long, global = true, env = "KITCHEN_API_SECURITY_EVENT_RETENTION_DAYS", default_value_t = defaults::SECURITY_EVENT_RETENTION_DAYS)]
     pub security_event_retention_days: u32,
 
-    /// Proxy addresses whose `X-Forwarded-For` is believed (comma-separated). Empty: the
-    /// connection's own address is the client's.
+    /// Proxy addresses whose `X-Forwarded-For` is believed (comma-separated).
     #[arg(
         long,
         global = true,
@@ -213,7 +193,7 @@ pub struct Config {
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
-    /// Log filter, in `tracing` EnvFilter syntax (e.g. `info`, `kitchen_api=debug`).
+    /// Log filter, e.g. `info`, `warn` or `info,kitchen_api=debug`.
     #[arg(long, global = true, env = "KITCHEN_API_LOG", default_value = defaults::LOG)]
     pub log: String,
 
@@ -221,20 +201,17 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Refuse logins (`POST /token/`) until the address is verified. Checked only after the
-    /// password was right, so it reveals nothing to someone without the password.
+    /// Refuse logins until the address is verified (checked after the password).
     #[arg(long, global = true, env = "KITCHEN_API_REQUIRE_VERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set)]
     pub require_verified_email: bool,
 
-    /// Bearer token that `GET /metrics` requires (`Authorization: Bearer <token>`). Unset:
-    /// `/metrics` is public, for a port only the monitoring network reaches.
-    #[arg(
-        long,
-        global = true,
-        env = "KITCHEN_API_METRICS_TOKEN",
-        hide_env_values = true
-    )]
+    /// Bearer token `GET /metrics` requires: environment or settings file only. Unset: public.
+    #[arg(long, global = true, env = "KITCHEN_API_METRICS_TOKEN", hide = true)]
     pub metrics_token: Option<crate::metrics::MetricsToken>,
+
+    /// Poll the session-change table even where `LISTEN` works (for tests of that path).
+    #[arg(long, global = true, env = "KITCHEN_API_POLL_SESSION_CHANGES", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
+    pub poll_session_changes: bool,
 
     #[command(flatten)]
     pub mail: crate::mail::MailConfig,
@@ -262,6 +239,7 @@ impl Default for Config {
             max_connections: defaults::MAX_CONNECTIONS,
             header_read_timeout_ms: defaults::HEADER_READ_TIMEOUT_MS,
             registrations_per_address: defaults::REGISTRATIONS_PER_ADDRESS,
+            registration_window_secs: defaults::REGISTRATION_WINDOW_SECS,
             code_mails_per_address: defaults::CODE_MAILS_PER_ADDRESS,
             code_mails_per_account: defaults::CODE_MAILS_PER_ACCOUNT,
             rate_window_secs: defaults::RATE_WINDOW_SECS,
@@ -279,16 +257,16 @@ impl Default for Config {
             log_format: LogFormat::Text,
             require_verified_email: false,
             metrics_token: None,
+            poll_session_changes: false,
             mail: crate::mail::MailConfig::default(),
         }
     }
 }
 
-/// Shortest token idle timeout accepted (besides 0, none): last uses are written in batches
-/// every few seconds, and other processes judge idleness by what is written.
+/// Shortest token idle timeout besides 0: last uses reach the database in batches.
 pub const MIN_TOKEN_IDLE_TIMEOUT_SECS: u64 = 60;
 
-/// A setting that cannot work, named so the operator knows what to fix.
+/// A setting that cannot work, by name.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {setting}: {reason}")]
 pub struct ConfigError {
@@ -297,8 +275,6 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Checks the settings that clap's types cannot, so the service fails at start with a clear
-    /// message instead of at the first request.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |setting, reason: String| Err(ConfigError { setting, reason });
         if !(self.database_url.starts_with("sqlite:")
@@ -379,7 +355,7 @@ impl Config {
         Ok(())
     }
 
-    /// Whether a token created at `created` and last used at `last_used` is dead at `now`.
+    /// Whether a token is dead at `now`.
     pub fn token_expired(
         &self,
         created: chrono::DateTime<chrono::Utc>,
@@ -393,9 +369,7 @@ impl Config {
             || older_than(last_used.unwrap_or(created), self.token_idle_timeout_secs)
     }
 
-    /// How stale a token's recorded last use may get before a request records it again: a
-    /// minute, or a tenth of the idle timeout when that is shorter, so that a token used more
-    /// often than the timeout is never taken for an idle one.
+    /// How stale a recorded last use may get: a minute, or a tenth of a shorter idle timeout.
     pub fn last_used_granularity(&self) -> chrono::TimeDelta {
         let minute = chrono::TimeDelta::seconds(60);
         match self.token_idle_timeout_secs {
@@ -407,15 +381,51 @@ impl Config {
         }
     }
 
-    /// A limit of `max` events per the configured window.
-    pub fn rate_limit(&self, max: u32) -> crate::auth::RateLimit {
+    pub fn registration_limit(&self) -> crate::auth::RateLimit {
         crate::auth::RateLimit {
-            max,
-            window_secs: self.rate_window_secs,
+            max: self.registrations_per_address,
+            window_secs: self.registration_window_secs,
+            setting: "KITCHEN_API_REGISTRATIONS_PER_ADDRESS",
         }
     }
 
-    /// The login throttle these settings describe.
+    pub fn code_mails_per_address_limit(&self) -> crate::auth::RateLimit {
+        crate::auth::RateLimit {
+            max: self.code_mails_per_address,
+            window_secs: self.rate_window_secs,
+            setting: "KITCHEN_API_CODE_MAILS_PER_ADDRESS",
+        }
+    }
+
+    pub fn code_mails_per_account_limit(&self) -> crate::auth::RateLimit {
+        crate::auth::RateLimit {
+            max: self.code_mails_per_account,
+            window_secs: self.rate_window_secs,
+            setting: "KITCHEN_API_CODE_MAILS_PER_ACCOUNT",
+        }
+    }
+
+    /// The SQLite file's path, or the URL without its password, for the log.
+    pub fn database_location(&self) -> String {
+        let url = self.database_url.as_str();
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            return std::fs::canonicalize(path)
+                .map_or_else(|_| path.to_owned(), |p| p.display().to_string());
+        }
+        match url::Url::parse(url) {
+            Ok(mut parsed) => {
+                if parsed.password().is_some() {
+                    parsed.set_password(Some("***")).ok();
+                }
+                parsed.set_query(None);
+                parsed.to_string()
+            }
+            Err(_) => "(unreadable database URL)".to_owned(),
+        }
+    }
+
     pub fn login_throttle(&self) -> crate::auth::LoginThrottle {
         let policy = |free_failures| crate::auth::DelayPolicy {
             free_failures,
@@ -429,7 +439,6 @@ impl Config {
         }
     }
 
-    /// The Argon2id parameters for new hashes.
     pub fn argon2_params(&self) -> Result<argon2::Params, argon2::Error> {
         argon2::Params::new(
             self.argon2_memory_kib,
@@ -439,7 +448,6 @@ impl Config {
         )
     }
 
-    /// How many password hashes may run at once.
     pub fn hash_concurrency(&self) -> usize {
         self.hash_concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -447,5 +455,27 @@ impl Config {
 
     pub fn db_acquire_timeout(&self) -> Duration {
         Duration::from_secs(self.db_acquire_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn the_database_location_never_shows_a_password() {
+        let at = |url: &str| {
+            Config {
+                database_url: url.to_owned(),
+                ..Config::default()
+            }
+            .database_location()
+        };
+        let shown = at("postgres://cook:s3cret@db.example.com/kitchen?password=s3cret");
+        assert_eq!(shown, "postgres://cook:***@db.example.com/kitchen");
+        assert_eq!(
+            at("sqlite:///no/such/dir/kitchen.db"),
+            "/no/such/dir/kitchen.db"
+        );
     }
 }

@@ -1,12 +1,6 @@
-//! The optional TOML settings file (`--config FILE` or `KITCHEN_API_CONFIG`). Its keys are the
-//! settings' long flag names in snake_case (`database_url`, `argon2_memory_kib`, …).
-//!
-//! The file is turned into command-line flags *before* clap parses, and only for the settings
-//! that neither the command line nor the environment sets. clap then does everything else, so
-//! the precedence is flag > environment > file > default with no second source of truth for
-//! names, types or defaults, and without mutating the process environment (unsound once
-//! threads run). Each value is checked here with the setting's own clap parser, so a bad one is
-//! reported with the file and the key it came from.
+//! The optional TOML settings file, keyed by the long flag names in snake_case. It becomes
+//! flags before clap parses, for the settings no flag or variable sets, so clap stays the one
+//! source of names, types and defaults and the process environment is never mutated.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,7 +9,6 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 
-/// The flag and environment variable that name the file.
 const FLAG: &str = "config";
 const ENV: &str = "KITCHEN_API_CONFIG";
 
@@ -43,8 +36,7 @@ pub enum ConfigFileError {
     },
 }
 
-/// `args` (as from [`std::env::args_os`]) with the settings file's values added as flags,
-/// ahead of any subcommand. Unchanged when no file is named.
+/// `args` with the settings file's values added as flags, ahead of any subcommand.
 pub fn args_with_config_file(args: Vec<OsString>) -> Result<Vec<OsString>, ConfigFileError> {
     let Some(path) = file_named_by(&args) else {
         return Ok(args);
@@ -93,7 +85,6 @@ pub fn args_with_config_file(args: Vec<OsString>) -> Result<Vec<OsString>, Confi
     Ok(out)
 }
 
-/// The file `--config FILE`, `--config=FILE` or `KITCHEN_API_CONFIG` names, if any.
 fn file_named_by(args: &[OsString]) -> Option<PathBuf> {
     let mut iter = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(arg) = iter.next() {
@@ -116,7 +107,6 @@ fn snake_case(long: &str) -> String {
     long.replace('-', "_")
 }
 
-/// Whether the command line already sets this flag (then it wins over the file).
 fn given_as_flag(args: &[OsString], long: &str) -> bool {
     let (bare, with_value) = (format!("--{long}"), format!("--{long}="));
     args.iter().skip(1).any(|a| {
@@ -148,8 +138,7 @@ fn scalar_text(value: &toml::Value) -> Result<String, String> {
     }
 }
 
-/// Runs the setting's own clap definition (type, delimiter, allowed values) over `text`, alone,
-/// so a type error names the file's key and not some other setting.
+/// Runs the setting's own clap parser over `text`, alone, so an error names the file's key.
 fn check_value(setting: &clap::Arg, text: &str) -> Result<(), String> {
     let long = setting.get_long().unwrap_or_default();
     let probe = clap::Command::new("kitchen-api")
@@ -161,7 +150,6 @@ fn check_value(setting: &clap::Arg, text: &str) -> Result<(), String> {
         .map_err(|e| clap_reason(&e))
 }
 
-/// The first line of a clap error, without its `error: ` prefix.
 fn clap_reason(error: &clap::Error) -> String {
     let text = error.to_string();
     let first = text.lines().next().unwrap_or_default();

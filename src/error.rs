@@ -1,6 +1,5 @@
-//! The one error type of the HTTP layer, and how each case becomes the body that Django REST
-//! Framework clients already parse. The real cause of a 500 or 503 is logged here, once, and
-//! never sent to the client.
+//! The one error type of the HTTP layer, answered with the bodies DRF clients parse; the real
+//! cause of a 500 or 503 is logged here, once, never sent.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,6 @@ impl FieldErrors {
         Self::default()
     }
 
-    /// Adds messages under `field`, after any it already has.
     pub fn add(&mut self, field: &str, messages: impl IntoIterator<Item = String>) {
         let messages: Vec<String> = messages.into_iter().collect();
         if messages.is_empty() {
@@ -151,9 +149,7 @@ impl ApiError {
             Self::NotFound => detail("Not found."),
             Self::NotFoundDetail(d) => detail(d),
             Self::MethodNotAllowed(m) => detail(&format!("Method \"{m}\" not allowed.")),
-            Self::Throttled { retry_after_secs } => detail(&format!(
-                "Request was throttled. Expected available in {retry_after_secs} seconds."
-            )),
+            Self::Throttled { retry_after_secs } => detail(&throttled_detail(*retry_after_secs)),
             Self::Unavailable(_) | Self::TimedOut => detail("Service temporarily unavailable."),
             Self::Internal(_) => detail("A server error occurred."),
         }
@@ -188,6 +184,12 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// DRF's `Throttled` detail, which picks "second" or "seconds" with `ngettext`.
+fn throttled_detail(wait: u64) -> String {
+    let unit = if wait == 1 { "second" } else { "seconds" };
+    format!("Request was throttled. Expected available in {wait} {unit}.")
 }
 
 /// A database constraint whose violation is the client's mistake, not ours.
@@ -245,14 +247,9 @@ fn is_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
     }
 }
 
-/// PostgreSQL's codes for a database that is not there, not reachable, not ours to use now or
-/// not (any more) in the shape the migrations made: connection exceptions (class 08), a login
-/// refused (28), too few resources — disk, memory, connections (53), an operator's or the
-/// server's intervention — shutdown, recovery, database dropped, statement timeout (57), the
-/// server's own I/O errors (58); a database or schema that does not exist (3D000, 3F000) and a
-/// missing table (42P01: the schema was dropped, or migrations are pending, as `/readyz`
-/// reports); a read-only standby after a failover (25006); and conflicts that succeed when
-/// retried (40001, 40P01, 55P03).
+/// PostgreSQL's codes for a database gone, unreachable, out of resources, shut down, without
+/// our schema (3D000, 3F000, 42P01), read-only after a failover (25006), or a conflict that a
+/// retry solves (40001, 40P01, 55P03).
 fn is_unavailable_postgres(code: &str) -> bool {
     matches!(code.get(..2), Some("08" | "28" | "53" | "57" | "58"))
         || matches!(
@@ -261,8 +258,7 @@ fn is_unavailable_postgres(code: &str) -> bool {
         )
 }
 
-/// SQLite's busy, locked, read-only, I/O, full-disk and cannot-open results (SQLite reports
-/// extended codes; the primary code is the low byte).
+/// SQLite's busy, locked, read-only, I/O, full-disk and cannot-open results (low byte).
 fn is_unavailable_sqlite(code: &str) -> bool {
     match code.parse::<i32>() {
         Ok(extended) => matches!(extended & 0xff, 5 | 6 | 8 | 10 | 13 | 14),

@@ -1,31 +1,29 @@
 //! The `kitchen-api` binary: parses the command line and runs the chosen command.
 
-use clap::Parser;
 use kitchen_api::app::{Application, shutdown_signal};
-use kitchen_api::cli::{self, Cli, Command};
+use kitchen_api::cli::{self, Command};
 use kitchen_api::telemetry;
 
-/// mimalloc for Rust's allocations: the cheap path is many small short-lived allocations
-/// (headers, bodies, futures), where glibc's malloc and free were ~10 % of the server's CPU.
-/// Alternated A/B on cached `GET /users/me/`: ~17 % less server CPU per request
-/// (`docs/decisions/0013`). Built without transparent huge pages, which raised its idle
-/// memory from 16 to 27+ MiB. SQLite's memory and the Argon2 buffers stay with glibc
-/// (`sys.rs`, `auth::argon`).
+/// mimalloc for Rust's many small short-lived allocations, where glibc's malloc cost the cheap
+/// path most (docs/decisions/0013); SQLite's memory and the Argon2 buffers stay with glibc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     kitchen_api::return_large_blocks_to_the_system();
-    let args = match kitchen_api::config_file::args_with_config_file(std::env::args_os().collect())
-    {
+    let args: Vec<_> = std::env::args_os().collect();
+    let args = cli::refuse_secret_flags(&args).and_then(|()| {
+        kitchen_api::config_file::args_with_config_file(args).map_err(|e| e.to_string())
+    });
+    let args = match args {
         Ok(args) => args,
         Err(e) => {
             eprintln!("kitchen-api: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    let cli = Cli::parse_from(args);
+    let cli = cli::parse(args);
     telemetry::init(&cli.config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
@@ -41,7 +39,8 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "kitchen-api failed");
+            // A message for the person at the terminal, not a log record.
+            eprintln!("kitchen-api: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -51,9 +51,10 @@ async fn purge_expired_tokens(state: &AppState) {
         tracing::warn!(error = %e, "could not record tokens' last use; token purge skipped");
         return;
     }
-    if let Db::Sqlite(pools) = &state.db {
+    {
+        // Every process reads them within a second; an hour is ample.
         let before = Utc::now() - TimeDelta::hours(1);
-        if let Err(e) = db::purge_session_changes(pools.write(), before).await {
+        if let Err(e) = db::purge_session_changes(&state.db, before).await {
             tracing::warn!(error = %e, "could not purge recorded session changes");
         }
     }
@@ -94,7 +95,10 @@ pub async fn purge_old_records(
 
 /// One hour beyond the longest window, so a process whose clock runs behind keeps its counters.
 fn throttle_horizon_secs(config: &Config) -> i64 {
-    let longest = config.login_forget_after_secs.max(config.rate_window_secs);
+    let longest = config
+        .login_forget_after_secs
+        .max(config.rate_window_secs)
+        .max(config.registration_window_secs);
     i64::try_from(longest)
         .unwrap_or(i64::MAX)
         .saturating_add(3600)

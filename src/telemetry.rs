@@ -8,7 +8,13 @@ use crate::config::{Config, LogFormat};
 
 /// Installs the global subscriber. Call once, at start.
 pub fn init(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // sqlx logs PostgreSQL's routine notices ("already exists, skipping") at INFO.
+    if !config.log.contains("sqlx") {
+        if let Ok(quiet) = "sqlx::postgres::notice=warn".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -17,6 +23,6 @@ pub fn init(config: &Config) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    // Already installed (e.g. by a test harness): keep the existing one.
+    // Already installed (by a test harness): keep it.
     drop(result);
 }

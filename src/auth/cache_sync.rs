@@ -1,7 +1,6 @@
-//! Keeps every process's [`AuthCache`] honest: what each successful write changed and its
-//! announcement (which `envelope` makes after every write), and, on PostgreSQL, the
-//! `NOTIFY`/`LISTEN` pair that carries the invalidation to the other processes on the same
-//! database.
+//! Keeps every process's [`AuthCache`] honest: what a write changed, announced to the other
+//! processes by `NOTIFY`/`LISTEN` on PostgreSQL, otherwise (SQLite, or a database that refuses
+//! `LISTEN`) through the `session_changes` table, polled once a second.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,7 +10,6 @@ use axum::http::Method;
 use axum::response::{IntoResponseParts, Response, ResponseParts};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgPool};
-use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuthCache, Clock};
@@ -21,9 +19,8 @@ use crate::state::AppState;
 /// The PostgreSQL channel of session invalidations.
 const CHANNEL: &str = "kitchen_api_sessions";
 
-/// What a successful write changed, as far as cached sessions go. A handler that knows says
-/// so by returning it with its answer (it is a response part); a write that says nothing
-/// invalidates every session, so a new endpoint is safe before it is precise.
+/// What a write changed in cached sessions, returned by its handler as a response part; a
+/// write that says nothing invalidates every session, so a new endpoint is safe by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionChange {
     /// One user's sessions or profile (the usual case: the caller's own).
@@ -35,8 +32,7 @@ pub enum SessionChange {
 }
 
 impl SessionChange {
-    /// The `NOTIFY` payload: `u:<id>`, or empty for everything; then a newline and the schema,
-    /// added by the `NOTIFY` itself (see [`notify_session_change`]).
+    /// The `NOTIFY` payload: `u:<id>`, or empty for everything (the schema is added after).
     fn payload(self) -> String {
         match self {
             Self::User(id) => format!("u:{id}"),
@@ -44,8 +40,7 @@ impl SessionChange {
         }
     }
 
-    /// The `session_changes.user_id` that records it (`NULL`: everyone), or `None` when there
-    /// is nothing to record.
+    /// The `session_changes.user_id` that records it (`NULL`: everyone), if any.
     fn recorded_user(self) -> Option<Option<i64>> {
         match self {
             Self::User(id) => Some(Some(id)),
@@ -54,7 +49,6 @@ impl SessionChange {
         }
     }
 
-    /// Drops from `cache` what this change names.
     fn apply_to(self, cache: &AuthCache, now: DateTime<Utc>) {
         match self {
             Self::User(id) => cache.invalidate_user(id, now),
@@ -63,9 +57,8 @@ impl SessionChange {
         }
     }
 
-    /// Reads a payload heard in `schema`: `None` when it was announced in another schema of
-    /// the same database (another deployment: channels are per database); otherwise the user
-    /// it names, or everything for anything else (an older process's empty payload too).
+    /// Reads a payload heard in `schema`: `None` from another schema (another deployment on
+    /// the database), else the user it names, or everything.
     fn from_payload(payload: &str, schema: &str) -> Option<Self> {
         let change = match payload.split_once('\n') {
             Some((change, from)) if from == schema => change,
@@ -109,8 +102,7 @@ pub fn change_made_by(response: &Response) -> SessionChange {
         .unwrap_or(SessionChange::All)
 }
 
-/// Invalidates what `change` names in this process's session cache, then tells every other
-/// process on the database ([`tell_other_processes`]).
+/// Invalidates `change` in this process's cache, then tells the other processes.
 pub async fn announce_session_change(state: &AppState, change: SessionChange) {
     if !state.auth_cache.enabled() {
         return;
@@ -130,31 +122,25 @@ pub async fn announce_session_change(state: &AppState, change: SessionChange) {
     }
 }
 
-/// What a request waits on: its change recorded, or why not.
 type Recorded = oneshot::Sender<Result<(), String>>;
 
-/// SQLite: records the server's session changes for the other processes on the file, many
-/// requests' changes per `INSERT` (a group commit). A request still waits until its change is
-/// recorded before it answers, but concurrent writes share one transaction instead of each
-/// adding a second commit to its own.
+/// Records session changes for the processes that poll, many per `INSERT` (a group commit).
 #[derive(Clone)]
 pub struct ChangeRecorder {
     queue: mpsc::Sender<(Option<i64>, Recorded)>,
 }
 
 impl ChangeRecorder {
-    /// Most changes in one `INSERT`.
     const BATCH: usize = 256;
 
-    /// Starts the recorder's task on `pool`.
-    pub fn start(pool: SqlitePool) -> Self {
+    /// Starts the recorder's task on `db`.
+    pub fn start(db: Db) -> Self {
         let (queue, mut pending) = mpsc::channel::<(Option<i64>, Recorded)>(4 * Self::BATCH);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(Self::BATCH);
-            // Whatever queued up while the last INSERT ran goes into the next one.
             while pending.recv_many(&mut batch, Self::BATCH).await > 0 {
                 let user_ids: Vec<Option<i64>> = batch.iter().map(|(id, _)| *id).collect();
-                let result = crate::db::record_session_changes(&pool, &user_ids, Utc::now())
+                let result = crate::db::record_session_changes(&db, &user_ids, Utc::now())
                     .await
                     .map_err(|e| e.to_string());
                 for (_, done) in batch.drain(..) {
@@ -180,7 +166,6 @@ impl ChangeRecorder {
     }
 }
 
-/// Tells every process on this PostgreSQL database (the command line's changes too).
 async fn notify_session_change(pool: &PgPool, change: SessionChange) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2 || chr(10) || coalesce(current_schema(), ''))")
         .bind(CHANNEL)
@@ -190,45 +175,57 @@ async fn notify_session_change(pool: &PgPool, change: SessionChange) -> Result<(
         .map(drop)
 }
 
-/// Tells every server process on the database (this one included) of a change: on PostgreSQL
-/// with `NOTIFY` ([`listen_for_changes`] hears it within milliseconds), on SQLite by recording
-/// it ([`follow_recorded_changes`] reads it within a second). The command line uses it; a
-/// server on SQLite records through its [`ChangeRecorder`] instead.
+/// Tells every server on the database of a change made by the command line: by `NOTIFY`, or
+/// by recording it where there is none.
 pub async fn tell_other_processes(db: &Db, change: SessionChange) -> Result<(), sqlx::Error> {
     let Some(user_id) = change.recorded_user() else {
         return Ok(());
     };
-    match db {
-        Db::Postgres(pool) => notify_session_change(pool, change).await,
-        Db::Sqlite(pools) => {
-            crate::db::record_session_changes(pools.write(), &[user_id], Utc::now()).await
+    if let Db::Postgres(pool) = db {
+        match notify_session_change(pool, change).await {
+            Err(sqlx::Error::Database(e)) => {
+                tracing::debug!(error = %e, "no NOTIFY here; recording the change instead");
+            }
+            notified => return notified,
         }
     }
+    crate::db::record_session_changes(db, &[user_id], Utc::now()).await
 }
 
-/// Runs for the life of the process on SQLite: once a second, applies to this process's cache
-/// the changes [`tell_other_processes`] recorded since the last it saw.
-pub async fn follow_recorded_changes(pool: SqlitePool, cache: AuthCache, clock: Arc<dyn Clock>) {
+/// How far back a poll also looks: on PostgreSQL a change can commit after a higher id.
+const LOOK_BACK: Duration = Duration::from_secs(10);
+
+/// Once a second, applies to this process's cache each change recorded since the last poll.
+pub async fn follow_recorded_changes(db: Db, cache: AuthCache, clock: Arc<dyn Clock>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The cache starts empty: only what comes after start matters.
     let mut seen = loop {
         tick.tick().await;
-        match crate::db::last_session_change(&pool).await {
+        match crate::db::last_session_change(&db).await {
             Ok(id) => break id,
             Err(e) => tracing::debug!(error = %e, "cannot read recorded session changes yet"),
         }
     };
+    let mut applied = std::collections::BTreeMap::new();
+    let look_back = chrono::TimeDelta::from_std(LOOK_BACK).unwrap_or_default();
     loop {
         tick.tick().await;
-        match crate::db::session_changes_after(&pool, seen).await {
+        let now = Utc::now();
+        match crate::db::session_changes_after(&db, seen, now - look_back).await {
             Ok(changes) => {
                 for (id, user_id) in changes {
+                    if id <= seen && applied.contains_key(&id) {
+                        continue;
+                    }
                     let change = user_id.map_or(SessionChange::All, SessionChange::User);
                     change.apply_to(&cache, clock.now());
-                    seen = id;
+                    applied.insert(id, now);
+                    seen = seen.max(id);
                 }
+                applied.retain(|_, at| now - *at <= look_back * 2);
             }
+            Err(e) if is_closed(&db) => return tracing::debug!(error = %e, "database closed"),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read recorded session changes; the cache TTL bounds them")
             }
@@ -236,10 +233,23 @@ pub async fn follow_recorded_changes(pool: SqlitePool, cache: AuthCache, clock: 
     }
 }
 
-/// Runs for the life of the process on PostgreSQL: every announcement, and every reconnection
-/// (announcements may have been missed meanwhile), invalidates this process's cache. `ready`
-/// is told once the first attempt to listen is over, so the server can wait for it before it
-/// serves (a session cached before the first `LISTEN` would be dropped by it a moment later).
+fn is_closed(db: &Db) -> bool {
+    match db {
+        Db::Sqlite(pools) => pools.read().is_closed(),
+        Db::Postgres(pool) => pool.is_closed(),
+    }
+}
+
+/// Why this database refuses `LISTEN`, if it does.
+pub async fn listen_refused(pool: &PgPool) -> Option<String> {
+    match listen(pool).await {
+        Err(sqlx::Error::Database(e)) => Some(e.to_string()),
+        _ => None,
+    }
+}
+
+/// Applies every announcement to this process's cache, and drops it all on each reconnection
+/// (announcements may have been missed). `ready` is told once the first attempt is over.
 pub async fn listen_for_changes(
     pool: PgPool,
     cache: AuthCache,
@@ -256,25 +266,22 @@ pub async fn listen_for_changes(
             ready.send(()).ok();
         }
         match listening {
-            Ok((mut listener, schema)) => {
-                loop {
-                    match listener.try_recv().await {
-                        // `None`: the connection dropped and comes back on the next call;
-                        // what was announced meanwhile is lost.
-                        Ok(Some(n)) => {
-                            if let Some(change) = SessionChange::from_payload(n.payload(), &schema)
-                            {
-                                change.apply_to(&cache, clock.now());
-                            }
-                        }
-                        Ok(None) => cache.invalidate_all(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "session-change listener lost its connection");
-                            break;
+            Ok((mut listener, schema)) => loop {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => {
+                        if let Some(change) = SessionChange::from_payload(n.payload(), &schema) {
+                            change.apply_to(&cache, clock.now());
                         }
                     }
+                    Ok(None) => cache.invalidate_all(),
+                    Err(sqlx::Error::PoolClosed) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "session-change listener lost its connection");
+                        break;
+                    }
                 }
-            }
+            },
+            Err(sqlx::Error::PoolClosed) => return,
             Err(e) => tracing::debug!(error = %e, "cannot LISTEN for session changes yet"),
         }
         cache.invalidate_all();
@@ -282,7 +289,6 @@ pub async fn listen_for_changes(
     }
 }
 
-/// A listener on the channel, and the schema its announcements must come from.
 async fn listen(pool: &PgPool) -> Result<(PgListener, String), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     let schema = sqlx::query_scalar("SELECT coalesce(current_schema(), '')")
@@ -313,7 +319,6 @@ mod tests {
             let change = SessionChange::from_payload(&format!("{other}\npublic"), "public");
             assert_eq!(change, Some(SessionChange::All), "{other:?}");
         }
-        // An older process's empty payload, without a schema: everything, to be safe.
         assert_eq!(
             SessionChange::from_payload("", "public"),
             Some(SessionChange::All)

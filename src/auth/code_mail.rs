@@ -43,14 +43,8 @@ pub async fn send_code_mail(
     let address = format!("code-mail-ip:{client}");
     let account = to.limit_key();
     let limits = [
-        (
-            config.rate_limit(config.code_mails_per_address),
-            address.as_str(),
-        ),
-        (
-            config.rate_limit(config.code_mails_per_account),
-            account.as_str(),
-        ),
+        (config.code_mails_per_address_limit(), address.as_str()),
+        (config.code_mails_per_account_limit(), account.as_str()),
     ];
     hit_all(&state.db, &limits, state.clock.now()).await?;
     queue_code_mail(state, slot, purpose, to);

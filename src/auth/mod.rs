@@ -20,7 +20,7 @@ pub use argon::Argon2Hasher;
 pub use cache::{AuthCache, Ticket};
 pub use cache_sync::{
     ChangeRecorder, SessionChange, announce_session_change, change_made_by,
-    follow_recorded_changes, is_read, listen_for_changes, tell_other_processes,
+    follow_recorded_changes, is_read, listen_for_changes, listen_refused, tell_other_processes,
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};

@@ -1,16 +1,8 @@
-//! Throttling of password guesses (logins, and every request that re-enters the current
-//! password), per account and per client address, with a delay that grows with each
-//! consecutive failure. Counters live in the database, so every server process on it sees the
-//! same ones.
-//!
-//! A guess is counted as a failure BEFORE the password is checked ([`LoginThrottle::guess`]),
-//! in one atomic statement per key that refuses it while the key is delayed, and taken back
-//! when it proves right ([`Guess::succeeded`]). So however many guesses arrive at once, no
-//! more are evaluated than the throttle allows one after the other.
-//!
-//! The delay is capped (never a permanent lock a stranger could impose on someone else's
-//! account) and a counter is forgotten a while after its last failure. While a key is delayed,
-//! even the right password is refused, so guessing cannot continue "through" the lock.
+//! Password-guess throttling per account and per client address, with a delay that doubles
+//! per failure, and sliding-window limits on actions that cost a hash or a mail. Counters live
+//! in the database, shared by every process. A guess counts as a failure before the password
+//! is checked, atomically, so simultaneous guesses never slip past the delay; the delay is
+//! capped, so a stranger cannot lock someone else's account for good.
 
 use std::net::IpAddr;
 
@@ -23,11 +15,8 @@ use crate::error::ApiError;
 /// How failures turn into delays for one kind of key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DelayPolicy {
-    /// Failures allowed before any delay.
     pub free_failures: u32,
-    /// The first delay, doubled for each further failure.
     pub base_delay_secs: u64,
-    /// The longest delay.
     pub max_delay_secs: u64,
 }
 
@@ -43,9 +32,7 @@ impl DelayPolicy {
             .min(self.max_delay_secs)
     }
 
-    /// The same policy as the guess statement computes it (`db::count_guess`): the delay is
-    /// `base << doublings` below `doublings_to_max`, the longest delay from there on. Every
-    /// figure stays far from overflowing a 64-bit second count.
+    /// The policy in the guess statement's terms, every figure far from overflowing.
     fn rule(self, key: &str) -> db::GuessRule<'_> {
         // About 31,700 years: longer is the same as forever.
         const LONGEST: u64 = 1 << 40;
@@ -71,12 +58,10 @@ impl DelayPolicy {
 pub struct LoginThrottle {
     pub account: DelayPolicy,
     pub address: DelayPolicy,
-    /// A counter whose last failure is older than this starts again from zero.
     pub forget_after_secs: u64,
 }
 
-/// A password guess, counted as a failure under both keys until [`Guess::succeeded`] takes it
-/// back. A wrong guess needs nothing more: dropping it leaves it counted.
+/// A password guess, counted as a failure until [`Guess::succeeded`] takes it back.
 #[derive(Debug)]
 #[must_use = "a right guess must be taken back with `succeeded`"]
 pub struct Guess<'a> {
@@ -99,8 +84,7 @@ pub struct LoginKeys {
 }
 
 impl LoginKeys {
-    /// The account key is a digest of the normalized address, so the table holds no addresses
-    /// (including ones that have no account).
+    /// The account key is a digest, so the table holds no addresses.
     pub fn new(email_key: &str, client: IpAddr) -> Self {
         Self {
             account: account_key("login-account", email_key),
@@ -108,21 +92,17 @@ impl LoginKeys {
         }
     }
 
-    /// The key counting failures against the account.
     pub fn account(&self) -> &str {
         &self.account
     }
 
-    /// The key counting failures from the client address.
     pub fn address(&self) -> &str {
         &self.address
     }
 }
 
 impl LoginThrottle {
-    /// `Err(Throttled)` while either key is delayed, judged on counters read beforehand
-    /// (under [`LoginKeys::account`] and [`LoginKeys::address`]): a guess it refuses costs no
-    /// write. [`LoginThrottle::guess`] decides for good.
+    /// `Err(Throttled)` while either key is delayed, on counters read beforehand (no write).
     pub fn check(
         &self,
         account: Option<ThrottleRow>,
@@ -139,7 +119,6 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// Seconds until none of `counters` delays a guess.
     fn wait_secs(
         &self,
         counters: impl IntoIterator<Item = (Option<ThrottleRow>, DelayPolicy)>,
@@ -166,9 +145,7 @@ impl LoginThrottle {
         wait
     }
 
-    /// Counts a guess at `keys`' password as a failure under both keys, before the password
-    /// is checked, or refuses it with `Throttled` (counting nothing) while either key is
-    /// delayed.
+    /// Counts a guess as a failure under both keys, or refuses it while either is delayed.
     pub async fn guess<'k>(
         &self,
         db: &Db,
@@ -199,20 +176,16 @@ impl LoginThrottle {
     }
 }
 
-/// At most `max` events per key, counted in the database (shared by every process), for actions
-/// that cost us a hash or a mail whether or not they succeed. A key's count starts over once
-/// `window_secs` pass without an event. `max = 0` means no limit.
-///
-/// The check and the count are one atomic step, so simultaneous requests never pass the limit
-/// together. A refused request is not counted and does not extend the window.
+/// At most `max` events per key in any `window_secs`; `max = 0`: no limit. Refusals don't count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub max: u32,
     pub window_secs: u64,
+    /// The environment variable that sets `max`, named in the log when the limit refuses.
+    pub setting: &'static str,
 }
 
 impl RateLimit {
-    /// Counts one event under `key`, or refuses with 429 if the key is at its limit.
     pub async fn hit(&self, db: &Db, key: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
         hit_all(db, &[(*self, key)], now).await
     }
@@ -220,35 +193,25 @@ impl RateLimit {
     fn window(&self) -> i64 {
         i64::try_from(self.window_secs).unwrap_or(i64::MAX)
     }
-
-    /// The limit as the statement takes it: one below `i32::MAX`, so its `max + 1` fits the
-    /// column.
-    fn stored_max(&self) -> i32 {
-        i32::try_from(self.max)
-            .unwrap_or(i32::MAX)
-            .min(i32::MAX - 1)
-    }
 }
 
-/// Counts one event under each key against its own limit, all or nothing: when any key is at
-/// its limit the answer is 429 (waiting for the longest of the keys that refused) and no key
-/// counts the request, so a request refused by one limit never uses up another. Atomic like
-/// [`RateLimit::hit`].
+/// Counts one event under each key, all or nothing, so a request refused by one limit never
+/// uses up another.
 pub async fn hit_all(
     db: &Db,
     limits: &[(RateLimit, &str)],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let now = now.timestamp();
-    let active: Vec<(RateLimit, db::EventLimit<'_>)> = limits
+    let active: Vec<(RateLimit, db::WindowLimit<'_>)> = limits
         .iter()
         .filter(|(limit, _)| limit.max > 0)
         .map(|&(limit, key)| {
             let window_start = now.saturating_sub(limit.window());
-            let max = limit.stored_max();
+            let max = i64::from(limit.max);
             (
                 limit,
-                db::EventLimit {
+                db::WindowLimit {
                     key,
                     window_start,
                     max,
@@ -259,26 +222,33 @@ pub async fn hit_all(
     if active.is_empty() {
         return Ok(());
     }
-    let keys: Vec<db::EventLimit<'_>> = active.iter().map(|(_, key)| *key).collect();
-    let rows = db::count_events_within(db, &keys, now).await?;
-    let wait = active
+    let keys: Vec<db::WindowLimit<'_>> = active.iter().map(|(_, key)| *key).collect();
+    let counts = db::count_events_in_window(db, &keys, now).await?;
+    // A full window frees its first place when its oldest event leaves it.
+    let refused = active
         .iter()
-        .zip(&rows)
-        .filter(|((_, key), row)| row.failures > key.max)
-        .map(|((limit, _), row)| {
-            let age = now - row.last_failure;
-            u64::try_from(limit.window().saturating_sub(age).max(1)).unwrap_or(1)
+        .zip(&counts)
+        .filter(|((_, key), count)| count.events >= key.max)
+        .map(|((limit, key), count)| {
+            let frees_at = count.oldest.unwrap_or(now).saturating_add(limit.window());
+            let wait = u64::try_from(frees_at.saturating_sub(now))
+                .unwrap_or(0)
+                .max(1);
+            (wait, limit.setting, key.max)
         })
         .max();
-    if let Some(retry_after_secs) = wait {
-        tracing::info!(retry_after_secs, "rate limit reached");
+    if let Some((retry_after_secs, setting, max)) = refused {
+        tracing::info!(
+            retry_after_secs,
+            setting,
+            "rate limit reached ({max} per window); {setting} raises it, 0 turns it off"
+        );
         return Err(ApiError::Throttled { retry_after_secs });
     }
     Ok(())
 }
 
-/// A throttle key naming an account by a digest of its normalized address or id, so the table
-/// holds no addresses.
+/// A throttle key naming an account by a digest, so the table holds no addresses.
 pub fn account_key(kind: &str, account: &str) -> String {
     let digest = Sha256::digest(account.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

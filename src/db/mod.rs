@@ -8,6 +8,7 @@ mod events;
 mod flows;
 mod inline_reads;
 mod pools;
+mod rate_events;
 mod session_changes;
 mod throttle;
 mod tokens;
@@ -21,12 +22,12 @@ pub use flows::{
 };
 pub use pools::SqlitePools;
 pub(crate) use pools::on_db;
+pub use rate_events::{WindowCount, WindowLimit, count_events_in_window};
 pub use session_changes::{
     last_session_change, purge_session_changes, record_session_changes, session_changes_after,
 };
 pub use throttle::{
-    EventLimit, GuessRule, ThrottleRow, count_event_within, count_events_within, count_guess,
-    find_throttle, purge_throttle_rows, settle_guess,
+    GuessRule, ThrottleRow, count_guess, find_throttle, purge_throttle_rows, settle_guess,
 };
 pub use tokens::{
     NewToken, SessionInfo, SessionLookup, SessionRow, delete_token_of_user, delete_tokens_of_user,

@@ -1,5 +1,4 @@
-//! The mail settings, flattened into [`crate::config::Config`]: which transport, the SMTP
-//! server and its credentials, the sender, and how the queue retries.
+//! The mail settings, flattened into [`crate::config::Config`].
 
 use std::time::Duration;
 
@@ -9,7 +8,6 @@ use lettre::message::Mailbox;
 use super::MailerSettings;
 use crate::config::ConfigError;
 
-/// Defaults, shared by the CLI definitions and [`MailConfig::default`].
 pub mod defaults {
     pub const FROM: &str = "Rayvers Kitchen <no-reply@localhost>";
     pub const SMTP_HOST: &str = "localhost";
@@ -45,7 +43,6 @@ pub enum SmtpTls {
 pub struct SmtpPassword(String);
 
 impl SmtpPassword {
-    /// The secret itself, for the SMTP login only.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -91,13 +88,8 @@ pub struct MailConfig {
     #[arg(long, global = true, env = "KITCHEN_API_SMTP_USERNAME")]
     pub smtp_username: Option<String>,
 
-    /// SMTP password. Never logged or shown.
-    #[arg(
-        long,
-        global = true,
-        env = "KITCHEN_API_SMTP_PASSWORD",
-        hide_env_values = true
-    )]
+    /// SMTP password: environment or settings file only. Never logged or shown.
+    #[arg(long, global = true, env = "KITCHEN_API_SMTP_PASSWORD", hide = true)]
     pub smtp_password: Option<SmtpPassword>,
 
     /// Seconds an SMTP conversation may take before it counts as a failed try.
@@ -141,7 +133,6 @@ impl Default for MailConfig {
 }
 
 impl MailConfig {
-    /// Checks what clap's types cannot, naming the setting to fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |setting, reason: &str| {
             Err(ConfigError {
@@ -173,7 +164,6 @@ impl MailConfig {
         Ok(())
     }
 
-    /// The sender mailbox.
     pub fn sender(&self) -> Result<Mailbox, lettre::address::AddressError> {
         self.from.parse()
     }
@@ -187,12 +177,10 @@ impl MailConfig {
         })
     }
 
-    /// How long one SMTP conversation may take.
     pub fn smtp_timeout(&self) -> Duration {
         Duration::from_secs(self.smtp_timeout_secs)
     }
 
-    /// How the queue behaves.
     pub fn mailer_settings(&self) -> MailerSettings {
         MailerSettings {
             capacity: self.queue_capacity,

@@ -43,12 +43,10 @@ impl Mail {
         }
     }
 
-    /// The recipient's address.
     pub fn to(&self) -> &str {
         &self.to
     }
 
-    /// What the code in this mail is for.
     pub fn purpose(&self) -> CodePurpose {
         self.purpose
     }

@@ -1,11 +1,5 @@
-//! Outgoing mail: the code mails of the account lifecycle. Handlers never wait for a mail
-//! server. They reserve a place in a bounded in-memory queue first (a full queue is a clear
-//! 503 before anything has changed), then hand the mail over; a background task sends it,
-//! retrying transient failures with exponential backoff, and logs an ERROR, never the code,
-//! when it gives up. On shutdown the queue gets a grace period to drain.
-//!
-//! Two transports: `smtp` (lettre, with STARTTLS, implicit TLS or plain text) and `log`, the
-//! default for a developer's machine, which writes each mail to the log instead of sending it.
+//! Outgoing code mails through a bounded queue (a full one is a 503 before anything changed)
+//! and a background sender that retries with backoff; over SMTP, or to the log in development.
 
 mod config;
 mod message;
@@ -19,7 +13,6 @@ pub use transport::{LogTransport, MailTransport, SendError, SendFuture, SmtpTran
 
 use std::sync::Arc;
 
-/// The transport the settings ask for.
 pub fn transport_from_config(config: &MailConfig) -> anyhow::Result<Arc<dyn MailTransport>> {
     Ok(match config.backend {
         MailBackend::Log => {

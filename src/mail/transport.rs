@@ -1,5 +1,4 @@
-//! How a mail leaves: written to the log, or sent over SMTP. Behind a trait so tests can
-//! capture mails or make sending fail.
+//! How a mail leaves: written to the log, or sent over SMTP; a trait so tests can capture.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,16 +23,19 @@ pub enum SendError {
     Permanent(anyhow::Error),
 }
 
-/// What [`MailTransport::send`] returns.
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
 
 /// Something that can deliver a [`Mail`].
 pub trait MailTransport: Send + Sync + 'static {
     fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a>;
+
+    /// Whether a successful [`MailTransport::send`] means the mail left, so the log may say so.
+    fn sends_mail(&self) -> bool {
+        true
+    }
 }
 
-/// The development transport: one INFO line per mail with the recipient and the code, and
-/// nothing sent. The only place a code is ever written down.
+/// The development transport: one INFO line per mail, code included; nothing is sent.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogTransport;
 
@@ -49,6 +51,10 @@ impl MailTransport for LogTransport {
             );
             Ok(())
         })
+    }
+
+    fn sends_mail(&self) -> bool {
+        false
     }
 }
 

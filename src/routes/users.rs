@@ -139,7 +139,7 @@ pub async fn register_user(
     // Each registration costs a hash: bound them per client address.
     state
         .config
-        .rate_limit(state.config.registrations_per_address)
+        .registration_limit()
         .hit(
             &state.db,
             &format!("register-ip:{client}"),

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{GOOD_PASSWORD, scratch_database};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kitchen-api");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_kitchen-api");
 
 /// A running `kitchen-api serve` and everything it has written to stderr.
 /// The production Argon2 cost (19 MiB, 2 passes), for tests that need real hashes: `start`
@@ -63,7 +63,7 @@ impl Server {
         }
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         crate::helpers::terminate(&self.child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -101,7 +101,7 @@ impl Server {
             .unwrap()
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 }

@@ -124,6 +124,10 @@ async fn the_log_backend_writes_each_code_in_one_info_line_and_nowhere_else() {
         others.iter().all(|l| !l.to_string().contains(&code)),
         "the code appears in another log line"
     );
+    assert!(
+        others.iter().all(|l| l["message"] != "mail sent"),
+        "the log backend claims a mail it did not send was sent: {others:?}"
+    );
 }
 
 #[tokio::test]

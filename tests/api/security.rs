@@ -125,7 +125,7 @@ async fn production_defaults_are_owasp_argon2id_and_are_what_the_server_uses() {
             defaults.code_mails_per_address,
             defaults.code_mails_per_account
         ),
-        (20, 10, 5)
+        (30, 10, 5)
     );
     assert_eq!(
         (

@@ -29,7 +29,8 @@ async fn assert_throttled(res: Response, seconds: u64) {
             .map(|v| v.to_str().unwrap().to_owned()),
         Some(seconds.to_string())
     );
-    let expected = format!("Request was throttled. Expected available in {seconds} seconds.");
+    let unit = if seconds == 1 { "second" } else { "seconds" };
+    let expected = format!("Request was throttled. Expected available in {seconds} {unit}.");
     assert_json(res, 429, json!({"detail": expected})).await;
 }
 
@@ -56,6 +57,24 @@ async fn after_the_free_failures_even_the_right_password_is_throttled() {
     );
     // The address form of the key is case-insensitive like the account itself.
     assert_throttled(attempt(&app, "VICTIM@example.com", GOOD_PASSWORD).await, 10).await;
+}
+
+#[tokio::test]
+async fn a_one_second_wait_reads_second_in_the_singular_as_drf_writes_it() {
+    let app = spawn_app_with(|c| {
+        small_limits(c);
+        c.login_base_delay_secs = 1;
+    })
+    .await;
+    app.register("victim@example.com").await;
+    fail_times(&app, "victim@example.com", 3).await;
+    let res = attempt(&app, "victim@example.com", GOOD_PASSWORD).await;
+    assert_json(
+        res,
+        429,
+        json!({"detail": "Request was throttled. Expected available in 1 second."}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -203,6 +222,7 @@ async fn two_servers_on_one_database_share_the_counters() {
 async fn registrations_are_limited_per_client_address() {
     let app = spawn_app_with(|c| {
         c.registrations_per_address = 2;
+        c.registration_window_secs = 3600;
         c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     })
     .await;
@@ -258,7 +278,11 @@ async fn registrations_are_limited_per_client_address() {
 
 #[tokio::test]
 async fn a_burst_of_simultaneous_registrations_gets_exactly_the_limit_through() {
-    let app = spawn_app_with(|c| c.registrations_per_address = 3).await;
+    let app = spawn_app_with(|c| {
+        c.registrations_per_address = 3;
+        c.registration_window_secs = 3600;
+    })
+    .await;
     let hashes = app.hasher.hashes();
     let attempts = (0..10).map(|i| {
         let body = json!({"email": format!("burst{i}@example.com"), "password": GOOD_PASSWORD});
@@ -296,6 +320,39 @@ async fn a_burst_of_simultaneous_registrations_gets_exactly_the_limit_through() 
     app.clock
         .set(app.clock.now_for_tests() + TimeDelta::seconds(1800));
     assert_eq!(register("after@example.com").await.status(), 201);
+}
+
+#[tokio::test]
+async fn by_default_an_address_may_register_30_times_in_any_5_minutes() {
+    let app = spawn_app_with(|c| {
+        let defaults = Config::default();
+        c.registrations_per_address = defaults.registrations_per_address;
+        c.registration_window_secs = defaults.registration_window_secs;
+    })
+    .await;
+    let register = |i: usize| {
+        let body = json!({"email": format!("cook{i}@example.com"), "password": GOOD_PASSWORD});
+        let app = &app;
+        async move { app.post_json("/users/", &body).await }
+    };
+    let later = |secs| {
+        app.clock
+            .set(app.clock.now_for_tests() + TimeDelta::seconds(secs))
+    };
+    for i in 0..10 {
+        assert_eq!(register(i).await.status(), 201);
+    }
+    later(200);
+    for i in 10..30 {
+        assert_eq!(register(i).await.status(), 201);
+    }
+    assert_throttled(register(30).await, 100).await;
+    // The window slides: the first ten leave it 300 s after they came, the others stay.
+    later(100);
+    for i in 30..40 {
+        assert_eq!(register(i).await.status(), 201);
+    }
+    assert_throttled(register(40).await, 200).await;
 }
 
 #[tokio::test]
