@@ -14,10 +14,18 @@ pub mod users;
 use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
 
+use crate::error::{ApiError, FieldErrors};
+
 /// The caller's `User-Agent`, cut to a sane length, for the sessions list.
 pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
     let raw = headers.get(USER_AGENT)?;
     let text = String::from_utf8_lossy(raw.as_bytes());
     let text: String = text.chars().filter(|c| !c.is_control()).take(256).collect();
     (!text.is_empty()).then_some(text)
+}
+
+/// The parsed fields once no field failed; a `None` then could only be a bug.
+pub(crate) fn validated<T>(errors: FieldErrors, parsed: Option<T>) -> Result<T, ApiError> {
+    errors.into_result()?;
+    parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("validated fields missing")))
 }

@@ -11,10 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schemas::Detail;
-use crate::audit;
-use crate::auth::AuthUser;
-use crate::auth::ClientIp;
-use crate::auth::SessionChange;
+use crate::audit::{Event, Kind};
+use crate::auth::{AuthUser, ClientIp, SessionChange};
 use crate::db::{self, SessionInfo};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -70,15 +68,10 @@ pub async fn logout_all(
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let revoked = db::delete_all_sessions(&state.db, auth.user().id).await?;
     let detail = format!("logout_all: {revoked} tokens");
-    audit::record(
-        &state,
-        audit::Kind::TokensRevoked,
-        Some(auth.user().id),
-        None,
-        Some(client),
-        Some(&detail),
-    )
-    .await;
+    let event = Event::new(Kind::TokensRevoked)
+        .user(auth.user().id)
+        .ip(client);
+    event.detail(&detail).record(&state).await;
     tracing::info!(
         user_id = auth.user().id,
         revoked,
@@ -144,14 +137,9 @@ pub async fn delete_session(
         return Err(ApiError::NotFound);
     }
     let detail = format!("session {id}");
-    audit::record(
-        &state,
-        audit::Kind::TokensRevoked,
-        Some(auth.user().id),
-        None,
-        Some(client),
-        Some(&detail),
-    )
-    .await;
+    let event = Event::new(Kind::TokensRevoked)
+        .user(auth.user().id)
+        .ip(client);
+    event.detail(&detail).record(&state).await;
     Ok((SessionChange::User(auth.user().id), StatusCode::NO_CONTENT))
 }
