@@ -14,6 +14,8 @@ pub mod users;
 use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
 
+use crate::body::Field;
+use crate::domain::{Email, Invalid, Password, PasswordPolicy};
 use crate::error::{ApiError, FieldErrors};
 
 /// The caller's `User-Agent`, cut to a sane length, for the sessions list.
@@ -28,4 +30,27 @@ pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
 pub(crate) fn validated<T>(errors: FieldErrors, parsed: Option<T>) -> Result<T, ApiError> {
     errors.into_result()?;
     parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("validated fields missing")))
+}
+
+/// A required new password, with the policy's messages if it refuses it (its similarity rule
+/// needs `email`; like Django, the rules run even when the address is invalid), and a mismatch
+/// on its `confirm` field if there is one.
+pub(crate) fn new_password(
+    (field, confirm): (&Field, Option<&Field>),
+    policy: &PasswordPolicy,
+    email: Option<&Email>,
+    errors: &mut FieldErrors,
+) -> Option<Password> {
+    let password = field.text(errors).map(Password::new);
+    let again = confirm.map(|c| (c, c.text(errors)));
+    let password = password?;
+    if let Err(Invalid(messages)) = policy.check(&password, email) {
+        field.reject(errors, messages);
+    }
+    if let Some((confirm, Some(again))) = again {
+        if again != password.expose() {
+            confirm.reject(errors, ["Passwords do not match.".to_owned()]);
+        }
+    }
+    Some(password)
 }

@@ -65,6 +65,19 @@ pub struct UserFlags {
     pub is_superuser: Field,
 }
 
+impl UserFlags {
+    fn changes(&self) -> Result<FlagChanges, ApiError> {
+        let mut errors = FieldErrors::new();
+        let changes = FlagChanges {
+            is_active: self.is_active.optional_bool(&mut errors),
+            is_staff: self.is_staff.optional_bool(&mut errors),
+            is_superuser: self.is_superuser.optional_bool(&mut errors),
+        };
+        errors.into_result()?;
+        Ok(changes)
+    }
+}
+
 /// `{"revoked": n}`: how many tokens were revoked.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Revoked {
@@ -189,13 +202,7 @@ pub async fn update_user(
     Body(body): Body<UserFlags>,
 ) -> Result<(SessionChange, Response), ApiError> {
     let id = parse_id(&id)?;
-    let mut errors = FieldErrors::new();
-    let changes = FlagChanges {
-        is_active: body.is_active.optional_bool(&mut errors),
-        is_staff: body.is_staff.optional_bool(&mut errors),
-        is_superuser: body.is_superuser.optional_bool(&mut errors),
-    };
-    errors.into_result()?;
+    let changes = body.changes()?;
     if (changes.is_staff.is_some() || changes.is_superuser.is_some()) && !staff.user().is_superuser
     {
         return Err(ApiError::Forbidden);

@@ -30,6 +30,16 @@ pub struct CredentialsBody {
     pub password: Field,
 }
 
+impl CredentialsBody {
+    /// The address as typed (a malformed one is just unknown) and the password.
+    fn login(&self) -> Result<(String, Password), ApiError> {
+        let mut errors = FieldErrors::new();
+        let email = self.email.text(&mut errors);
+        let password = self.password.text(&mut errors).map(Password::new);
+        super::validated(errors, email.zip(password))
+    }
+}
+
 /// A new token for an existing account.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ObtainedToken {
@@ -70,10 +80,7 @@ pub async fn obtain_token(
     headers: HeaderMap,
     Body(body): Body<CredentialsBody>,
 ) -> Result<Json<ObtainedToken>, ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = body.email.text(&mut errors);
-    let password = body.password.text(&mut errors).map(Password::new);
-    let (email, password) = super::validated(errors, email.zip(password))?;
+    let (email, password) = body.login()?;
     let user_agent = super::user_agent(&headers);
     let login = auth::log_in(&state, &email, password, client, user_agent.as_deref()).await?;
     Ok(Json(ObtainedToken {

@@ -13,7 +13,9 @@ use super::tokens::CredentialsBody;
 use crate::auth::{self, AuthUser, ClientIp, SessionChange};
 use crate::body::{Body, Field};
 use crate::db::{self, Change, ProfileChanges, UserRow};
-use crate::domain::{Bio, DateOfBirth, Email, Invalid, Name, Password, PhoneNumber, PictureUrl};
+use crate::domain::{
+    Bio, DateOfBirth, Email, Invalid, Name, Password, PasswordPolicy, PhoneNumber, PictureUrl,
+};
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 
@@ -94,6 +96,17 @@ pub struct ProfileUpdate {
     pub phone_number: Field,
 }
 
+impl CredentialsBody {
+    /// A valid address and a password the policy accepts.
+    fn new_account(&self, policy: &PasswordPolicy) -> Result<(Email, Password), ApiError> {
+        let mut errors = FieldErrors::new();
+        let email = self.email.parse(&mut errors, Email::parse);
+        let password = (&self.password, None);
+        let password = super::new_password(password, policy, email.as_ref(), &mut errors);
+        super::validated(errors, email.zip(password))
+    }
+}
+
 impl ProfileUpdate {
     /// The changes, each field checked by its own rule; `today` bounds the date of birth.
     fn changes(&self, today: chrono::NaiveDate) -> Result<ProfileChanges, ApiError> {
@@ -132,17 +145,7 @@ pub async fn register_user(
     headers: HeaderMap,
     Body(body): Body<CredentialsBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = body.email.parse(&mut errors, Email::parse);
-    let password = body.password.text(&mut errors).map(Password::new);
-    // Like Django, the password rules run even when the address is invalid; only the
-    // similarity rule needs a valid address.
-    if let Some(password) = &password {
-        if let Err(Invalid(messages)) = state.policy.check(password, email.as_ref()) {
-            body.password.reject(&mut errors, messages);
-        }
-    }
-    let (email, password) = super::validated(errors, email.zip(password))?;
+    let (email, password) = body.new_account(&state.policy)?;
     let user_agent = super::user_agent(&headers);
     let user = auth::register(&state, &email, password, client, user_agent.as_deref()).await?;
     Ok((

@@ -9,18 +9,17 @@ use utoipa::ToSchema;
 
 use super::{WRONG_PASSWORD, code_field, invalid_code, take_valid_code};
 use crate::audit::{Event, Kind};
+use crate::auth::OneTimeCode;
 use crate::auth::{
     self, AuthUser, ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail,
 };
 use crate::body::{Body, Field};
 use crate::db::{self, CodeOwner, CodeUse};
-use crate::domain::{Email, Invalid, Password};
+use crate::domain::{Email, Password, PasswordPolicy};
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
-use crate::routes::validated;
+use crate::routes::{new_password, validated};
 use crate::state::AppState;
-
-const MISMATCH: &str = "Passwords do not match.";
 
 /// The address to mail a reset code to.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -59,25 +58,25 @@ fn detail(text: &str) -> Json<Detail> {
     })
 }
 
-/// A new password and its confirmation: the registration policy on `password`, a mismatch
-/// on `confirm`.
-fn new_password(
-    state: &AppState,
-    (password, confirm): (&Field, &Field),
-    email: Option<&Email>,
-    errors: &mut FieldErrors,
-) -> Option<Password> {
-    let new = password.text(errors).map(Password::new);
-    let again = confirm.text(errors);
-    if let Some(new) = &new {
-        if let Err(Invalid(messages)) = state.policy.check(new, email) {
-            password.reject(errors, messages);
-        }
-        if again.is_some_and(|c| c != new.expose()) {
-            confirm.reject(errors, [MISMATCH.to_owned()]);
-        }
+impl ResetRequestBody {
+    fn email(&self) -> Result<Email, ApiError> {
+        let mut errors = FieldErrors::new();
+        let email = self.email.parse(&mut errors, Email::parse);
+        validated(errors, email)
     }
-    new
+}
+
+impl ResetPasswordBody {
+    /// The address, the code, and a new password the policy accepts, typed twice alike.
+    fn parse(&self, policy: &PasswordPolicy) -> Result<(Email, OneTimeCode, Password), ApiError> {
+        let mut errors = FieldErrors::new();
+        let email = self.email.parse(&mut errors, Email::parse);
+        let code = code_field(&self.code, &mut errors);
+        let fields = (&self.password, Some(&self.re_password));
+        let password = new_password(fields, policy, email.as_ref(), &mut errors);
+        let ((email, code), password) = validated(errors, email.zip(code).zip(password))?;
+        Ok((email, code, password))
+    }
 }
 
 /// Mail a password reset code. Always the same answer, in the same time, whether or not an
@@ -101,9 +100,7 @@ pub async fn request_password_reset(
     ClientIp(client): ClientIp,
     Body(body): Body<ResetRequestBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = body.email.parse(&mut errors, Email::parse);
-    let email = validated(errors, email)?;
+    let email = body.email()?;
     // Counted whether or not the address has an account, so the limit reveals nothing.
     let to = Recipient::EmailKey(email.key().to_owned());
     send_code_mail(&state, client, CodePurpose::ResetPassword, to).await?;
@@ -131,12 +128,7 @@ pub async fn reset_password(
     ClientIp(client): ClientIp,
     Body(body): Body<ResetPasswordBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = body.email.parse(&mut errors, Email::parse);
-    let code = code_field(&body.code, &mut errors);
-    let fields = (&body.password, &body.re_password);
-    let password = new_password(&state, fields, email.as_ref(), &mut errors);
-    let ((email, code), password) = validated(errors, email.zip(code).zip(password))?;
+    let (email, code, password) = body.parse(&state.policy)?;
     let purpose = CodePurpose::ResetPassword;
     let valid = take_valid_code(&state, purpose, CodeOwner::EmailKey(email.key()), &code).await?;
     let hash = state.hashing.hash(password).await?;
@@ -181,8 +173,8 @@ pub async fn change_password(
     let mut errors = FieldErrors::new();
     let old = body.old_password.text(&mut errors).map(Password::new);
     let email = Email::parse(&auth.user().email).ok();
-    let fields = (&body.new_password, &body.confirm_new_password);
-    let new = new_password(&state, fields, email.as_ref(), &mut errors);
+    let fields = (&body.new_password, Some(&body.confirm_new_password));
+    let new = new_password(fields, &state.policy, email.as_ref(), &mut errors);
     if let Some(old) = old {
         let action = "change_password";
         if !auth::confirm_password(&state, auth.user(), client, old, action).await? {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{code_field, invalid_code, take_valid_code, user_id_field};
-use crate::auth::{ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail};
+use crate::auth::{ClientIp, CodePurpose, OneTimeCode, Recipient, SessionChange, send_code_mail};
 use crate::body::{Body, Field};
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::error::{ApiError, FieldErrors};
@@ -33,6 +33,23 @@ pub struct ResendCodeBody {
     pub user_id: Field,
 }
 
+impl VerifyEmailBody {
+    fn parse(&self) -> Result<(i64, OneTimeCode), ApiError> {
+        let mut errors = FieldErrors::new();
+        let user_id = user_id_field(&self.user_id, &mut errors);
+        let code = code_field(&self.code, &mut errors);
+        validated(errors, user_id.zip(code))
+    }
+}
+
+impl ResendCodeBody {
+    fn user_id(&self) -> Result<i64, ApiError> {
+        let mut errors = FieldErrors::new();
+        let user_id = user_id_field(&self.user_id, &mut errors);
+        validated(errors, user_id)
+    }
+}
+
 /// Confirm the email address with the code mailed at registration (or by resend-code).
 /// The code is good for 15 minutes and 5 tries, once.
 #[utoipa::path(
@@ -52,10 +69,7 @@ pub async fn verify_email(
     State(state): State<AppState>,
     Body(body): Body<VerifyEmailBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let user_id = user_id_field(&body.user_id, &mut errors);
-    let code = code_field(&body.code, &mut errors);
-    let (user_id, code) = validated(errors, user_id.zip(code))?;
+    let (user_id, code) = body.parse()?;
     let purpose = CodePurpose::VerifyEmail;
     let valid = take_valid_code(&state, purpose, CodeOwner::Id(user_id), &code).await?;
     if !db::use_code(&state.db, &valid, state.clock.now(), CodeUse::VerifyEmail).await? {
@@ -89,9 +103,7 @@ pub async fn resend_verification_code(
     ClientIp(client): ClientIp,
     Body(body): Body<ResendCodeBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let user_id = user_id_field(&body.user_id, &mut errors);
-    let user_id = validated(errors, user_id)?;
+    let user_id = body.user_id()?;
     let to = Recipient::UserId(user_id);
     send_code_mail(&state, client, CodePurpose::VerifyEmail, to).await?;
     let sent = Json(Detail {
