@@ -1,8 +1,7 @@
-//! Request bodies. DRF parses JSON, urlencoded forms and multipart forms alike, and the existing
-//! apps use all three, so every body becomes one [`Fields`] map, and a handler takes it as
-//! [`Body<T>`]: `T` is a struct of [`Field`]s that names and documents (`ToSchema`) the fields it
-//! reads, and checks each with DRF's messages, every field's problem reported at once. This is
-//! also where the body-size limit, the media-type check and the parse errors live.
+//! Request bodies. DRF parses JSON, urlencoded and multipart forms alike, and the apps use all
+//! three, so every body becomes one [`Fields`] map, which a handler takes as [`Body<T>`]: a
+//! struct of [`Field`]s that names and documents its fields, each checked with DRF's messages,
+//! every problem reported at once. The size limit and media-type check live here too.
 //!
 //! JSON objects with a repeated key are refused: parsers disagree on which copy wins, which is
 //! how request-smuggling and validation-bypass bugs start.
@@ -28,7 +27,6 @@ use crate::state::AppState;
 #[derive(Debug, Default, Clone)]
 pub struct Fields {
     map: Map<String, Value>,
-    /// Names of multipart parts that carried a file.
     files: Vec<String>,
 }
 
@@ -39,14 +37,11 @@ pub enum FieldValue {
     Null,
     /// A string, or a number (DRF's CharField accepts numbers as their text).
     Text(String),
-    /// A boolean, list or object where text was expected.
     WrongType,
-    /// A file upload where text was expected.
     File,
 }
 
 impl Fields {
-    /// The value of `name`.
     pub fn get(&self, name: &str) -> FieldValue {
         let file = self.files.iter().any(|f| f == name);
         classify(file, self.map.get(name))
@@ -113,7 +108,6 @@ impl Field {
         classify(self.file, self.value.as_ref())
     }
 
-    /// Adds `messages` under this field's name.
     pub fn reject(&self, errors: &mut FieldErrors, messages: impl IntoIterator<Item = String>) {
         errors.add(&self.name, messages);
     }
@@ -123,8 +117,8 @@ impl Field {
         ApiError::field(&self.name, message)
     }
 
-    /// A required text field: missing, null, wrong type and blank (after trimming) each add
-    /// their message and give `None`. The text is returned untrimmed.
+    /// A required text field: missing, null, wrong type and blank each add their message. The
+    /// text is returned untrimmed.
     pub fn text(&self, errors: &mut FieldErrors) -> Option<String> {
         let message = match self.get() {
             FieldValue::Text(s) if !s.trim().is_empty() => return Some(s),
@@ -189,8 +183,7 @@ impl Field {
     }
 }
 
-/// Hands a struct every field it declares, found or not, so a missing one is reported like any
-/// other problem instead of stopping the parse.
+/// Hands a struct every field it declares, so a missing one is a field problem, not a failed parse.
 struct Declared<'f>(&'f Fields);
 
 impl<'de> Deserializer<'de> for Declared<'_> {
@@ -250,8 +243,7 @@ impl<'de> MapAccess<'de> for DeclaredFields<'_> {
     }
 }
 
-/// Carries one [`Field`] through serde, as the sequence its `Deserialize` reads: the name, whether
-/// it was sent, whether it was a file, and its value.
+/// One [`Field`] as the sequence its `Deserialize` reads: name, sent, file, value.
 struct FieldSlot(Field);
 
 impl<'de> Deserializer<'de> for FieldSlot {
@@ -509,17 +501,14 @@ impl<'de> Visitor<'de> for StrictVisitor {
 pub mod fuzzing {
     use super::{ApiError, Fields};
 
-    /// A JSON body, as `POST` handlers see it.
     pub fn parse_json_fields(bytes: &[u8]) -> Result<Fields, ApiError> {
         super::parse_json(bytes)
     }
 
-    /// An `application/x-www-form-urlencoded` body.
     pub fn parse_form_fields(bytes: &[u8]) -> Result<Fields, ApiError> {
         super::parse_form(bytes)
     }
 
-    /// A `multipart/form-data` body with the given `Content-Type` header value.
     pub async fn parse_multipart_fields(
         content_type: &[u8],
         bytes: Vec<u8>,

@@ -32,9 +32,8 @@ pub(crate) fn validated<T>(errors: FieldErrors, parsed: Option<T>) -> Result<T, 
     parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("validated fields missing")))
 }
 
-/// A required new password, with the policy's messages if it refuses it (its similarity rule
-/// needs `email`; like Django, the rules run even when the address is invalid), and a mismatch
-/// on its `confirm` field if there is one.
+/// A required new password under the policy (like Django's, run even when `email` is invalid),
+/// and a mismatch on `confirm`.
 pub(crate) fn new_password(
     (field, confirm): (&Field, Option<&Field>),
     policy: &PasswordPolicy,

@@ -137,7 +137,6 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     no_store(response)
 }
 
-/// Probes and scrapes must see the live answer, never a cached one.
 fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()

@@ -27,8 +27,7 @@ pub enum ValidationErrors {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldMessages(pub BTreeMap<String, Vec<String>>);
 
-/// A user id: a JSON integer, or its digits as text, as forms send it and DRF's `IntegerField`
-/// accepts.
+/// A user id: a JSON integer, or its digits as text, as DRF's `IntegerField` accepts.
 pub fn integer_or_digits() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{
         KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,

@@ -128,7 +128,6 @@ pub async fn delete_session(
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<(SessionChange, StatusCode), ApiError> {
-    // Anything that is not an id is simply not one of the caller's sessions.
     let id: i64 = match id {
         Ok(Path(raw)) => raw.parse().map_err(|_| ApiError::NotFound)?,
         Err(_) => return Err(ApiError::NotFound),

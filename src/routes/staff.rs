@@ -221,7 +221,6 @@ pub async fn update_user(
     Ok((SessionChange::User(id), profile))
 }
 
-/// The result of a staff write, or the answer to one that changed nothing.
 fn refused<T>(outcome: StaffWrite<T>) -> Result<T, ApiError> {
     match outcome {
         StaffWrite::Done(done) => Ok(done),
@@ -256,7 +255,7 @@ pub async fn revoke_user_tokens(
     Ok((SessionChange::User(id), Json(Revoked { revoked })))
 }
 
-/// `is_active: true -> false, is_staff: false -> true`: what the update changed, for the log.
+/// `is_active: true -> false, ...`, for the log.
 fn flag_changes_detail(before: &db::UserRow, after: &db::UserRow) -> String {
     let flags = [
         ("is_active", before.is_active, after.is_active),
@@ -275,7 +274,6 @@ fn flag_changes_detail(before: &db::UserRow, after: &db::UserRow) -> String {
     }
 }
 
-/// Ids are positive integers; anything else names no user.
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()

@@ -30,7 +30,6 @@ pub struct Registered {
     pub token: String,
 }
 
-// It borrows the row, so `GET /users/me/` serializes straight from the cached session.
 /// A user's profile. Keys come in this order; `null` means "not set".
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Profile<'a> {
@@ -97,7 +96,6 @@ pub struct ProfileUpdate {
 }
 
 impl CredentialsBody {
-    /// A valid address and a password the policy accepts.
     fn new_account(&self, policy: &PasswordPolicy) -> Result<(Email, Password), ApiError> {
         let mut errors = FieldErrors::new();
         let email = self.email.parse(&mut errors, Email::parse);
@@ -108,7 +106,6 @@ impl CredentialsBody {
 }
 
 impl ProfileUpdate {
-    /// The changes, each field checked by its own rule; `today` bounds the date of birth.
     fn changes(&self, today: chrono::NaiveDate) -> Result<ProfileChanges, ApiError> {
         let mut errors = FieldErrors::new();
         let changes = ProfileChanges {
@@ -225,7 +222,6 @@ pub async fn patch_me(
     update_me(state, auth, body).await
 }
 
-/// One optional profile field as a [`Change`], any problem recorded under its name.
 fn change<T>(
     field: &Field,
     errors: &mut FieldErrors,
