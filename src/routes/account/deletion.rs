@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 
 use super::WRONG_PASSWORD;
 use crate::audit::{Event, Kind};
-use crate::auth::{self, AuthUser, ClientIp, SessionChange};
+use crate::auth::{AuthUser, ClientIp, SessionChange, confirm_password};
 use crate::body::{Body, Field};
 use crate::db;
 use crate::domain::Password;
@@ -53,7 +53,7 @@ pub async fn delete_me(
     let password = body.password.text(&mut errors).map(Password::new);
     let password = validated(errors, password)?;
     let action = "delete_account";
-    if !auth::confirm_password(&state, auth.user(), client, password, action).await? {
+    if !confirm_password(&state, auth.user(), client, password, action).await? {
         return Err(body.password.error(WRONG_PASSWORD));
     }
     match db::delete_user(&state.db, auth.user().id).await? {

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 
 use super::{WRONG_PASSWORD, code_field, invalid_code, take_valid_code};
 use crate::audit::{Event, Kind};
-use crate::auth::OneTimeCode;
 use crate::auth::{
-    self, AuthUser, ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail,
+    AuthUser, ClientIp, CodePurpose, OneTimeCode, Recipient, SessionChange, confirm_password,
+    send_code_mail,
 };
 use crate::body::{Body, Field};
 use crate::db::{self, CodeOwner, CodeUse};
@@ -177,7 +177,7 @@ pub async fn change_password(
     let new = new_password(fields, &state.policy, email.as_ref(), &mut errors);
     if let Some(old) = old {
         let action = "change_password";
-        if !auth::confirm_password(&state, auth.user(), client, old, action).await? {
+        if !confirm_password(&state, auth.user(), client, old, action).await? {
             body.old_password
                 .reject(&mut errors, [WRONG_PASSWORD.to_owned()]);
         }
