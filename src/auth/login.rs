@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The same answer for an unknown address, a wrong password and a deactivated account.
-pub const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
+const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
 
 #[derive(Debug)]
 pub struct LoggedIn {
