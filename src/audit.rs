@@ -1,12 +1,7 @@
-//! The security event log: logins, logouts, revocations, password changes and resets, account
-//! deletions and staff actions — who, when, from where — in the database (staff read it at
-//! `GET /security-events/`) and as structured `tracing` events (target `security`). Never a
-//! secret: no password, token, code or digest is ever an argument here.
-//!
-//! Recording is best effort: a failure to write the row is logged and does not fail the
-//! request, since the action itself has already happened. The one exception is a successful
-//! login, whose event is written with its token in one transaction (`db::store_login`): either
-//! both are stored or neither, and the login fails.
+//! The security event log: who did what, when, from where, in the database (staff read it at
+//! `GET /security-events/`) and as `tracing` events (target `security`). Never a secret: no
+//! password, token, code or digest is ever given here. Recording is best effort, as the action
+//! has already happened; only a login stores its event with its token, in one transaction.
 
 use std::net::IpAddr;
 
@@ -18,8 +13,7 @@ use crate::state::AppState;
 pub enum Kind {
     LoginSucceeded,
     LoginFailed,
-    /// A wrong current password re-entered by a signed-in caller (the detail names the
-    /// action).
+    /// A wrong current password re-entered by a signed-in caller.
     PasswordCheckFailed,
     LoggedOut,
     TokensRevoked,
@@ -27,8 +21,7 @@ pub enum Kind {
     PasswordReset,
     AccountDeleted,
     StaffUpdatedUser,
-    /// A staff member listed or searched the users (reads of personal data are staff actions
-    /// too).
+    /// Reads of personal data are staff actions too.
     StaffListedUsers,
     StaffViewedUser,
 }
@@ -51,41 +44,78 @@ impl Kind {
     }
 }
 
-/// Records one event about `user_id` (if known), done by `actor_id` (staff; `None` when the
-/// user acted), from `ip`, with a short non-secret `detail`.
-pub async fn record(
-    state: &AppState,
-    kind: Kind,
-    user_id: Option<i64>,
-    actor_id: Option<i64>,
-    ip: Option<IpAddr>,
-    detail: Option<&str>,
-) {
-    let event = event(state, kind, user_id, actor_id, ip, detail);
-    log(&event);
-    if let Err(e) = db::insert_event(&state.db, &event).await {
-        tracing::warn!(error = %e, kind = event.kind, "could not store a security event");
-    }
-}
-
-/// The row of one event, for a caller that stores it in the same transaction as the action
-/// itself (a login's token and its event: one commit instead of two, and never a token without
-/// its event); it calls [`log`] once that is committed. [`record`] does all three.
-pub fn event<'a>(
-    state: &AppState,
+/// One security event: `Event::new(Kind::LoggedOut).user(id).ip(client).record(&state).await`.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "an event is only stored by `record`"]
+pub struct Event<'a> {
     kind: Kind,
     user_id: Option<i64>,
     actor_id: Option<i64>,
     ip: Option<IpAddr>,
     detail: Option<&'a str>,
-) -> NewEvent<'a> {
-    NewEvent {
-        at: state.clock.now(),
-        kind: kind.as_str(),
-        user_id,
-        actor_id,
-        ip: ip.map(|ip| ip.to_string()),
-        detail,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(kind: Kind) -> Self {
+        Event {
+            kind,
+            user_id: None,
+            actor_id: None,
+            ip: None,
+            detail: None,
+        }
+    }
+
+    pub fn user(self, user_id: i64) -> Self {
+        self.maybe_user(Some(user_id))
+    }
+
+    /// The account, if the request named one that exists.
+    pub fn maybe_user(self, user_id: Option<i64>) -> Self {
+        Event { user_id, ..self }
+    }
+
+    /// The staff member who acted.
+    pub fn by(self, actor_id: i64) -> Self {
+        Event {
+            actor_id: Some(actor_id),
+            ..self
+        }
+    }
+
+    pub fn ip(self, ip: IpAddr) -> Self {
+        Event {
+            ip: Some(ip),
+            ..self
+        }
+    }
+
+    /// A short note; never a secret.
+    pub fn detail(self, detail: &'a str) -> Self {
+        Event {
+            detail: Some(detail),
+            ..self
+        }
+    }
+
+    pub async fn record(self, state: &AppState) {
+        let row = self.row(state);
+        log(&row);
+        if let Err(e) = db::insert_event(&state.db, &row).await {
+            tracing::warn!(error = %e, kind = row.kind, "could not store a security event");
+        }
+    }
+
+    /// The row, for a caller that stores it with the action in one transaction, then [`log`]s it.
+    pub fn row(self, state: &AppState) -> NewEvent<'a> {
+        NewEvent {
+            at: state.clock.now(),
+            kind: self.kind.as_str(),
+            user_id: self.user_id,
+            actor_id: self.actor_id,
+            ip: self.ip.map(|ip| ip.to_string()),
+            detail: self.detail,
+        }
     }
 }
 
@@ -100,4 +130,22 @@ pub fn log(event: &NewEvent<'_>) {
         detail = event.detail,
         "security event"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_names_only_what_the_builder_was_given() {
+        let ip: IpAddr = [192, 0, 2, 7].into();
+        let event = Event::new(Kind::StaffViewedUser).user(5).by(1).ip(ip);
+        assert_eq!(event.user_id, Some(5));
+        assert_eq!(event.actor_id, Some(1));
+        assert_eq!(event.ip, Some(ip));
+        assert_eq!(event.detail, None);
+        let bare = Event::new(Kind::LoginFailed).maybe_user(None).detail("why");
+        assert_eq!((bare.user_id, bare.actor_id, bare.ip), (None, None, None));
+        assert_eq!(bare.detail, Some("why"));
+    }
 }

@@ -1,6 +1,5 @@
-//! Operations endpoints for load balancers, orchestrators and Prometheus: `/healthz` (the process
-//! answers), `/readyz` (it can serve: the database answers and is fully migrated) and
-//! `/metrics`. None takes a user token, touches the login throttle, or may be cached.
+//! `/healthz`, `/readyz` and `/metrics`, for load balancers, orchestrators and Prometheus. None
+//! takes a user token, touches the login throttle, or may be cached.
 
 use axum::Json;
 use axum::extract::State;
@@ -121,7 +120,6 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             return ApiError::Unauthenticated(failure).into_response();
         }
     }
-    // Gauges of this process's own state, read now rather than tracked on every change.
     let (open, idle) = state.db.pool_usage();
     ::metrics::gauge!(metrics::DB_POOL_SIZE).set(f64::from(open));
     ::metrics::gauge!(metrics::DB_POOL_IDLE).set(idle as f64);
@@ -139,7 +137,6 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     no_store(response)
 }
 
-/// Probes and scrapes must see the live answer, never a cached one.
 fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()

@@ -1,5 +1,5 @@
-//! Bodies shared by many endpoints: errors, and the credentials pair. They exist for the
-//! OpenAPI document; the wire format is produced by [`crate::error::ApiError`].
+//! Error bodies and the user-id schema, for the OpenAPI document; the wire format of errors is
+//! [`crate::error::ApiError`]'s.
 
 use std::collections::BTreeMap;
 
@@ -27,22 +27,7 @@ pub enum ValidationErrors {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldMessages(pub BTreeMap<String, Vec<String>>);
 
-/// An email address and a password (JSON, urlencoded form or multipart form).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CredentialsBody {
-    #[schema(example = "new.hero@example.com", max_length = 254)]
-    pub email: String,
-    #[schema(
-        example = "correct horse battery staple",
-        min_length = 8,
-        max_length = 1024
-    )]
-    pub password: String,
-}
-
-/// A user id as the code endpoints take it: a JSON integer, or its digits as text, which is
-/// what a form sends and what DRF's `IntegerField` accepts from JSON too (`"42"`, surrounding
-/// spaces trimmed). Anything else is a 400 on the field.
+/// A user id: a JSON integer, or its digits as text, as DRF's `IntegerField` accepts.
 pub fn integer_or_digits() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{
         KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,

@@ -11,10 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schemas::Detail;
-use crate::audit;
-use crate::auth::AuthUser;
-use crate::auth::ClientIp;
-use crate::auth::SessionChange;
+use crate::audit::{Event, Kind};
+use crate::auth::{AuthUser, ClientIp, SessionChange};
 use crate::db::{self, SessionInfo};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -70,15 +68,10 @@ pub async fn logout_all(
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let revoked = db::delete_tokens_of_user(&state.db, auth.user().id).await?;
     let detail = format!("logout_all: {revoked} tokens");
-    audit::record(
-        &state,
-        audit::Kind::TokensRevoked,
-        Some(auth.user().id),
-        None,
-        Some(client),
-        Some(&detail),
-    )
-    .await;
+    let event = Event::new(Kind::TokensRevoked)
+        .user(auth.user().id)
+        .ip(client);
+    event.detail(&detail).record(&state).await;
     tracing::info!(
         user_id = auth.user().id,
         revoked,
@@ -135,7 +128,6 @@ pub async fn delete_session(
     auth: AuthUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<(SessionChange, StatusCode), ApiError> {
-    // Anything that is not an id is simply not one of the caller's sessions.
     let id: i64 = match id {
         Ok(Path(raw)) => raw.parse().map_err(|_| ApiError::NotFound)?,
         Err(_) => return Err(ApiError::NotFound),
@@ -144,14 +136,9 @@ pub async fn delete_session(
         return Err(ApiError::NotFound);
     }
     let detail = format!("session {id}");
-    audit::record(
-        &state,
-        audit::Kind::TokensRevoked,
-        Some(auth.user().id),
-        None,
-        Some(client),
-        Some(&detail),
-    )
-    .await;
+    let event = Event::new(Kind::TokensRevoked)
+        .user(auth.user().id)
+        .ip(client);
+    event.detail(&detail).record(&state).await;
     Ok((SessionChange::User(auth.user().id), StatusCode::NO_CONTENT))
 }

@@ -1,9 +1,7 @@
-//! Staff endpoints: list, search and read users (`/users/`, `/users/{id}/`), (de)activate them and
-//! revoke their tokens. Staff members may read any account but write (flags, deactivation,
-//! token revocation) only ordinary ones, their own included in neither: a staff member's or a
-//! superuser's account is a superuser's to act on, so no staff member can lock out the people
-//! above them. Only superusers grant or remove `is_staff` / `is_superuser`, and nobody can
-//! remove the last active superuser.
+//! Staff endpoints: list, search and read users, (de)activate them, revoke their tokens. Staff
+//! read any account but write only ordinary ones (a staff or superuser account is a superuser's
+//! to act on, so nobody locks out those above them); only superusers change `is_staff` and
+//! `is_superuser`, and the last active superuser stays.
 
 use std::collections::HashMap;
 
@@ -11,14 +9,14 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schemas::{Detail, ValidationErrors};
 use super::users::Profile;
-use crate::audit;
+use crate::audit::{Event, Kind};
 use crate::auth::{AuthUser, ClientIp, SessionChange};
-use crate::body::Fields;
+use crate::body::{Body, Field};
 use crate::db::{self, FlagChanges, StaffWrite};
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
@@ -54,14 +52,30 @@ pub struct UserPage<'a> {
 }
 
 /// The flags staff can change.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct UserFlags {
     /// Staff may change it on ordinary accounts; superusers on any.
-    pub is_active: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub is_active: Field,
     /// Superusers only.
-    pub is_staff: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub is_staff: Field,
     /// Superusers only.
-    pub is_superuser: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub is_superuser: Field,
+}
+
+impl UserFlags {
+    fn changes(&self) -> Result<FlagChanges, ApiError> {
+        let mut errors = FieldErrors::new();
+        let changes = FlagChanges {
+            is_active: self.is_active.optional_bool(&mut errors),
+            is_staff: self.is_staff.optional_bool(&mut errors),
+            is_superuser: self.is_superuser.optional_bool(&mut errors),
+        };
+        errors.into_result()?;
+        Ok(changes)
+    }
 }
 
 /// `{"revoked": n}`: how many tokens were revoked.
@@ -111,15 +125,10 @@ pub async fn list_users(
         return Err(invalid_page());
     }
     let detail = format!("search={search:?} page={page} page_size={page_size}");
-    audit::record(
-        &state,
-        audit::Kind::StaffListedUsers,
-        None,
-        Some(staff.user().id),
-        Some(client),
-        Some(&detail),
-    )
-    .await;
+    let event = Event::new(Kind::StaffListedUsers)
+        .by(staff.user().id)
+        .ip(client);
+    event.detail(&detail).record(&state).await;
     let link = |p: i64| {
         let mut query = form_urlencoded(&[("page", &p.to_string())]);
         if params.contains_key("page_size") {
@@ -161,16 +170,10 @@ pub async fn get_user(
     let user = db::find_user_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let by = Some(staff.user().id);
-    audit::record(
-        &state,
-        audit::Kind::StaffViewedUser,
-        Some(id),
-        by,
-        Some(client),
-        None,
-    )
-    .await;
+    let event = Event::new(Kind::StaffViewedUser)
+        .user(id)
+        .by(staff.user().id);
+    event.ip(client).record(&state).await;
     Ok(Json(Profile::from(&user)).into_response())
 }
 
@@ -196,42 +199,28 @@ pub async fn update_user(
     ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
     Path(id): Path<String>,
-    fields: Fields,
+    Body(body): Body<UserFlags>,
 ) -> Result<(SessionChange, Response), ApiError> {
     let id = parse_id(&id)?;
-    let mut errors = FieldErrors::new();
-    let changes = FlagChanges {
-        is_active: fields.optional_bool("is_active", &mut errors),
-        is_staff: fields.optional_bool("is_staff", &mut errors),
-        is_superuser: fields.optional_bool("is_superuser", &mut errors),
-    };
-    errors.into_result()?;
+    let changes = body.changes()?;
     if (changes.is_staff.is_some() || changes.is_superuser.is_some()) && !staff.user().is_superuser
     {
         return Err(ApiError::Forbidden);
     }
-    // Read first only for the log's "before" values; who may change this account, and the
-    // rule on the last superuser, are enforced by the update itself.
+    // Read only for the log's "before" values: the update itself enforces who may change what.
     let before = db::find_user_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let user = refused(db::set_user_flags(&state.db, id, staff.user().id, changes).await?)?;
     let detail = flag_changes_detail(&before, &user);
-    let (who, by) = (Some(id), Some(staff.user().id));
-    audit::record(
-        &state,
-        audit::Kind::StaffUpdatedUser,
-        who,
-        by,
-        Some(client),
-        Some(&detail),
-    )
-    .await;
+    let event = Event::new(Kind::StaffUpdatedUser)
+        .user(id)
+        .by(staff.user().id);
+    event.ip(client).detail(&detail).record(&state).await;
     let profile = Json(Profile::from(&user)).into_response();
     Ok((SessionChange::User(id), profile))
 }
 
-/// The result of a staff write, or the answer to one that changed nothing.
 fn refused<T>(outcome: StaffWrite<T>) -> Result<T, ApiError> {
     match outcome {
         StaffWrite::Done(done) => Ok(done),
@@ -262,20 +251,12 @@ pub async fn revoke_user_tokens(
     let revoked =
         refused(db::delete_tokens_of_user_by_staff(&state.db, id, staff.user().id).await?)?;
     let detail = format!("staff revoked {revoked} tokens");
-    let (who, by) = (Some(id), Some(staff.user().id));
-    audit::record(
-        &state,
-        audit::Kind::TokensRevoked,
-        who,
-        by,
-        Some(client),
-        Some(&detail),
-    )
-    .await;
+    let event = Event::new(Kind::TokensRevoked).user(id).by(staff.user().id);
+    event.ip(client).detail(&detail).record(&state).await;
     Ok((SessionChange::User(id), Json(Revoked { revoked })))
 }
 
-/// `is_active: true -> false, is_staff: false -> true`: what the update changed, for the log.
+/// `is_active: true -> false, ...`, for the log.
 fn flag_changes_detail(before: &db::UserRow, after: &db::UserRow) -> String {
     let flags = [
         ("is_active", before.is_active, after.is_active),
@@ -294,7 +275,6 @@ fn flag_changes_detail(before: &db::UserRow, after: &db::UserRow) -> String {
     }
 }
 
-/// Ids are positive integers; anything else names no user.
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()

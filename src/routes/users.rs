@@ -5,14 +5,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::schemas::{CredentialsBody, Detail, ValidationErrors};
-use crate::auth::{AuthUser, ClientIp, PlainToken, Recipient, SessionChange, queue_code_mail};
-use crate::body::Fields;
-use crate::db::{self, Change, MailTarget, NewToken, NewUser, ProfileChanges, UserRow};
-use crate::domain::{Bio, DateOfBirth, Email, Invalid, Name, Password, PhoneNumber, PictureUrl};
+use super::schemas::{Detail, ValidationErrors};
+use super::tokens::CredentialsBody;
+use crate::auth::{self, AuthUser, ClientIp, SessionChange};
+use crate::body::{Body, Field};
+use crate::db::{self, Change, ProfileChanges, UserRow};
+use crate::domain::{
+    Bio, DateOfBirth, Email, Invalid, Name, Password, PasswordPolicy, PhoneNumber, PictureUrl,
+};
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 
@@ -27,8 +30,6 @@ pub struct Registered {
     pub token: String,
 }
 
-// It borrows the row it shows, so `GET /users/me/` serializes straight from the cached session
-// without copying it; a handler answers with `Json(Profile::from(&row)).into_response()`.
 /// A user's profile. Keys come in this order; `null` means "not set".
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Profile<'a> {
@@ -76,21 +77,49 @@ impl<'a> From<&'a UserRow> for Profile<'a> {
 
 /// The writable profile fields. Absent fields stay as they are; `null` or `""` clears one.
 /// Any other key (`email`, `is_staff`, ...) is ignored.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ProfileUpdate {
     /// 1–100 characters, trimmed, no control characters.
-    #[schema(max_length = 100)]
-    pub name: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 100)]
+    pub name: Field,
     /// `YYYY-MM-DD`, not in the future, not before 1900-01-01.
-    #[schema(format = Date)]
-    pub date_of_birth: Option<String>,
-    #[schema(max_length = 1000)]
-    pub bio: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub date_of_birth: Field,
+    #[schema(value_type = Option<String>, max_length = 1000)]
+    pub bio: Field,
     /// An absolute http(s) URL.
-    #[schema(max_length = 2048)]
-    pub profile_picture: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 2048)]
+    pub profile_picture: Field,
     /// E.164 after removing spaces, dashes and parentheses.
-    pub phone_number: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub phone_number: Field,
+}
+
+impl CredentialsBody {
+    fn new_account(&self, policy: &PasswordPolicy) -> Result<(Email, Password), ApiError> {
+        let mut errors = FieldErrors::new();
+        let email = self.email.parse(&mut errors, Email::parse);
+        let password = (&self.password, None);
+        let password = super::new_password(password, policy, email.as_ref(), &mut errors);
+        super::validated(errors, email.zip(password))
+    }
+}
+
+impl ProfileUpdate {
+    fn changes(&self, today: chrono::NaiveDate) -> Result<ProfileChanges, ApiError> {
+        let mut errors = FieldErrors::new();
+        let changes = ProfileChanges {
+            name: change(&self.name, &mut errors, Name::parse),
+            date_of_birth: change(&self.date_of_birth, &mut errors, |s| {
+                DateOfBirth::parse(s, today)
+            }),
+            bio: change(&self.bio, &mut errors, Bio::parse),
+            profile_picture: change(&self.profile_picture, &mut errors, PictureUrl::parse),
+            phone_number: change(&self.phone_number, &mut errors, PhoneNumber::parse),
+        };
+        errors.into_result()?;
+        Ok(changes)
+    }
 }
 
 /// Register a new user and log them in.
@@ -111,74 +140,18 @@ pub async fn register_user(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
-    fields: Fields,
+    Body(body): Body<CredentialsBody>,
 ) -> Result<(StatusCode, SessionChange, Json<Registered>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = fields
-        .required_text("email", &mut errors)
-        .and_then(|raw| keep_ok(&mut errors, "email", Email::parse(&raw)));
-    let password = fields
-        .required_text("password", &mut errors)
-        .map(Password::new);
-    // Like Django, the password rules run even when the address is invalid; only the
-    // similarity rule needs a valid address.
-    if let Some(password) = &password {
-        if let Err(Invalid(messages)) = state.policy.check(password, email.as_ref()) {
-            errors.add("password", messages);
-        }
-    }
-    errors.into_result()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "validated fields missing"
-        )));
-    };
-
-    // A place in the mail queue first: when it is full, nothing is created.
-    let slot = state.mailer.reserve()?;
-    // Each registration costs a hash: bound them per client address.
-    state
-        .config
-        .registration_limit()
-        .hit(
-            &state.db,
-            &format!("register-ip:{client}"),
-            state.clock.now(),
-        )
-        .await?;
-    let password_hash = state.hashing.hash(password).await?;
-    let token = PlainToken::generate();
-    let now = state.clock.now();
+    let (email, password) = body.new_account(&state.policy)?;
     let user_agent = super::user_agent(&headers);
-    let user = db::insert_user_with_token(
-        &state.db,
-        &NewUser {
-            email: &email,
-            password_hash: &password_hash,
-            date_joined: now,
-        },
-        &NewToken {
-            digest: token.digest().as_bytes(),
-            created_at: now,
-            user_agent: user_agent.as_deref(),
-        },
-    )
-    .await?;
-    tracing::info!(user_id = user.id, "user registered");
-    let verify = crate::auth::CodePurpose::VerifyEmail;
-    let to = Recipient::Known(MailTarget {
-        id: user.id,
-        email: user.email.clone(),
-        email_verified: user.email_verified,
-    });
-    queue_code_mail(&state, slot, verify, to);
+    let user = auth::register(&state, &email, password, client, user_agent.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         SessionChange::Nothing,
         Json(Registered {
-            user_id: user.id,
+            user_id: user.user_id,
             email: user.email,
-            token: token.expose().to_owned(),
+            token: user.token.expose().to_owned(),
         }),
     ))
 }
@@ -211,9 +184,9 @@ pub async fn get_me(auth: AuthUser) -> Response {
 pub async fn update_me(
     State(state): State<AppState>,
     auth: AuthUser,
-    fields: Fields,
+    Body(body): Body<ProfileUpdate>,
 ) -> Result<(SessionChange, Response), ApiError> {
-    let changes = parse_profile_changes(&fields, &state)?;
+    let changes = body.changes(state.clock.today())?;
     if changes.is_empty() {
         let profile = Json(Profile::from(auth.user())).into_response();
         return Ok((SessionChange::Nothing, profile));
@@ -245,50 +218,25 @@ pub async fn update_me(
 pub async fn patch_me(
     state: State<AppState>,
     auth: AuthUser,
-    fields: Fields,
+    body: Body<ProfileUpdate>,
 ) -> Result<(SessionChange, Response), ApiError> {
-    update_me(state, auth, fields).await
+    update_me(state, auth, body).await
 }
 
-fn parse_profile_changes(fields: &Fields, state: &AppState) -> Result<ProfileChanges, ApiError> {
-    let mut errors = FieldErrors::new();
-    let today = state.clock.today();
-    let changes = ProfileChanges {
-        name: change(fields, "name", &mut errors, Name::parse),
-        date_of_birth: change(fields, "date_of_birth", &mut errors, |s| {
-            DateOfBirth::parse(s, today)
-        }),
-        bio: change(fields, "bio", &mut errors, Bio::parse),
-        profile_picture: change(fields, "profile_picture", &mut errors, PictureUrl::parse),
-        phone_number: change(fields, "phone_number", &mut errors, PhoneNumber::parse),
-    };
-    errors.into_result()?;
-    Ok(changes)
-}
-
-/// Reads one optional profile field into a [`Change`], recording any error under its name.
 fn change<T>(
-    fields: &Fields,
-    name: &str,
+    field: &Field,
     errors: &mut FieldErrors,
     parse: impl FnOnce(&str) -> Result<Option<T>, Invalid>,
 ) -> Change<T> {
-    match fields.optional_text(name, errors) {
+    match field.optional_text(errors) {
         None => Change::Keep,
         Some(None) => Change::Set(None),
         Some(Some(text)) => match parse(&text) {
             Ok(value) => Change::Set(value),
             Err(Invalid(messages)) => {
-                errors.add(name, messages);
+                field.reject(errors, messages);
                 Change::Keep
             }
         },
     }
-}
-
-/// The parsed value, or its messages recorded under `field`.
-fn keep_ok<T>(errors: &mut FieldErrors, field: &str, parsed: Result<T, Invalid>) -> Option<T> {
-    parsed
-        .map_err(|Invalid(messages)| errors.add(field, messages))
-        .ok()
 }

@@ -35,6 +35,7 @@ mod password_reset;
 mod privileged_accounts;
 mod profile;
 mod registration;
+mod request_bodies;
 mod retention;
 mod security;
 mod security_events;

@@ -5,24 +5,25 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::{WRONG_PASSWORD, is_current_password, validated};
-use crate::audit;
-use crate::auth::AuthUser;
-use crate::auth::ClientIp;
-use crate::auth::SessionChange;
-use crate::body::Fields;
+use super::WRONG_PASSWORD;
+use crate::audit::{Event, Kind};
+use crate::auth::{AuthUser, ClientIp, SessionChange, confirm_password};
+use crate::body::{Body, Field};
 use crate::db;
+use crate::domain::Password;
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
+use crate::routes::validated;
 use crate::state::AppState;
 
 const LAST_SUPERUSER: &str =
     "The last active superuser cannot delete their account; make another superuser first.";
 
 /// The current password, to confirm.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct DeleteAccountBody {
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Field,
 }
 
 /// Delete the caller's account, profile and tokens. The address can register again.
@@ -46,13 +47,14 @@ pub async fn delete_me(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     auth: AuthUser,
-    fields: Fields,
+    Body(body): Body<DeleteAccountBody>,
 ) -> Result<(SessionChange, StatusCode), ApiError> {
     let mut errors = FieldErrors::new();
-    let password = fields.required_text("password", &mut errors);
+    let password = body.password.text(&mut errors).map(Password::new);
     let password = validated(errors, password)?;
-    if !is_current_password(&state, &auth, client, password, "delete_account").await? {
-        return Err(ApiError::field("password", WRONG_PASSWORD));
+    let action = "delete_account";
+    if !confirm_password(&state, auth.user(), client, password, action).await? {
+        return Err(body.password.error(WRONG_PASSWORD));
     }
     match db::delete_user(&state.db, auth.user().id).await? {
         // NotFound: deleted a moment ago by another request of the same user; the same answer.
@@ -61,14 +63,9 @@ pub async fn delete_me(
             return Err(ApiError::field("non_field_errors", LAST_SUPERUSER));
         }
     }
-    audit::record(
-        &state,
-        audit::Kind::AccountDeleted,
-        Some(auth.user().id),
-        None,
-        Some(client),
-        None,
-    )
-    .await;
+    let event = Event::new(Kind::AccountDeleted)
+        .user(auth.user().id)
+        .ip(client);
+    event.record(&state).await;
     Ok((SessionChange::User(auth.user().id), StatusCode::NO_CONTENT))
 }

@@ -1,67 +1,42 @@
-//! The account lifecycle beyond registration and login: verifying the address, resetting and
-//! changing the password, deleting the account. What the handlers share lives here: reading
-//! a user id or a code from a body, checking a code, and checking the current password.
-//! Mailing a code is [`crate::auth::send_code_mail`].
-//!
-//! Every wrong, expired, used or exhausted code gets the same answer, so the answer tells an
-//! attacker nothing about which it was.
+//! The account beyond registration and login: verifying the address, resetting and changing the
+//! password, deleting the account, and the user id and code fields they share. Every unusable
+//! code gets the same answer, which tells an attacker nothing about why.
 
 pub mod deletion;
 pub mod password;
 pub mod verification;
 
-use std::net::IpAddr;
-
-use crate::audit;
-use crate::auth::{AuthUser, CodePurpose, LoginKeys, NO_USER, OneTimeCode};
-use crate::body::Fields;
+use crate::auth::{CodePurpose, NO_USER, OneTimeCode};
+use crate::body::Field;
 use crate::db::{self, CodeOwner, CodeTry};
-use crate::domain::{Email, Password};
+use crate::domain::Invalid;
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 
-/// The one answer for every code that cannot be used.
 pub const INVALID_CODE: &str = "Invalid or expired code.";
 /// A code that is not six digits cannot be one we sent; it does not count as a try.
 pub const MALFORMED_CODE: &str = "Enter the 6-digit code from the email.";
-/// The current password, when an action needs it, was not right.
 pub const WRONG_PASSWORD: &str = "Wrong password.";
-/// A required integer user id (DRF's `IntegerField` message otherwise).
-fn user_id_field(fields: &Fields, errors: &mut FieldErrors) -> Option<i64> {
-    let raw = fields.required_text("user_id", errors)?;
-    match raw.trim().parse::<i64>() {
-        Ok(id) => Some(id),
-        Err(_) => {
-            errors.add("user_id", ["A valid integer is required.".to_owned()]);
-            None
-        }
-    }
+fn user_id_field(field: &Field, errors: &mut FieldErrors) -> Option<i64> {
+    field.parse(errors, |raw| {
+        raw.trim()
+            .parse::<i64>()
+            .map_err(|_| Invalid(vec!["A valid integer is required.".to_owned()]))
+    })
 }
 
-/// A required six-digit code.
-fn code_field(fields: &Fields, errors: &mut FieldErrors) -> Option<OneTimeCode> {
-    let raw = fields.required_text("code", errors)?;
-    let code = OneTimeCode::parse(&raw);
-    if code.is_none() {
-        errors.add("code", [MALFORMED_CODE.to_owned()]);
-    }
-    code
-}
-
-/// The parsed fields, once validation found nothing wrong. Every field that failed added its
-/// message to `errors`, so a `None` here could only be a bug.
-fn validated<T>(errors: FieldErrors, parsed: Option<T>) -> Result<T, ApiError> {
-    errors.into_result()?;
-    parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("validated fields missing")))
+fn code_field(field: &Field, errors: &mut FieldErrors) -> Option<OneTimeCode> {
+    field.parse(errors, |raw| {
+        OneTimeCode::parse(raw).ok_or_else(|| Invalid(vec![MALFORMED_CODE.to_owned()]))
+    })
 }
 
 fn invalid_code() -> ApiError {
     ApiError::field("code", INVALID_CODE)
 }
 
-/// Counts a try against the owner's live code of `purpose` and returns the code if `code`
-/// is it and it has not expired. A digest is computed even when there is no code, so every
-/// answer costs the same.
+/// Counts a try against the owner's live code and returns it if `code` matches in time. A
+/// digest is computed even without a code, so every answer costs the same.
 async fn take_valid_code(
     state: &AppState,
     purpose: CodePurpose,
@@ -75,8 +50,7 @@ async fn take_valid_code(
                 && row.expires_at > state.clock.now()
         }
         None => {
-            // The same digest as a real check; black_box keeps the optimizer from dropping
-            // a comparison whose result is not used.
+            // black_box keeps the optimizer from dropping a comparison whose result is unused.
             std::hint::black_box(code.matches(purpose, NO_USER, &[0; 16], &[0; 32]));
             false
         }
@@ -85,31 +59,4 @@ async fn take_valid_code(
         Some(row) if valid => Ok(row),
         _ => Err(invalid_code()),
     }
-}
-
-/// Whether `password` is the caller's current password (one Argon2 verification), for the
-/// action named `action` (the security event's detail). A guess like a login's, throttled under
-/// the same account and address counters (one budget, however the password is guessed); a
-/// wrong one is a security event.
-async fn is_current_password(
-    state: &AppState,
-    auth: &AuthUser,
-    client: IpAddr,
-    password: String,
-    action: &str,
-) -> Result<bool, ApiError> {
-    let user = auth.user();
-    // The key a login for this address counts under.
-    let keys = LoginKeys::new(&Email::lookup_key(&user.email), client);
-    let throttle = state.config.login_throttle();
-    let guess = throttle.guess(&state.db, &keys, state.clock.now()).await?;
-    let hash = db::find_password_hash(&state.db, user.id).await?;
-    let matched = state.hashing.verify(Password::new(password), hash).await?;
-    if matched {
-        guess.succeeded(&state.db).await?;
-    } else {
-        let kind = audit::Kind::PasswordCheckFailed;
-        audit::record(state, kind, Some(user.id), None, Some(client), Some(action)).await;
-    }
-    Ok(matched)
 }

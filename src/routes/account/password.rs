@@ -4,51 +4,52 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{
-    WRONG_PASSWORD, code_field, invalid_code, is_current_password, take_valid_code, validated,
+use super::{WRONG_PASSWORD, code_field, invalid_code, take_valid_code};
+use crate::audit::{Event, Kind};
+use crate::auth::{
+    AuthUser, ClientIp, CodePurpose, OneTimeCode, Recipient, SessionChange, confirm_password,
+    send_code_mail,
 };
-use crate::audit;
-use crate::auth::{AuthUser, ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail};
-use crate::body::Fields;
+use crate::body::{Body, Field};
 use crate::db::{self, CodeOwner, CodeUse};
-use crate::domain::{Email, Invalid, Password};
+use crate::domain::{Email, Password, PasswordPolicy};
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
+use crate::routes::{new_password, validated};
 use crate::state::AppState;
 
-const MISMATCH: &str = "Passwords do not match.";
-
 /// The address to mail a reset code to.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetRequestBody {
-    #[schema(example = "new.hero@example.com", max_length = 254)]
-    pub email: String,
+    #[schema(value_type = String, example = "new.hero@example.com", max_length = 254)]
+    pub email: Field,
 }
 
 /// The reset code and the new password, twice.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordBody {
-    #[schema(example = "new.hero@example.com", max_length = 254)]
-    pub email: String,
-    #[schema(example = "123456", min_length = 6, max_length = 6)]
-    pub code: String,
-    #[schema(min_length = 8, max_length = 1024)]
-    pub password: String,
-    #[schema(min_length = 8, max_length = 1024)]
-    pub re_password: String,
+    #[schema(value_type = String, example = "new.hero@example.com", max_length = 254)]
+    pub email: Field,
+    #[schema(value_type = String, example = "123456", min_length = 6, max_length = 6)]
+    pub code: Field,
+    #[schema(value_type = String, min_length = 8, max_length = 1024)]
+    pub password: Field,
+    #[schema(value_type = String, min_length = 8, max_length = 1024)]
+    pub re_password: Field,
 }
 
 /// The current password and the new one, twice.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangePasswordBody {
-    pub old_password: String,
-    #[schema(min_length = 8, max_length = 1024)]
-    pub new_password: String,
-    #[schema(min_length = 8, max_length = 1024)]
-    pub confirm_new_password: String,
+    #[schema(value_type = String)]
+    pub old_password: Field,
+    #[schema(value_type = String, min_length = 8, max_length = 1024)]
+    pub new_password: Field,
+    #[schema(value_type = String, min_length = 8, max_length = 1024)]
+    pub confirm_new_password: Field,
 }
 
 fn detail(text: &str) -> Json<Detail> {
@@ -57,34 +58,25 @@ fn detail(text: &str) -> Json<Detail> {
     })
 }
 
-/// A required, well-formed address.
-fn email_field(fields: &Fields, errors: &mut FieldErrors) -> Option<Email> {
-    let raw = fields.required_text("email", errors)?;
-    Email::parse(&raw)
-        .map_err(|Invalid(messages)| errors.add("email", messages))
-        .ok()
+impl ResetRequestBody {
+    fn email(&self) -> Result<Email, ApiError> {
+        let mut errors = FieldErrors::new();
+        let email = self.email.parse(&mut errors, Email::parse);
+        validated(errors, email)
+    }
 }
 
-/// A new password and its confirmation: the registration policy under `field`, a mismatch
-/// under `confirm_field`.
-fn new_password_fields(
-    state: &AppState,
-    fields: &Fields,
-    (field, confirm_field): (&str, &str),
-    email: Option<&Email>,
-    errors: &mut FieldErrors,
-) -> Option<Password> {
-    let password = fields.required_text(field, errors).map(Password::new);
-    let confirm = fields.required_text(confirm_field, errors);
-    if let Some(password) = &password {
-        if let Err(Invalid(messages)) = state.policy.check(password, email) {
-            errors.add(field, messages);
-        }
-        if confirm.is_some_and(|c| c != password.expose()) {
-            errors.add(confirm_field, [MISMATCH.to_owned()]);
-        }
+impl ResetPasswordBody {
+    /// The address, the code, and a new password the policy accepts, typed twice alike.
+    fn parse(&self, policy: &PasswordPolicy) -> Result<(Email, OneTimeCode, Password), ApiError> {
+        let mut errors = FieldErrors::new();
+        let email = self.email.parse(&mut errors, Email::parse);
+        let code = code_field(&self.code, &mut errors);
+        let fields = (&self.password, Some(&self.re_password));
+        let password = new_password(fields, policy, email.as_ref(), &mut errors);
+        let ((email, code), password) = validated(errors, email.zip(code).zip(password))?;
+        Ok((email, code, password))
     }
-    password
 }
 
 /// Mail a password reset code. Always the same answer, in the same time, whether or not an
@@ -106,11 +98,9 @@ fn new_password_fields(
 pub async fn request_password_reset(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    fields: Fields,
+    Body(body): Body<ResetRequestBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = email_field(&fields, &mut errors);
-    let email = validated(errors, email)?;
+    let email = body.email()?;
     // Counted whether or not the address has an account, so the limit reveals nothing.
     let to = Recipient::EmailKey(email.key().to_owned());
     send_code_mail(&state, client, CodePurpose::ResetPassword, to).await?;
@@ -136,19 +126,9 @@ pub async fn request_password_reset(
 pub async fn reset_password(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    fields: Fields,
+    Body(body): Body<ResetPasswordBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = email_field(&fields, &mut errors);
-    let code = code_field(&fields, &mut errors);
-    let password = new_password_fields(
-        &state,
-        &fields,
-        ("password", "re_password"),
-        email.as_ref(),
-        &mut errors,
-    );
-    let ((email, code), password) = validated(errors, email.zip(code).zip(password))?;
+    let (email, code, password) = body.parse(&state.policy)?;
     let purpose = CodePurpose::ResetPassword;
     let valid = take_valid_code(&state, purpose, CodeOwner::EmailKey(email.key()), &code).await?;
     let hash = state.hashing.hash(password).await?;
@@ -158,8 +138,10 @@ pub async fn reset_password(
     if !db::use_code(&state.db, &valid, state.clock.now(), reset).await? {
         return Err(invalid_code());
     }
-    let (user, ip) = (Some(valid.user_id), Some(client));
-    audit::record(&state, audit::Kind::PasswordReset, user, None, ip, None).await;
+    let event = Event::new(Kind::PasswordReset)
+        .user(valid.user_id)
+        .ip(client);
+    event.record(&state).await;
     let change = SessionChange::User(valid.user_id);
     Ok((change, detail("Password has been reset.")))
 }
@@ -186,28 +168,27 @@ pub async fn change_password(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     auth: AuthUser,
-    fields: Fields,
+    Body(body): Body<ChangePasswordBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let mut errors = FieldErrors::new();
-    let old = fields.required_text("old_password", &mut errors);
+    let old = body.old_password.text(&mut errors).map(Password::new);
     let email = Email::parse(&auth.user().email).ok();
-    let new = new_password_fields(
-        &state,
-        &fields,
-        ("new_password", "confirm_new_password"),
-        email.as_ref(),
-        &mut errors,
-    );
+    let fields = (&body.new_password, Some(&body.confirm_new_password));
+    let new = new_password(fields, &state.policy, email.as_ref(), &mut errors);
     if let Some(old) = old {
-        if !is_current_password(&state, &auth, client, old, "change_password").await? {
-            errors.add("old_password", [WRONG_PASSWORD.to_owned()]);
+        let action = "change_password";
+        if !confirm_password(&state, auth.user(), client, old, action).await? {
+            body.old_password
+                .reject(&mut errors, [WRONG_PASSWORD.to_owned()]);
         }
     }
     let new = validated(errors, new)?;
     let hash = state.hashing.hash(new).await?;
     db::change_password(&state.db, auth.user().id, &hash, auth.token_id()).await?;
-    let (user, ip) = (Some(auth.user().id), Some(client));
-    audit::record(&state, audit::Kind::PasswordChanged, user, None, ip, None).await;
+    let event = Event::new(Kind::PasswordChanged)
+        .user(auth.user().id)
+        .ip(client);
+    event.record(&state).await;
     let change = SessionChange::User(auth.user().id);
     Ok((change, detail("Password changed.")))
 }

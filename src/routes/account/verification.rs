@@ -4,32 +4,50 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{code_field, invalid_code, take_valid_code, user_id_field, validated};
-use crate::auth::{ClientIp, CodePurpose, Recipient, SessionChange, send_code_mail};
-use crate::body::Fields;
+use super::{code_field, invalid_code, take_valid_code, user_id_field};
+use crate::auth::{ClientIp, CodePurpose, OneTimeCode, Recipient, SessionChange, send_code_mail};
+use crate::body::{Body, Field};
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::error::{ApiError, FieldErrors};
 use crate::routes::schemas::{Detail, ValidationErrors};
+use crate::routes::validated;
 use crate::state::AppState;
 
 /// The code from the verification mail.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyEmailBody {
     #[schema(schema_with = crate::routes::schemas::integer_or_digits)]
-    pub user_id: i64,
+    pub user_id: Field,
     /// Six digits.
-    #[schema(example = "123456", min_length = 6, max_length = 6)]
-    pub code: String,
+    #[schema(value_type = String, example = "123456", min_length = 6, max_length = 6)]
+    pub code: Field,
 }
 
 /// Whose verification code to send again.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResendCodeBody {
     #[schema(schema_with = crate::routes::schemas::integer_or_digits)]
-    pub user_id: i64,
+    pub user_id: Field,
+}
+
+impl VerifyEmailBody {
+    fn parse(&self) -> Result<(i64, OneTimeCode), ApiError> {
+        let mut errors = FieldErrors::new();
+        let user_id = user_id_field(&self.user_id, &mut errors);
+        let code = code_field(&self.code, &mut errors);
+        validated(errors, user_id.zip(code))
+    }
+}
+
+impl ResendCodeBody {
+    fn user_id(&self) -> Result<i64, ApiError> {
+        let mut errors = FieldErrors::new();
+        let user_id = user_id_field(&self.user_id, &mut errors);
+        validated(errors, user_id)
+    }
 }
 
 /// Confirm the email address with the code mailed at registration (or by resend-code).
@@ -49,12 +67,9 @@ pub struct ResendCodeBody {
 )]
 pub async fn verify_email(
     State(state): State<AppState>,
-    fields: Fields,
+    Body(body): Body<VerifyEmailBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let user_id = user_id_field(&fields, &mut errors);
-    let code = code_field(&fields, &mut errors);
-    let (user_id, code) = validated(errors, user_id.zip(code))?;
+    let (user_id, code) = body.parse()?;
     let purpose = CodePurpose::VerifyEmail;
     let valid = take_valid_code(&state, purpose, CodeOwner::Id(user_id), &code).await?;
     if !db::use_code(&state.db, &valid, state.clock.now(), CodeUse::VerifyEmail).await? {
@@ -86,11 +101,9 @@ pub async fn verify_email(
 pub async fn resend_verification_code(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    fields: Fields,
+    Body(body): Body<ResendCodeBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let user_id = user_id_field(&fields, &mut errors);
-    let user_id = validated(errors, user_id)?;
+    let user_id = body.user_id()?;
     let to = Recipient::UserId(user_id);
     send_code_mail(&state, client, CodePurpose::VerifyEmail, to).await?;
     let sent = Json(Detail {
@@ -98,24 +111,4 @@ pub async fn resend_verification_code(
             .to_owned(),
     });
     Ok((SessionChange::Nothing, sent))
-}
-
-/// With `KITCHEN_API_REQUIRE_VERIFIED_EMAIL` on, refuses a login whose password was right
-/// but whose address is not verified yet. Only called after the password matched, so it
-/// tells nothing to someone who does not know the password.
-pub async fn check_login_allowed(state: &AppState, user_id: i64) -> Result<(), ApiError> {
-    if !state.config.require_verified_email {
-        return Ok(());
-    }
-    let verified = db::find_mail_target_by_id(&state.db, user_id)
-        .await?
-        .is_some_and(|t| t.email_verified);
-    if verified {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            "non_field_errors",
-            "E-mail is not verified.",
-        ))
-    }
 }

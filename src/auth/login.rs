@@ -1,0 +1,199 @@
+//! Logging in, and re-entering the password for a sensitive action: both are guesses counted by
+//! one throttle under the same account and address keys, before the password is checked.
+
+use std::net::IpAddr;
+
+use super::{LoginKeys, PlainToken, SessionChange, announce_session_change};
+use crate::audit::{self, Event, Kind};
+use crate::db::{self, NewToken, UserRow};
+use crate::domain::{Email, Password};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The same answer for an unknown address, a wrong password and a deactivated account.
+const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
+
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub token: PlainToken,
+    pub user_id: i64,
+    pub email: String,
+}
+
+/// Logs in with `email` as typed: throttle, verify, rehash, verified-email policy, event, token.
+pub async fn log_in(
+    state: &AppState,
+    email: &str,
+    password: Password,
+    client: IpAddr,
+    user_agent: Option<&str>,
+) -> Result<LoggedIn, ApiError> {
+    // A malformed address is just an unknown one, and costs the same.
+    let key = Email::lookup_key(email);
+    let keys = LoginKeys::new(&key, client);
+    let db::LoginRead {
+        account,
+        tokens: held_tokens,
+        account_throttle,
+        address_throttle,
+    } = db::read_login(&state.db, &key, keys.account(), keys.address()).await?;
+    // While delayed, even the right password is refused, mostly without a write.
+    let throttle = state.config.login_throttle();
+    throttle.check(account_throttle, address_throttle, state.clock.now())?;
+    let active = account.as_ref().is_some_and(|a| a.is_active);
+    let hash = account.as_ref().map(|a| a.password_hash.clone());
+    let matched = guess_password(state, &keys, hash, password.clone(), |m| m && active).await?;
+    let account = match account {
+        Some(a) if matched && a.is_active => a,
+        _ => {
+            tracing::info!("login failed");
+            crate::metrics::record_login(false);
+            // Written for known and unknown addresses alike: the same work either way.
+            let why = failure_reason(account.as_ref().map(|a| a.is_active), matched, email);
+            let known = account.as_ref().map(|a| a.id);
+            let event = Event::new(Kind::LoginFailed).maybe_user(known);
+            event.ip(client).detail(&why).record(state).await;
+            return Err(ApiError::field("non_field_errors", BAD_CREDENTIALS));
+        }
+    };
+    // Only now, after the right password: the extra hash says nothing to someone without it.
+    upgrade_password_hash(state, &account, password).await;
+    check_verified_email(state, account.id).await?;
+
+    let token = PlainToken::generate();
+    let event = Event::new(Kind::LoginSucceeded).user(account.id).ip(client);
+    let event = event.row(state);
+    let digest = token.digest();
+    let new_token = NewToken {
+        digest: digest.as_bytes(),
+        created_at: state.clock.now(),
+        user_agent,
+    };
+    let keep = i64::from(state.config.max_tokens_per_user);
+    let revoked =
+        db::store_login(&state.db, account.id, &new_token, held_tokens, keep, &event).await?;
+    if revoked > 0 {
+        // Pushing out the oldest tokens changed sessions other processes may cache.
+        announce_session_change(state, SessionChange::User(account.id)).await;
+    }
+    audit::log(&event);
+    crate::metrics::record_login(true);
+    Ok(LoggedIn {
+        token,
+        user_id: account.id,
+        email: account.email,
+    })
+}
+
+/// Whether `password` is `user`'s current one; `action` names a wrong one's security event.
+pub async fn confirm_password(
+    state: &AppState,
+    user: &UserRow,
+    client: IpAddr,
+    password: Password,
+    action: &str,
+) -> Result<bool, ApiError> {
+    let keys = LoginKeys::new(&Email::lookup_key(&user.email), client);
+    let hash = db::find_password_hash(&state.db, user.id).await?;
+    let matched = guess_password(state, &keys, hash, password, |m| m).await?;
+    if !matched {
+        let event = Event::new(Kind::PasswordCheckFailed)
+            .user(user.id)
+            .ip(client);
+        event.detail(action).record(state).await;
+    }
+    Ok(matched)
+}
+
+/// Counts a guess, verifies it (also without a hash, so an unknown account costs the same) and
+/// takes the count back if `accepted(matched)`. Returns whether the password matched.
+async fn guess_password(
+    state: &AppState,
+    keys: &LoginKeys,
+    hash: Option<String>,
+    password: Password,
+    accepted: impl FnOnce(bool) -> bool,
+) -> Result<bool, ApiError> {
+    let throttle = state.config.login_throttle();
+    let guess = throttle.guess(&state.db, keys, state.clock.now()).await?;
+    let matched = state.hashing.verify(password, hash).await?;
+    if accepted(matched) {
+        guess.succeeded(&state.db).await?;
+    }
+    Ok(matched)
+}
+
+/// Rehashes a Django or outdated Argon2 hash; a failure costs the upgrade, never the login.
+async fn upgrade_password_hash(state: &AppState, account: &db::Credentials, password: Password) {
+    if !state.hashing.needs_rehash(&account.password_hash) {
+        return;
+    }
+    let upgraded = match state.hashing.hash(password).await {
+        Ok(new_hash) => {
+            db::update_password_hash(&state.db, account.id, &account.password_hash, &new_hash)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))
+        }
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    };
+    match upgraded {
+        Ok(true) => tracing::info!(user_id = account.id, "password hash upgraded"),
+        Ok(false) => tracing::info!(
+            user_id = account.id,
+            "password changed meanwhile; hash kept"
+        ),
+        Err(e) => tracing::warn!(user_id = account.id, error = %e, "password hash upgrade failed"),
+    }
+}
+
+/// Only called after the password matched, so it tells nothing to someone without it.
+async fn check_verified_email(state: &AppState, user_id: i64) -> Result<(), ApiError> {
+    if !state.config.require_verified_email {
+        return Ok(());
+    }
+    let verified = db::find_mail_target_by_id(&state.db, user_id)
+        .await?
+        .is_some_and(|t| t.email_verified);
+    if verified {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "non_field_errors",
+            "E-mail is not verified.",
+        ))
+    }
+}
+
+/// Why a login failed, for staff. Names only a well-formed address: people type passwords into
+/// the email field, and the log never holds a secret.
+fn failure_reason(active: Option<bool>, matched: bool, email: &str) -> String {
+    match active {
+        Some(_) if !matched => "wrong password".to_owned(),
+        Some(_) => "account inactive".to_owned(),
+        None => match Email::parse(email.trim()) {
+            Ok(address) => format!("no such account: {}", address.as_str()),
+            Err(_) => "no such account (not an email address; not recorded)".to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_reason;
+
+    #[test]
+    fn a_failure_reason_never_records_what_is_not_an_address() {
+        assert_eq!(
+            failure_reason(Some(true), false, "a@b.co"),
+            "wrong password"
+        );
+        assert_eq!(
+            failure_reason(Some(false), true, "a@b.co"),
+            "account inactive"
+        );
+        let unknown = failure_reason(None, false, " cook@example.com ");
+        assert_eq!(unknown, "no such account: cook@example.com");
+        let secret = failure_reason(None, false, "hunter2 hunter2");
+        assert!(!secret.contains("hunter2"), "{secret}");
+    }
+}
