@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::pages::{Page, PageRequest, PageSizes};
 use super::schemas::{Detail, ValidationErrors};
 use super::users::Profile;
 use crate::audit::{Event, Kind};
@@ -21,8 +22,10 @@ use crate::db::{self, FlagChanges, StaffWrite};
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 
-const DEFAULT_PAGE_SIZE: i64 = 20;
-const MAX_PAGE_SIZE: i64 = 100;
+const USER_PAGES: PageSizes = PageSizes {
+    default: 20,
+    max: Some(100),
+};
 
 /// An authenticated staff member or superuser; anyone else is refused with 403.
 pub struct StaffUser(pub AuthUser);
@@ -38,17 +41,6 @@ impl FromRequestParts<AppState> for StaffUser {
             Err(ApiError::Forbidden)
         }
     }
-}
-
-/// One page of users, as DRF's `PageNumberPagination` shapes it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserPage<'a> {
-    pub count: i64,
-    /// Absolute URL of the next page (on `KITCHEN_API_PUBLIC_URL`), or null.
-    pub next: Option<String>,
-    /// Absolute URL of the previous page (on `KITCHEN_API_PUBLIC_URL`), or null.
-    pub previous: Option<String>,
-    pub results: Vec<Profile<'a>>,
 }
 
 /// The flags staff can change.
@@ -94,7 +86,7 @@ pub struct Revoked {
         ("page_size" = Option<i64>, Query, description = "Users per page, 1–100 (default 20)"),
     ),
     responses(
-        (status = 200, body = UserPage), (status = 401, body = Detail), (status = 403, body = Detail),
+        (status = 200, body = Page<Profile>), (status = 401, body = Detail), (status = 403, body = Detail),
         (status = 404, description = "`{\"detail\": \"Invalid page.\"}`", body = Detail),
     )
 )]
@@ -104,53 +96,27 @@ pub async fn list_users(
     StaffUser(staff): StaffUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let invalid_page = || ApiError::NotFoundDetail("Invalid page.");
     let search = params.get("search").map_or("", |s| s.trim());
-    let page = match params.get("page") {
-        None => 1,
-        Some(p) => p
-            .parse::<i64>()
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(invalid_page)?,
-    };
-    let page_size = params
-        .get("page_size")
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|n| *n >= 1)
-        .map_or(DEFAULT_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE));
-    let offset = (page - 1).saturating_mul(page_size);
-    let (count, rows) = db::list_users(&state.db, search, page_size, offset).await?;
-    if page > 1 && rows.is_empty() {
-        return Err(invalid_page());
-    }
-    let detail = format!("search={search:?} page={page} page_size={page_size}");
+    let page = PageRequest::from_query(&params, USER_PAGES)?;
+    let (count, rows) = db::list_users(&state.db, search, page.limit(), page.offset()).await?;
+    let results = rows.iter().map(Profile::from).collect();
+    let listed = page.page(
+        count,
+        results,
+        &state.public_url,
+        "/users/",
+        &[("search", search)],
+    )?;
+    let detail = format!(
+        "search={search:?} page={} page_size={}",
+        page.number(),
+        page.limit()
+    );
     let event = Event::new(Kind::StaffListedUsers)
         .by(staff.user().id)
         .ip(client);
     event.detail(&detail).record(&state).await;
-    let link = |p: i64| {
-        let mut query = form_urlencoded(&[("page", &p.to_string())]);
-        if params.contains_key("page_size") {
-            query.push_str(&format!("&page_size={page_size}"));
-        }
-        if !search.is_empty() {
-            query.push('&');
-            query.push_str(&form_urlencoded(&[("search", search)]));
-        }
-        state.public_url.join(&format!("/users/?{query}"))
-    };
-    Ok(Json(UserPage {
-        count,
-        next: (offset + page_size < count).then(|| link(page + 1)),
-        previous: (page > 1).then(|| link(page - 1)),
-        results: rows.iter().map(Profile::from).collect(),
-    })
-    .into_response())
-}
-
-fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(pairs).unwrap_or_default()
+    Ok(Json(listed).into_response())
 }
 
 /// One user's profile (staff only).
