@@ -16,6 +16,28 @@ pub use phone_number::PhoneNumber;
 pub use picture_url::PictureUrl;
 pub use text::{Bio, Name};
 
+/// The text of an optional field, trimmed; `None` when blank, which clears the field.
+fn non_blank(raw: &str) -> Option<&str> {
+    let trimmed = raw.trim();
+    (!trimmed.is_empty()).then_some(trimmed)
+}
+
+/// `as_str` and `into_inner` for a value type that wraps a `String`.
+macro_rules! text_value {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+    };
+}
+use text_value;
+
 /// Why a value was refused: the messages shown to the client under the field's name, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub Vec<String>);

@@ -15,10 +15,9 @@ pub struct PhoneNumber(String);
 impl PhoneNumber {
     /// `Ok(None)`: clear it. Spaces, `-`, `(` and `)` are formatting and dropped.
     pub fn parse(raw: &str) -> Result<Option<PhoneNumber>, Invalid> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        let Some(trimmed) = super::non_blank(raw) else {
             return Ok(None);
-        }
+        };
         let normalized: String = trimmed
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
@@ -34,15 +33,9 @@ impl PhoneNumber {
             Err(Invalid::one(INVALID_MESSAGE))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
-    }
 }
+
+super::text_value!(PhoneNumber);
 
 #[cfg(test)]
 mod tests {

@@ -15,10 +15,9 @@ pub struct PictureUrl(String);
 
 impl PictureUrl {
     pub fn parse(raw: &str) -> Result<Option<PictureUrl>, Invalid> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        let Some(trimmed) = super::non_blank(raw) else {
             return Ok(None);
-        }
+        };
         if trimmed.chars().count() > MAX_LENGTH {
             return Err(Invalid(vec![max_length_message(MAX_LENGTH)]));
         }
@@ -27,14 +26,6 @@ impl PictureUrl {
         } else {
             Err(Invalid::one(INVALID_MESSAGE))
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
     }
 }
 
@@ -59,6 +50,8 @@ fn is_valid(candidate: &str) -> bool {
         Err(_) => false,
     }
 }
+
+super::text_value!(PictureUrl);
 
 #[cfg(test)]
 mod tests {

@@ -13,30 +13,12 @@ pub struct Name(String);
 impl Name {
     /// `Ok(None)`: clear it. Control characters would break layouts and logs.
     pub fn parse(raw: &str) -> Result<Option<Name>, Invalid> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Ok(None);
-        }
-        let mut failures = Vec::new();
-        if trimmed.chars().count() > NAME_MAX_LENGTH {
-            failures.push(max_length_message(NAME_MAX_LENGTH));
-        }
-        if trimmed.chars().any(char::is_control) {
-            failures.push("Name may not contain control characters.".to_owned());
-        }
-        if failures.is_empty() {
-            Ok(Some(Name(trimmed.to_owned())))
-        } else {
-            Err(Invalid(failures))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
+        let rule = Rule {
+            max_length: NAME_MAX_LENGTH,
+            refused: char::is_control,
+            refusal: "Name may not contain control characters.",
+        };
+        rule.check(raw).map(|text| text.map(Name))
     }
 }
 
@@ -46,30 +28,43 @@ pub struct Bio(String);
 
 impl Bio {
     pub fn parse(raw: &str) -> Result<Option<Bio>, Invalid> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        let rule = Rule {
+            max_length: BIO_MAX_LENGTH,
+            refused: |c| c == '\0',
+            refusal: "Bio may not contain null characters.",
+        };
+        rule.check(raw).map(|text| text.map(Bio))
+    }
+}
+
+super::text_value!(Name);
+super::text_value!(Bio);
+
+/// A free-text field's rules: a length, and characters it may not hold.
+struct Rule {
+    max_length: usize,
+    refused: fn(char) -> bool,
+    refusal: &'static str,
+}
+
+impl Rule {
+    /// The trimmed text, `None` when blank, or every rule it breaks.
+    fn check(&self, raw: &str) -> Result<Option<String>, Invalid> {
+        let Some(trimmed) = super::non_blank(raw) else {
             return Ok(None);
-        }
+        };
         let mut failures = Vec::new();
-        if trimmed.chars().count() > BIO_MAX_LENGTH {
-            failures.push(max_length_message(BIO_MAX_LENGTH));
+        if trimmed.chars().count() > self.max_length {
+            failures.push(max_length_message(self.max_length));
         }
-        if trimmed.contains('\0') {
-            failures.push("Bio may not contain null characters.".to_owned());
+        if trimmed.chars().any(self.refused) {
+            failures.push(self.refusal.to_owned());
         }
         if failures.is_empty() {
-            Ok(Some(Bio(trimmed.to_owned())))
+            Ok(Some(trimmed.to_owned()))
         } else {
             Err(Invalid(failures))
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
     }
 }
 
