@@ -3,11 +3,11 @@ of a change, or for the before/after comparison of a reshape, without a full `be
 
 On these shared 2-core machines req/s between identical runs varies by up to 30 %; the
 server's CPU time per request (utime + stime from /proc/PID/stat over the requests wrk
-counted) moves much less, so it is the figure to compare. Each round starts binary A, then B,
-on the same database, warms it up and measures one wrk run. With `--baseline`, each round
-first measures the axum baseline (`examples/bench_baseline`) the same way, and each binary's
-ratio to it is the median over rounds of the ratio within a round, as bench/run pairs its
-slices: the rounds' swings in the machine's speed cancel out.
+counted) moves much less, so it is the figure to compare. Each round starts A and B in turn
+(A B, then B A) on the same database, warms each up and measures one wrk run. With
+`--baseline`, each round first measures the axum baseline (`examples/bench_baseline`) the
+same way, and each build's ratio to it is the median over rounds of the ratio within a round,
+as bench/run pairs its slices: the machine's swings between rounds cancel out.
 
 `--db` is a SQLite file (or a postgres:// URL) seeded with `examples/bench_seed` and
 `--tokens` the token file it wrote. With `--storm`, a second wrk logs in (32 connections)
@@ -187,7 +187,9 @@ def main(argv: list[str]) -> int:
     names = [n for n in NAMES if n != "baseline" or a.baseline is not None]
     results: dict[str, list] = {n: [] for n in names}
     for n in range(a.rounds):
-        for name in names:
+        # A B, then B A: neither build always runs on what the other left warm.
+        order = names if n % 2 == 0 else [x for x in names if x == "baseline"] + ["B", "A"]
+        for name in order:
             r = one(name, a)
             r["cycle"] = n
             results[name].append(r)
