@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -39,9 +40,7 @@ def ensure_tools(need_pg: bool) -> None:
         log("psql is missing: apt-get install -y postgresql-client")
         subprocess.run(["apt-get", "install", "-y", "postgresql-client"], check=True,
                        timeout=600, stdout=subprocess.DEVNULL)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         log("matplotlib is missing: pip install matplotlib")
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "matplotlib"],
                        check=True, timeout=900)
