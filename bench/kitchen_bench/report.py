@@ -183,7 +183,10 @@ def targets(w, res: dict, rel: str, chart_ok: bool, decisions: bool) -> None:
       "percentage of the machine that the server, wrk and PostgreSQL got, i.e. the throughput "
       "at the same CPU cost per request had the benchmark been alone. It removes most of the "
       "disturbance but not all: under contention requests batch up and each costs a little less "
-      "CPU, so normalized figures lean high, and latencies cannot be corrected at all.")
+      "CPU, so normalized figures lean high, and latencies cannot be corrected at all. "
+      "Normalized logins and registrations are set against the all-cores hash rate at the "
+      "CPU time one hash took while every core hashed (cores ÷ that time), which other work "
+      "does not slow down as it does the wall-clock rate.")
     w("")
     if decisions:
         w("Why the service is built the way these figures show: [`decisions/`](decisions/).")

@@ -48,8 +48,9 @@ def basis(threshold: float, *meds: dict) -> tuple[str, list]:
 
 def hash_ratio(med: dict, k: str, all_cores_per_s: float | None = None) -> float | None:
     """Logins or registrations over the all-cores hash rate: the median over runs of each
-    run's rate over the rate timed on either side of it; for runs without their own timings
-    (the storm's logins), the median rate over the whole run's all-cores rate."""
+    run's rate over the rate timed on either side of it (CPU-normalized against CPU-based,
+    see `all_cores_cpu_rate`); for runs without their own timings (the storm's logins), the
+    median rate over the whole run's all-cores rate."""
     paired = med.get("norm_vs_all_cores" if k == "norm_rps" else "vs_all_cores")
     return paired if paired is not None else ratio(med.get(k), all_cores_per_s)
 

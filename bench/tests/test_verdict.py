@@ -52,9 +52,12 @@ class HashingVerdictTests(unittest.TestCase):
         self.assertIsNone(t["ratio"])
         self.assertIsNone(t["pass"])
 
-    def test_a_disturbed_run_is_judged_on_its_cpu_normalized_rate(self):
-        r = hashed_run(90, all_cores=120, ceiling=140, norm_rps=114,
-                       cpu=cpu(other=25, server=75, hashing=70, load=1))
+    def test_a_disturbed_run_is_judged_like_with_like_on_cpu_time(self):
+        # Other work halved both the logins and the wall-clock all-cores rate (60/s); the
+        # normalized logins (114/s) are set against 2 cores ÷ 16.7 ms of CPU per hash.
+        r = hashed_run(57, all_cores=60, ceiling=140, norm_rps=114,
+                       cpu=cpu(other=50, server=49, hashing=47, load=1))
+        r["all_cores_hash_ms"] = 2000 / 120
         t = rows(with_hashing([r]))["logins/s"]
         self.assertEqual(t["basis"], "CPU-normalized")
         self.assertAlmostEqual(t["ratio"], 0.95)
