@@ -1,11 +1,7 @@
-//! Benchmark baseline: the smallest useful axum 0.8 server, one handler that answers every
-//! request (any method, any path) with a small fixed JSON object, on tokio's multi-threaded
-//! runtime. `bench/run` drives it with the same wrk scripts as the real service, so its
-//! throughput is the ceiling any axum service can reach on this machine, and the service's
-//! figures are reported as a ratio of it.
-//!
-//! Usage: `bench_baseline [ADDR]` (or `BENCH_BASELINE_BIND=ADDR`), default `127.0.0.1:0`.
-//! It prints `listening on http://ADDR` once bound and stops on Ctrl-C or SIGTERM.
+//! Benchmark baseline: one axum handler answering every request with a small JSON object,
+//! driven with the service's wrk scripts, so the service's figures are ratios of what any axum
+//! service reaches here. `bench_baseline [ADDR]` (or `BENCH_BASELINE_BIND`; default
+//! `127.0.0.1:0`) prints `listening on http://ADDR` and stops on Ctrl-C or SIGTERM.
 
 use std::io::Write;
 
@@ -50,7 +46,6 @@ async fn shutdown() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => {
-            // Without a SIGTERM handler the default action still ends the process.
             let _ = tokio::signal::ctrl_c().await;
             return;
         }

@@ -1,19 +1,8 @@
-//! Benchmark helper: how long one password hash takes with the service's configured Argon2id
-//! parameters. It reads the same settings as `kitchen-api` (flags or `KITCHEN_API_ARGON2_*`
-//! and the other environment variables), hashes a password `--iterations` times with the
-//! crate's own [`Argon2Hasher`] on one thread, verifies the last hash as often, and prints one
-//! JSON object: the median, minimum and maximum times in milliseconds, and the settings used
-//! (`bench/run` derives the "hash ceiling", cores ÷ hash time, from it). Besides wall-clock time
-//! it reports the thread's own CPU time per hash (`CLOCK_THREAD_CPUTIME_ID`), which other work
-//! on a shared machine does not inflate. (`/proc/thread-self/schedstat`, used before, is only
-//! brought up to date at scheduler ticks on some kernels: its per-hash figures came in 4 ms
-//! steps, and their median understated a hash by 2 ms here.)
-//!
-//! Then it hashes on every core at once (one thread per core, `--parallel-iterations` hashes
-//! each, `--iterations` unless given) and reports that too: the hashes per second the machine
-//! sustains when all cores hash, and each hash's CPU time then. Argon2 is memory-bound, so concurrent hashes can slow each other down
-//! (shared caches and memory bandwidth); this figure says how much, and is reported beside
-//! the ceiling, not instead of it.
+//! Benchmark helper: times the service's password hash with its own settings and prints one
+//! JSON object: one hash at a time (wall and thread CPU time, which a shared machine does not
+//! inflate), then one hash per core at once. `bench/run` judges logins and registrations
+//! against that all-cores rate: concurrent 19 MiB hashes slow each other down through shared
+//! caches and memory bandwidth, so cores ÷ one hash alone is only shown beside it.
 
 use std::io::Write;
 use std::time::Instant;
@@ -33,8 +22,7 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     iterations: usize,
 
-    /// How many hashes each thread makes when every core hashes at once (default: as many as
-    /// `--iterations`). The rate is taken over the whole run, so more gives a steadier figure.
+    /// Hashes per thread when every core hashes at once (default: `--iterations`).
     #[arg(long)]
     parallel_iterations: Option<usize>,
 
@@ -50,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     let password = Password::new("correct-horse-battery-staple-42".to_owned());
     let iterations = args.iterations.max(1);
 
-    // One untimed hash first: page faults on the first 19 MiB block are a start-up cost.
+    // Untimed: page faults on the first 19 MiB block are a start-up cost.
     let mut phc = hasher.hash(&password)?;
     let mut hash_ms = Vec::with_capacity(iterations);
     let mut hash_cpu_ms = Vec::with_capacity(iterations);
@@ -74,8 +62,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(ok, "a fresh hash did not verify");
     }
 
-    // A login verifies and a registration hashes: both are one Argon2 run, so "one hash" is
-    // the median over both kinds of sample.
+    // A login verifies and a registration hashes: both are one Argon2 run.
     let mut both_cpu_ms: Vec<f64> = hash_cpu_ms.iter().chain(&verify_cpu_ms).copied().collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = args.parallel_iterations.unwrap_or(iterations).max(1);
@@ -105,8 +92,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cores` threads hashing `iterations` times each, all at once: hashes per second over the
-/// whole run (wall clock) and the CPU time of each hash.
+/// `cores` threads hashing `iterations` times each, all at once: hashes per wall-clock
+/// second and each hash's CPU time.
 fn all_cores(
     hasher: &Argon2Hasher,
     password: &Password,
@@ -139,17 +126,18 @@ fn all_cores(
             })
             .collect::<anyhow::Result<Vec<_>>>()
     })?;
-    // The untimed first hash of each thread is in the wall time too.
     let wall_s = start.elapsed().as_secs_f64();
     let mut cpu_ms: Vec<f64> = per_thread.into_iter().flatten().collect();
     Ok(serde_json::json!({
         "threads": cores,
+        // Each thread's untimed first hash is in the wall time too.
         "hashes_per_s": (cores * (iterations + 1)) as f64 / wall_s,
         "hash_cpu_ms": summary(&mut cpu_ms),
     }))
 }
 
-/// Nanoseconds this thread has spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`).
+/// This thread's CPU time in nanoseconds; the standard library has no per-thread CPU clock.
+#[allow(unsafe_code)]
 fn thread_cpu_ns() -> Option<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -1,14 +1,9 @@
-//! Benchmark helper: fills a database with many users and tokens, fast, for `bench/run`.
-//!
-//! It reads the same settings as `kitchen-api` (`DATABASE_URL`, `KITCHEN_API_ARGON2_*`, ...),
-//! opens the database with the crate's own [`Db`] and migrates it, then inserts `--users`
-//! accounts `user<ID>@bench.example.com` that all share ONE Argon2id hash of `--password`
-//! (hashed once, with the configured parameters, so logging in costs what a real login costs),
-//! and one token per user, stored as its SHA-256 digest like the service does. Rows go in
-//! batches, one transaction per batch: multi-row `INSERT`s on SQLite, `UNNEST` arrays on
-//! PostgreSQL. The texts of up to `--tokens-in-file` tokens, spread evenly over all users, are
-//! written one per line to `--tokens-file` for the load generator. The last line on stdout is a
-//! JSON summary (ids, counts, seconds).
+//! Benchmark helper: fills a database fast with `--users` accounts
+//! `user<ID>@bench.example.com`, one token each, for `bench/run` and `bench/ab`. It reads the
+//! same settings as `kitchen-api` and migrates through the crate's own [`Db`]. Every user
+//! shares ONE Argon2id hash of `--password` made with the configured parameters, so a login
+//! costs what a real one does. Up to `--tokens-in-file` token texts, spread over the whole
+//! table, go to `--tokens-file`; the last line on stdout is a JSON summary.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -98,9 +93,8 @@ async fn main() -> anyhow::Result<()> {
     let mut sqlite_conn = match &db {
         Db::Sqlite(pools) => {
             let mut conn = pools.write().acquire().await?;
-            // This connection only: a big page cache, because the unique indexes are written
-            // in random order, and no fsync, because a benchmark database that a power cut
-            // breaks is simply seeded again. The service's own connections keep their settings.
+            // This connection only: the unique indexes are written in random order, and a
+            // benchmark database that a power cut breaks is simply seeded again.
             for pragma in ["PRAGMA cache_size = -262144", "PRAGMA synchronous = OFF"] {
                 sqlx::query(pragma).execute(&mut *conn).await?;
             }
@@ -146,15 +140,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .execute(pool)
         .await?;
-        // Autovacuum would analyze the new rows soon anyway; do it now so every run starts with
-        // the same plans.
+        // So every run starts with the plans autovacuum would soon make anyway.
         sqlx::query("ANALYZE users").execute(pool).await?;
         sqlx::query("ANALYZE tokens").execute(pool).await?;
     }
     if let Db::Sqlite(pools) = &db {
-        // No ANALYZE here: the service never runs it, and with the STAT4 statistics of the
-        // bundled SQLite every query comparing an indexed column to a parameter would be
-        // prepared again on every execution (see docs/BENCHMARKS.md).
+        // No ANALYZE: the service never runs it, and with STAT4 statistics SQLite prepares
+        // a query comparing an indexed column to a parameter again on every execution.
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(pools.write())
             .await?;
