@@ -104,7 +104,7 @@ async fn a_logout_on_one_server_reaches_the_other_servers() {
 
 /// Waits (bounded, no fixed sleep) until `app` refuses `token`: another process hears of a
 /// change by NOTIFY on PostgreSQL (milliseconds), by the recorded change on SQLite (a second).
-async fn assert_refused_soon(app: &crate::helpers::TestApp, token: &str) {
+pub(crate) async fn assert_refused_soon(app: &crate::helpers::TestApp, token: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let status = app.get_me(token).await.status();

@@ -3,25 +3,11 @@
 
 use reqwest::Method;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::spawn_app_with;
+use crate::session_cache::assert_refused_soon;
 
 fn poll(c: &mut kitchen_api::config::Config) {
     c.poll_session_changes = true;
-}
-
-async fn assert_refused_soon(app: &TestApp, token: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let status = app.get_me(token).await.status();
-        if status == 401 {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still {status} for a token whose session ended on another server"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
