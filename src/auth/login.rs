@@ -44,7 +44,7 @@ pub async fn log_in(
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     let matched = guess_password(state, &keys, hash, password.clone(), |m| m && active).await?;
     let account = match account {
-        Some(a) if matched && a.is_active => a,
+        Some(a) if matched && active => a,
         _ => {
             tracing::info!("login failed");
             crate::metrics::record_login(false);
