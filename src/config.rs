@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_PUBLIC_URL")]
     pub public_url: Option<crate::public_url::PublicUrl>,
 
+    /// Region national phone numbers are read in (two letters, e.g. `NG`). Default: none; a
+    /// national number must then be valid in at least one region.
+    #[arg(long, global = true, env = "KITCHEN_API_PHONE_REGION")]
+    pub phone_region: Option<crate::domain::PhoneRegion>,
+
     /// Argon2id memory cost (KiB) of new password hashes.
     #[arg(long, global = true, env = "KITCHEN_API_ARGON2_MEMORY_KIB", default_value_t = defaults::ARGON2_MEMORY_KIB)]
     pub argon2_memory_kib: u32,
@@ -223,6 +228,7 @@ impl Default for Config {
             database_url: defaults::DATABASE_URL.to_owned(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             public_url: None,
+            phone_region: None,
             argon2_memory_kib: defaults::ARGON2_MEMORY_KIB,
             argon2_iterations: defaults::ARGON2_ITERATIONS,
             argon2_parallelism: defaults::ARGON2_PARALLELISM,

@@ -12,7 +12,7 @@ mod text;
 pub use date_of_birth::DateOfBirth;
 pub use email::Email;
 pub use password::{Password, PasswordPolicy, common_password_count};
-pub use phone_number::PhoneNumber;
+pub use phone_number::{PhoneNumber, PhoneRegion};
 pub use picture_url::PictureUrl;
 pub use text::{Bio, Name};
 

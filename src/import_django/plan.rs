@@ -79,9 +79,13 @@ pub fn plan_user(
     let bio = field(user.bio, "bio", &mut warn, |v| {
         Bio::parse(v).map(|b| b.map(Bio::into_inner))
     });
-    let phone_number = field(user.phone_number, "phone_number", &mut warn, |v| {
-        PhoneNumber::parse(v).map(|p| p.map(PhoneNumber::into_inner))
-    });
+    // Kept whatever it is: the original stored free text, and a number the app shows its
+    // customer is theirs, even where no metadata knows it.
+    let phone_number = user
+        .phone_number
+        .as_deref()
+        .and_then(PhoneNumber::imported)
+        .map(PhoneNumber::into_inner);
     let token = match user.token_key {
         None => None,
         Some(key) => match PlainToken::from_drf_key(&key.0) {
@@ -189,7 +193,10 @@ mod tests {
         assert_eq!(planned.user.password_hash, "!");
         assert_eq!(planned.user.name, None);
         assert_eq!(planned.user.date_of_birth, None);
-        assert_eq!(planned.user.phone_number.as_deref(), Some("+442079460958"));
+        assert_eq!(
+            planned.user.phone_number.as_deref(),
+            Some("+44 20 7946 0958")
+        );
         assert!(planned.token.is_none());
         let fields: Vec<_> = planned.warnings.iter().map(|w| w.field).collect();
         assert_eq!(fields, ["password", "date_of_birth", "token"]);

@@ -14,7 +14,8 @@ use crate::auth::{self, AuthUser, ClientIp, SessionChange};
 use crate::body::{Body, Field};
 use crate::db::{self, Change, ProfileChanges, UserRow};
 use crate::domain::{
-    Bio, DateOfBirth, Email, Invalid, Name, Password, PasswordPolicy, PhoneNumber, PictureUrl,
+    Bio, DateOfBirth, Email, Invalid, Name, Password, PasswordPolicy, PhoneNumber, PhoneRegion,
+    PictureUrl,
 };
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
@@ -48,7 +49,8 @@ pub struct Profile<'a> {
     #[schema(example = "Saving the world, one API call at a time.")]
     pub bio: Option<&'a str>,
     pub user_id: i64,
-    /// E.164, e.g. `+14155550123`.
+    /// As the user sent it, e.g. `08167930376` or `+2348167930376`.
+    #[schema(example = "08167930376")]
     pub phone_number: Option<&'a str>,
     pub email_verified: bool,
     /// RFC 3339, UTC.
@@ -90,8 +92,9 @@ pub struct ProfileUpdate {
     /// An absolute http(s) URL.
     #[schema(value_type = Option<String>, max_length = 2048)]
     pub profile_picture: Field,
-    /// E.164 after removing spaces, dashes and parentheses.
-    #[schema(value_type = Option<String>)]
+    /// National (`08167930376`) or international (`+2348167930376`), at most 30 characters;
+    /// kept as sent, trimmed.
+    #[schema(value_type = Option<String>, max_length = 30, example = "08167930376")]
     pub phone_number: Field,
 }
 
@@ -106,7 +109,11 @@ impl CredentialsBody {
 }
 
 impl ProfileUpdate {
-    fn changes(&self, today: chrono::NaiveDate) -> Result<ProfileChanges, ApiError> {
+    fn changes(
+        &self,
+        today: chrono::NaiveDate,
+        region: Option<PhoneRegion>,
+    ) -> Result<ProfileChanges, ApiError> {
         let mut errors = FieldErrors::new();
         let changes = ProfileChanges {
             name: change(&self.name, &mut errors, Name::parse),
@@ -115,7 +122,9 @@ impl ProfileUpdate {
             }),
             bio: change(&self.bio, &mut errors, Bio::parse),
             profile_picture: change(&self.profile_picture, &mut errors, PictureUrl::parse),
-            phone_number: change(&self.phone_number, &mut errors, PhoneNumber::parse),
+            phone_number: change(&self.phone_number, &mut errors, |s| {
+                PhoneNumber::parse(s, region)
+            }),
         };
         errors.into_result()?;
         Ok(changes)
@@ -186,7 +195,7 @@ pub async fn update_me(
     auth: AuthUser,
     Body(body): Body<ProfileUpdate>,
 ) -> Result<(SessionChange, Response), ApiError> {
-    let changes = body.changes(state.clock.today())?;
+    let changes = body.changes(state.clock.today(), state.config.phone_region)?;
     if changes.is_empty() {
         let profile = Json(Profile::from(auth.user())).into_response();
         return Ok((SessionChange::Nothing, profile));

@@ -32,6 +32,7 @@ mod outbox;
 mod oversized_bodies;
 mod password_change;
 mod password_reset;
+mod phone_numbers;
 mod privileged_accounts;
 mod profile;
 mod registration;
