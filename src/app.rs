@@ -31,7 +31,7 @@ use crate::hardening;
 use crate::mail::Mailer;
 use crate::public_url::PublicUrl;
 use crate::request_id::REQUEST_ID;
-use crate::routes::{account, audit, docs, ops, sessions, staff, tokens, users};
+use crate::routes::{account, addresses, audit, docs, ops, sessions, staff, tokens, users};
 use crate::state::{AppState, Overrides, Shared};
 
 /// Every route, each declared once: the `#[utoipa::path]` on its handler gives both the route
@@ -49,6 +49,16 @@ pub fn api() -> OpenApiRouter<AppState> {
             account::deletion::delete_me
         ))
         .declare(routes!(sessions::list_sessions))
+        .declare(routes!(
+            addresses::list_addresses,
+            addresses::create_address
+        ))
+        .declare(routes!(
+            addresses::get_address,
+            addresses::replace_address,
+            addresses::update_address,
+            addresses::delete_address
+        ))
         .declare(routes!(sessions::delete_session))
         .declare(routes!(account::verification::verify_email))
         .declare(routes!(account::verification::resend_verification_code))

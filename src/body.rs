@@ -158,6 +158,34 @@ impl Field {
         None
     }
 
+    /// A field of DRF's `ChoiceField`: `parse` gets the value as DRF compares it with the
+    /// choices (`str()` of it: numbers as their digits, booleans as `True`/`False`), never
+    /// trimmed. Missing gives `None`, with an error only when `required`.
+    pub fn choice<T>(
+        &self,
+        errors: &mut FieldErrors,
+        required: bool,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        let refuse = |errors: &mut FieldErrors, message: &str| {
+            self.reject(errors, [message.to_owned()]);
+            None
+        };
+        let shown = match self.value.as_ref() {
+            _ if self.file => return refuse(errors, "Not a valid string."),
+            None if required => return refuse(errors, "This field is required."),
+            None => return None,
+            Some(Value::Null) => return refuse(errors, "This field may not be null."),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(true)) => "True".to_owned(),
+            Some(Value::Bool(false)) => "False".to_owned(),
+            Some(other) => other.to_string(),
+        };
+        parse(&shown)
+            .map_err(|Invalid(messages)| self.reject(errors, messages))
+            .ok()
+    }
+
     /// An optional boolean: JSON `true`/`false`, or in forms `true`, `false`, `1`, `0`, `yes`,
     /// `no`, `on`, `off` (any case). Absent gives `None`.
     pub fn optional_bool(&self, errors: &mut FieldErrors) -> Option<bool> {

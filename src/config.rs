@@ -30,6 +30,7 @@ pub mod defaults {
     pub const TOKEN_LIFETIME_SECS: u64 = 90 * 24 * 60 * 60;
     pub const TOKEN_IDLE_TIMEOUT_SECS: u64 = 30 * 24 * 60 * 60;
     pub const MAX_TOKENS_PER_USER: u32 = 50;
+    pub const MAX_ADDRESSES_PER_USER: u32 = 20;
     pub const LOGIN_ACCOUNT_FREE_FAILURES: u32 = 5;
     pub const LOGIN_ADDRESS_FREE_FAILURES: u32 = 20;
     pub const LOGIN_BASE_DELAY_SECS: u64 = 1;
@@ -115,6 +116,10 @@ pub struct Config {
     /// Live tokens one user may hold (one per device); a new login revokes the oldest beyond.
     #[arg(long, global = true, env = "KITCHEN_API_MAX_TOKENS_PER_USER", default_value_t = defaults::MAX_TOKENS_PER_USER)]
     pub max_tokens_per_user: u32,
+
+    /// Delivery addresses one user may save; adding one more is refused (400).
+    #[arg(long, global = true, env = "KITCHEN_API_MAX_ADDRESSES_PER_USER", default_value_t = defaults::MAX_ADDRESSES_PER_USER)]
+    pub max_addresses_per_user: u32,
 
     /// Registrations per client address in any registration window. 0: no limit.
     #[arg(long, global = true, env = "KITCHEN_API_REGISTRATIONS_PER_ADDRESS", default_value_t = defaults::REGISTRATIONS_PER_ADDRESS)]
@@ -252,6 +257,7 @@ impl Default for Config {
             token_lifetime_secs: defaults::TOKEN_LIFETIME_SECS,
             token_idle_timeout_secs: defaults::TOKEN_IDLE_TIMEOUT_SECS,
             max_tokens_per_user: defaults::MAX_TOKENS_PER_USER,
+            max_addresses_per_user: defaults::MAX_ADDRESSES_PER_USER,
             cors_origins: Vec::new(),
             login_account_free_failures: defaults::LOGIN_ACCOUNT_FREE_FAILURES,
             login_address_free_failures: defaults::LOGIN_ADDRESS_FREE_FAILURES,
@@ -314,6 +320,12 @@ impl Config {
         if self.max_tokens_per_user == 0 {
             return bad(
                 "KITCHEN_API_MAX_TOKENS_PER_USER",
+                "must be at least 1".into(),
+            );
+        }
+        if self.max_addresses_per_user == 0 {
+            return bad(
+                "KITCHEN_API_MAX_ADDRESSES_PER_USER",
                 "must be at least 1".into(),
             );
         }

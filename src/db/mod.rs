@@ -3,6 +3,7 @@
 
 mod codes;
 mod data_migrations;
+mod delivery_addresses;
 mod email_keys;
 mod events;
 mod flows;
@@ -16,6 +17,11 @@ mod tx;
 mod users;
 
 pub use codes::{CodeOwner, CodeTry, replace_code, take_code_try};
+pub use delivery_addresses::{
+    DeliveryAddressChanges, DeliveryAddressRow, ImportedDeliveryAddress, NewDeliveryAddress,
+    delete_address_of_user, find_address_of_user, insert_address_within_limit,
+    insert_imported_address, list_addresses_of_user, update_address_of_user,
+};
 pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
 pub use flows::{
     CodeUse, LoginRead, change_password, insert_user_with_token, read_login, store_login, use_code,
@@ -41,7 +47,7 @@ pub use users::{
     ProfileChanges, StaffWrite, UserRow, deactivate_user_by_email_key, delete_user,
     find_address_by_email_key, find_address_by_id, find_mail_target_by_email_key,
     find_mail_target_by_id, find_password_hash, find_user_by_id, insert_imported_user,
-    insert_superuser, list_users, restart_user_ids, set_user_flags, update_password_hash,
+    insert_superuser, list_users, restart_imported_ids, set_user_flags, update_password_hash,
     update_profile,
 };
 

@@ -2,6 +2,7 @@
 //! checked. No web or database framework here, so the rules are unit-tested alone.
 
 mod date_of_birth;
+mod delivery_address;
 mod email;
 mod password;
 mod phone_number;
@@ -10,6 +11,7 @@ mod similarity;
 mod text;
 
 pub use date_of_birth::DateOfBirth;
+pub use delivery_address::{AddressPart, AddressText, PlaceLabel};
 pub use email::Email;
 pub use password::{Password, PasswordPolicy, common_password_count};
 pub use phone_number::{PhoneNumber, PhoneRegion};

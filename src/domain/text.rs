@@ -41,15 +41,15 @@ super::text_value!(Name);
 super::text_value!(Bio);
 
 /// A free-text field's rules: a length, and characters it may not hold.
-struct Rule {
-    max_length: usize,
-    refused: fn(char) -> bool,
-    refusal: &'static str,
+pub(super) struct Rule {
+    pub(super) max_length: usize,
+    pub(super) refused: fn(char) -> bool,
+    pub(super) refusal: &'static str,
 }
 
 impl Rule {
     /// The trimmed text, `None` when blank, or every rule it breaks.
-    fn check(&self, raw: &str) -> Result<Option<String>, Invalid> {
+    pub(super) fn check(&self, raw: &str) -> Result<Option<String>, Invalid> {
         let Some(trimmed) = super::non_blank(raw) else {
             return Ok(None);
         };

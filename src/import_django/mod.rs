@@ -84,7 +84,7 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
     if dry_run {
         tx.rollback().await?;
     } else {
-        db::restart_user_ids(&mut tx)
+        db::restart_imported_ids(&mut tx)
             .await
             .context("cannot commit the import")?;
         tx.commit().await.context("cannot commit the import")?;

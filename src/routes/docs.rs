@@ -29,6 +29,7 @@ use crate::state::AppState;
     tags(
         (name = "auth", description = "Logging in and out"),
         (name = "users", description = "Registration and profiles"),
+        (name = "addresses", description = "The caller's saved delivery addresses"),
         (name = "account", description = "Email verification, password reset and change"),
         (name = "staff", description = "User administration, for staff and superusers"),
         (name = "operations", description = "Health, readiness and metrics, for operators"),

@@ -2,6 +2,7 @@
 //! response types; the route table itself is in [`crate::app`].
 
 pub mod account;
+pub mod addresses;
 pub mod audit;
 pub mod docs;
 pub mod ops;
@@ -12,8 +13,10 @@ pub mod staff;
 pub mod tokens;
 pub mod users;
 
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
+use axum::http::request::Parts;
 
 use crate::body::Field;
 use crate::domain::{Email, Invalid, Password, PasswordPolicy};
@@ -25,6 +28,31 @@ pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
     let text = String::from_utf8_lossy(raw.as_bytes());
     let text: String = text.chars().filter(|c| !c.is_control()).take(256).collect();
     (!text.is_empty()).then_some(text)
+}
+
+/// The `{id}` of a path, as Django's `<int:pk>` matches it: ASCII digits that fit an `i64`.
+/// Anything else (a word, a sign, a number too large, bytes that are not UTF-8) is a 404, like
+/// an id that does not exist, never a 400 or a 500.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound)?;
+        parse_id(&raw).map(PathId).ok_or(ApiError::NotFound)
+    }
+}
+
+fn parse_id(raw: &str) -> Option<i64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
 }
 
 /// The parsed fields once no field failed; a `None` then could only be a bug.
@@ -53,4 +81,28 @@ pub(crate) fn new_password(
         }
     }
     Some(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_id;
+
+    #[test]
+    fn path_ids_are_digits_that_fit() {
+        assert_eq!(parse_id("42"), Some(42));
+        assert_eq!(parse_id("007"), Some(7));
+        assert_eq!(parse_id("9223372036854775807"), Some(i64::MAX));
+        for raw in [
+            "",
+            "abc",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "9223372036854775808",
+            "٣",
+        ] {
+            assert_eq!(parse_id(raw), None, "{raw:?}");
+        }
+    }
 }

@@ -3,13 +3,13 @@
 //! not exist, so ids of other users' sessions cannot be probed.
 
 use axum::Json;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::PathId;
 use super::schemas::Detail;
 use crate::audit::{Event, Kind};
 use crate::auth::{AuthUser, ClientIp, SessionChange};
@@ -126,12 +126,8 @@ pub async fn delete_session(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     auth: AuthUser,
-    id: Result<Path<String>, PathRejection>,
+    PathId(id): PathId,
 ) -> Result<(SessionChange, StatusCode), ApiError> {
-    let id: i64 = match id {
-        Ok(Path(raw)) => raw.parse().map_err(|_| ApiError::NotFound)?,
-        Err(_) => return Err(ApiError::NotFound),
-    };
     if !db::delete_token_of_user(&state.db, auth.user().id, id).await? {
         return Err(ApiError::NotFound);
     }

@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::PathId;
 use super::pages::{Page, PageRequest, PageSizes};
 use super::schemas::{Detail, ValidationErrors};
 use super::users::Profile;
@@ -130,9 +131,8 @@ pub async fn get_user(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
     let user = db::find_user_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -164,10 +164,9 @@ pub async fn update_user(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(body): Body<UserFlags>,
 ) -> Result<(SessionChange, Response), ApiError> {
-    let id = parse_id(&id)?;
     let changes = body.changes()?;
     if (changes.is_staff.is_some() || changes.is_superuser.is_some()) && !staff.user().is_superuser
     {
@@ -211,9 +210,8 @@ pub async fn revoke_user_tokens(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     StaffUser(staff): StaffUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<(SessionChange, Json<Revoked>), ApiError> {
-    let id = parse_id(&id)?;
     let revoked =
         refused(db::delete_tokens_of_user_by_staff(&state.db, id, staff.user().id).await?)?;
     let detail = format!("staff revoked {revoked} tokens");
@@ -239,11 +237,4 @@ fn flag_changes_detail(before: &db::UserRow, after: &db::UserRow) -> String {
     } else {
         changed.join(", ")
     }
-}
-
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or(ApiError::NotFound)
 }

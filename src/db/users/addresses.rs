@@ -106,13 +106,21 @@ pub async fn set_email_key(
         .map(drop))
 }
 
-/// Moves PostgreSQL's user id generator past the largest id (SQLite's needs nothing). `setval`
-/// is not transactional: call it only on a transaction about to commit.
-pub async fn restart_user_ids(tx: &mut Tx) -> Result<(), sqlx::Error> {
-    const SQL: &str = "SELECT setval(pg_get_serial_sequence('users', 'id'), \
-         COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM users";
+/// Moves PostgreSQL's id generators of the tables an import writes with their own ids (users,
+/// delivery addresses) past the largest id; SQLite's need nothing. `setval` is not
+/// transactional: call it only on a transaction about to commit.
+pub async fn restart_imported_ids(tx: &mut Tx) -> Result<(), sqlx::Error> {
+    const SQL: [&str; 2] = [
+        "SELECT setval(pg_get_serial_sequence('users', 'id'), \
+         COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM users",
+        "SELECT setval(pg_get_serial_sequence('user_addresses', 'id'), \
+         COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM user_addresses",
+    ];
     if !tx.is_postgres() {
         return Ok(());
     }
-    on_tx!(tx, conn => sqlx::query(SQL).execute(conn).await.map(drop))
+    for sql in SQL {
+        on_tx!(tx, conn => sqlx::query(sql).execute(conn).await.map(drop))?;
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ mod guarded;
 pub use addresses::{AddressRow, ImportedUser};
 pub use addresses::{
     find_address_by_email_key, find_address_by_id, insert_imported_user, list_addresses_after,
-    restart_user_ids, set_email_key,
+    restart_imported_ids, set_email_key,
 };
 pub use guarded::{Deletion, FlagChanges, StaffWrite, delete_user, set_user_flags};
 pub(super) use guarded::{may_manage, refusal};
