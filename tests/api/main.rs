@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account_deletion;
+mod addresses;
 mod authentication;
 mod binary;
 mod code_mail_limits;
