@@ -177,3 +177,9 @@ pub async fn insert_imported_address(
         .await
         .map(|r| r.rows_affected() > 0))
 }
+
+/// Whose address `id` is, if it exists (for the import's re-runs).
+pub async fn find_address_owner(tx: &mut Tx, id: i64) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "SELECT user_id FROM user_addresses WHERE id = $1";
+    on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(id).fetch_optional(conn).await)
+}

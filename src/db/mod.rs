@@ -19,7 +19,7 @@ mod users;
 pub use codes::{CodeOwner, CodeTry, replace_code, take_code_try};
 pub use delivery_addresses::{
     DeliveryAddressChanges, DeliveryAddressRow, ImportedDeliveryAddress, NewDeliveryAddress,
-    delete_address_of_user, find_address_of_user, insert_address_within_limit,
+    delete_address_of_user, find_address_of_user, find_address_owner, insert_address_within_limit,
     insert_imported_address, list_addresses_of_user, update_address_of_user,
 };
 pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};

@@ -1,11 +1,13 @@
 //! `kitchen-api import-django --from <url>`: moves the Django service's users, profiles, hashes
-//! and DRF tokens (as digests) into our database, in one [`Tx`] rolled back by `--dry-run`, so
+//! DRF tokens (as digests) and saved delivery addresses into our database, in one [`Tx`] rolled back by `--dry-run`, so
 //! a dry run reports exactly what a run would do. Re-running leaves imported users as they are
 //! now (a revoked session stays revoked). Secrets are never printed.
 
+mod addresses;
 mod plan;
 mod source;
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 
@@ -13,6 +15,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use addresses::{AddressReport, SkippedAddress};
 pub use plan::{Skipped, Warning};
 
 use crate::auth::{Clock, SystemClock};
@@ -34,6 +37,7 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     pub tokens_imported: u64,
     pub warnings: Vec<Warning>,
+    pub addresses: AddressReport,
 }
 
 /// Runs the import from the Django database at `from` into `db`.
@@ -48,6 +52,8 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
     let now = SystemClock.now();
     let today = now.date_naive();
     let mut seen = SeenEmails::new();
+    // Users here with their Django id (imported now or before): their addresses come too.
+    let mut here = HashSet::new();
     let mut tx = Tx::begin(db).await?;
     let (mut after, mut done) = (i64::MIN, 0);
     loop {
@@ -72,7 +78,12 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
             };
             match plan::plan_user(user, today, &mut seen) {
                 Err(skipped) => report.skipped.push(skipped),
-                Ok(planned) => write(&mut tx, planned, now, &mut report).await?,
+                Ok(planned) => {
+                    let id = planned.user.id;
+                    if write(&mut tx, planned, now, &mut report).await? {
+                        here.insert(id);
+                    }
+                }
             }
         }
         eprint!("\rimported {done}/{}", report.source_users);
@@ -80,6 +91,7 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
     if done > 0 {
         eprintln!();
     }
+    report.addresses = addresses::import_addresses(&source, &mut tx, &here).await?;
     source.close().await;
     if dry_run {
         tx.rollback().await?;
@@ -92,19 +104,20 @@ pub async fn import(db: &Db, from: &str, dry_run: bool) -> anyhow::Result<Report
     Ok(report)
 }
 
-/// Writes one planned user and its token, unless its id or address is taken.
+/// Writes one planned user and its token, unless its id or address is taken. Returns whether
+/// the user is now here under its Django id (imported, or found unchanged).
 async fn write(
     tx: &mut Tx,
     planned: plan::Planned,
     now: DateTime<Utc>,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let user = &planned.user;
     if !db::insert_imported_user(tx, user).await? {
         let conflict = match db::find_address_by_id(tx, user.id).await? {
             Some(held) if held.email_key == user.email.key() => {
                 report.unchanged += 1;
-                return Ok(());
+                return Ok(true);
             }
             Some(_) => format!("id {} already belongs to another account", user.id),
             None => match db::find_address_by_email_key(tx, user.email.key()).await? {
@@ -117,7 +130,7 @@ async fn write(
             email: user.email.as_str().to_owned(),
             reason: conflict,
         });
-        return Ok(());
+        return Ok(false);
     }
     report.imported += 1;
     report.warnings.extend(planned.warnings);
@@ -130,7 +143,7 @@ async fn write(
         db::insert_token(tx, user.id, &token).await?;
         report.tokens_imported += 1;
     }
-    Ok(())
+    Ok(true)
 }
 
 impl Report {
@@ -149,6 +162,10 @@ impl Report {
             ("skipped", self.skipped.len() as u64),
             ("tokens imported", self.tokens_imported),
             ("warnings", self.warnings.len() as u64),
+            ("addresses", self.addresses.source.unsigned_abs()),
+            ("  imported", self.addresses.imported),
+            ("  unchanged", self.addresses.unchanged),
+            ("  skipped", self.addresses.skipped.len() as u64),
         ] {
             writeln!(out, "{label:<16}{n:>8}")?;
         }
@@ -156,6 +173,13 @@ impl Report {
             writeln!(out, "\nskipped users:")?;
             for s in &self.skipped {
                 writeln!(out, "  id {:<8} {:<32} {}", s.id, s.email, s.reason)?;
+            }
+        }
+        if !self.addresses.skipped.is_empty() {
+            writeln!(out, "\nskipped addresses:")?;
+            for s in &self.addresses.skipped {
+                let user = s.user_id.map_or_else(|| "?".to_owned(), |u| u.to_string());
+                writeln!(out, "  id {:<8} user {:<8} {}", s.id, user, s.reason)?;
             }
         }
         if !self.warnings.is_empty() {

@@ -1,5 +1,6 @@
 //! Reading the Django 4.2 service's database, read-only, in batches by id: the tables
-//! `authentication_user`, and where present `authentication_userprofile` and `authtoken_token`.
+//! `authentication_user`, and where present `authentication_userprofile` and `authtoken_token`
+//! (`authentication_useraddress` is read by [`super::addresses`]).
 
 use std::str::FromStr;
 
@@ -86,6 +87,11 @@ impl Source {
         })
     }
 
+    /// The Django database itself, for the readers of the other tables.
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
     pub fn engine(&self) -> &'static str {
         self.db.engine()
     }
@@ -149,7 +155,7 @@ impl Source {
 }
 
 /// The cause of a decoding error without the value itself (it could be a secret).
-fn short(e: &sqlx::Error) -> String {
+pub(super) fn short(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::ColumnDecode { .. } => "not of the expected type".to_owned(),
         other => other.to_string(),
@@ -157,7 +163,7 @@ fn short(e: &sqlx::Error) -> String {
 }
 
 /// Whether `table` exists, asked in SQL that both engines accept.
-async fn has_table(db: &Db, table: &str) -> bool {
+pub(super) async fn has_table(db: &Db, table: &str) -> bool {
     let sql = format!("SELECT 1 FROM {table} WHERE 1 = 0");
     on_db!(db, pool => sqlx::query(&sql).fetch_optional(pool).await.is_ok())
 }
