@@ -32,15 +32,7 @@ async fn list(app: &TestApp, token: &str) -> Vec<Value> {
 
 async fn count_rows(app: &TestApp, user_id: i64) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM user_addresses WHERE user_id = {user_id}");
-    match &app.db {
-        kitchen_api::db::Db::Sqlite(pools) => sqlx::query_scalar(&sql)
-            .fetch_one(pools.read())
-            .await
-            .unwrap(),
-        kitchen_api::db::Db::Postgres(pool) => {
-            sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap()
-        }
-    }
+    app.scalar_i64(&sql).await
 }
 
 fn not_found() -> Value {

@@ -327,6 +327,17 @@ impl TestApp {
         }
     }
 
+    /// The one integer a query answers (a count), read from the test database directly.
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        match &self.db {
+            Db::Sqlite(pools) => sqlx::query_scalar(sql)
+                .fetch_one(pools.read())
+                .await
+                .unwrap(),
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
     /// Every stored token digest, as raw bytes.
     pub async fn stored_token_digests(&self) -> Vec<Vec<u8>> {
         let sql = "SELECT digest FROM tokens ORDER BY id";

@@ -178,16 +178,6 @@ fn import(database_url: &str, from: &str, extra: &[&str]) -> (Value, String) {
     (json, stdout)
 }
 
-async fn scalar_i64(db: &Db, sql: &str) -> i64 {
-    match db {
-        Db::Sqlite(pools) => sqlx::query_scalar(sql)
-            .fetch_one(pools.read())
-            .await
-            .unwrap(),
-        Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-    }
-}
-
 async fn stored_hash(app: &TestApp, id: i64) -> String {
     let sql = format!("SELECT password_hash FROM users WHERE id = {id}");
     match &app.db {
@@ -209,11 +199,11 @@ async fn import_then_log_in(from: &str) {
         (dry["imported"].clone(), dry["tokens_imported"].clone()),
         (json!(3), json!(1))
     );
-    assert_eq!(scalar_i64(&app.db, "SELECT COUNT(*) FROM users").await, 0);
-    assert_eq!(scalar_i64(&app.db, "SELECT COUNT(*) FROM tokens").await, 0);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM users").await, 0);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM tokens").await, 0);
     assert_eq!(dry["addresses"]["imported"], 3);
     let addresses = "SELECT COUNT(*) FROM user_addresses";
-    assert_eq!(scalar_i64(&app.db, addresses).await, 0);
+    assert_eq!(app.scalar_i64(addresses).await, 0);
 
     let (first, stdout) = import(&app.database_url, from, &[]);
     assert_eq!(first["source_users"], 5);
