@@ -462,3 +462,22 @@ async fn the_routes_and_their_schemas_are_in_the_openapi_document() {
         100
     );
 }
+
+#[tokio::test]
+async fn two_server_processes_on_one_database_still_keep_the_cap() {
+    let app = spawn_app_with(|c| c.max_addresses_per_user = 20).await;
+    let peer = app.spawn_peer(|c| c.max_addresses_per_user = 20).await;
+    let (user_id, token) = app.register("cook@example.com").await;
+    let posts = (0..50).map(|i| {
+        let (server, token) = (if i % 2 == 0 { &app } else { &peer }, &token);
+        async move {
+            let body = json!({"street": format!("Street {i}"), "labelled_place": "WORK"});
+            send(server, Method::POST, HOME, token, body).await.status()
+        }
+    });
+    let statuses = futures::future::join_all(posts).await;
+    let created = statuses.iter().filter(|s| s.as_u16() == 201).count();
+    let refused = statuses.iter().filter(|s| s.as_u16() == 400).count();
+    assert_eq!((created, refused), (20, 30), "{statuses:?}");
+    assert_eq!(count_rows(&app, user_id).await, 20);
+}
