@@ -481,3 +481,47 @@ async fn two_server_processes_on_one_database_still_keep_the_cap() {
     assert_eq!((created, refused), (20, 30), "{statuses:?}");
     assert_eq!(count_rows(&app, user_id).await, 20);
 }
+
+#[tokio::test]
+async fn multipart_forms_work_and_a_file_is_not_a_text_part() {
+    let app = spawn_app().await;
+    let (_, token) = app.register("cook@example.com").await;
+    let form = reqwest::multipart::Form::new()
+        .text("labelled_place", "WORK")
+        .text("apartment", " 7 ");
+    let res = app
+        .request(Method::POST, HOME)
+        .header("Authorization", format!("Token {token}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let saved: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&saved["apartment"], &saved["labelled_place"]),
+        (&json!("7"), &json!("WORK"))
+    );
+    let file = reqwest::multipart::Part::bytes(b"HOME".to_vec()).file_name("place.txt");
+    let form = reqwest::multipart::Form::new()
+        .part("labelled_place", file)
+        .part(
+            "street",
+            reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("street.txt"),
+        );
+    let res = app
+        .request(Method::PATCH, &at(&saved["id"]))
+        .header("Authorization", format!("Token {token}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_json(
+        res,
+        400,
+        json!({"street": ["File uploads are not accepted here; send text."],
+               "labelled_place": ["Not a valid string."]}),
+    )
+    .await;
+    assert_eq!(list(&app, &token).await, [saved]);
+}
