@@ -408,3 +408,23 @@ async fn names_that_are_not_stored_pictures_are_404() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_document_shows_the_file_part_and_the_raw_image_body() {
+    let app = spawn_app().await;
+    let doc = crate::docs::openapi(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let picture = &schemas["ProfileUpdateForm"]["properties"]["profile_picture"];
+    assert_eq!(picture["format"], "binary", "{picture}");
+    assert_eq!(schemas["ImageFile"]["format"], "binary");
+    for method in ["put", "patch"] {
+        let form = &doc["paths"]["/users/me/"][method]["requestBody"]["content"]["multipart/form-data"];
+        assert!(form.to_string().contains("ProfileUpdateForm"), "{method}: {form}");
+    }
+    let body = &doc["paths"]["/users/me/picture/"]["put"]["requestBody"]["content"];
+    for media in ["image/jpeg", "image/png", "image/webp", "application/octet-stream"] {
+        assert!(body[media]["schema"].to_string().contains("ImageFile"), "{media}");
+    }
+    assert!(doc["paths"]["/users/me/picture/"]["delete"].is_object());
+    assert!(doc["paths"]["/media/profile-pictures/{name}"]["get"].is_object());
+}
