@@ -418,13 +418,44 @@ async fn the_document_shows_the_file_part_and_the_raw_image_body() {
     assert_eq!(picture["format"], "binary", "{picture}");
     assert_eq!(schemas["ImageFile"]["format"], "binary");
     for method in ["put", "patch"] {
-        let form = &doc["paths"]["/users/me/"][method]["requestBody"]["content"]["multipart/form-data"];
-        assert!(form.to_string().contains("ProfileUpdateForm"), "{method}: {form}");
+        let form =
+            &doc["paths"]["/users/me/"][method]["requestBody"]["content"]["multipart/form-data"];
+        assert!(
+            form.to_string().contains("ProfileUpdateForm"),
+            "{method}: {form}"
+        );
     }
     let body = &doc["paths"]["/users/me/picture/"]["put"]["requestBody"]["content"];
-    for media in ["image/jpeg", "image/png", "image/webp", "application/octet-stream"] {
-        assert!(body[media]["schema"].to_string().contains("ImageFile"), "{media}");
+    for media in [
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "application/octet-stream",
+    ] {
+        assert!(
+            body[media]["schema"].to_string().contains("ImageFile"),
+            "{media}"
+        );
     }
     assert!(doc["paths"]["/users/me/picture/"]["delete"].is_object());
     assert!(doc["paths"]["/media/profile-pictures/{name}"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn the_picture_queue_is_a_metric() {
+    let app = spawn_app().await;
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    assert!(text.contains("kitchen_api_picture_queue_depth 0"), "{text}");
+    assert!(text.contains("kitchen_api_picture_in_progress 0"), "{text}");
+}
+
+#[test]
+fn s3_storage_without_a_bucket_refuses_to_start() {
+    let mut config = crate::helpers::test_config("sqlite::memory:");
+    config.picture_storage = kitchen_api::config::PictureStorage::S3;
+    let refused = config.validate().unwrap_err();
+    assert_eq!(refused.setting, "KITCHEN_API_S3_BUCKET");
+    config.s3_bucket = Some("pictures".into());
+    assert!(config.validate().is_ok());
 }
