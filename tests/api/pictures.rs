@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{GOOD_PASSWORD, TestApp, spawn_app, spawn_app_with};
 use crate::picture_images::{
-    CAMERA_MAKE, CAMERA_MODEL, GIF, SVG, jpeg, jpeg_with_exif, png_bomb, png_with_alpha, webp,
+    CAMERA_MAKE, CAMERA_MODEL, GIF, SVG, jpeg, jpeg_with_exif, noisy_jpeg, png_bomb,
+    png_with_alpha, webp,
 };
 
 const INVALID: &str =
@@ -214,6 +215,40 @@ async fn a_7_mb_body_sent_whole_before_reading_gets_a_readable_413() {
         let answer = crate::oversized_bodies::send_all_then_read(app.addr, &head, &body).await;
         crate::oversized_bodies::assert_413(answer, path);
     }
+}
+
+#[tokio::test]
+async fn a_photo_of_several_megabytes_is_taken_by_either_route() {
+    let app = spawn_app().await;
+    let (_, token) = app.register("big-photo@example.com").await;
+    let photo = noisy_jpeg(1100, 1000);
+    assert!(
+        photo.len() > 3 * 1024 * 1024 && photo.len() < 5 * 1024 * 1024,
+        "{}",
+        photo.len()
+    );
+    let part = Part::bytes(photo.clone()).file_name("IMG_1234.JPG");
+    let form = Form::new().part("profile_picture", part);
+    let res = send_form(&app, Method::PUT, &token, form).await;
+    assert_eq!(res.status(), 200);
+    upload(&app, &token, photo).await;
+    assert_eq!(stored(&app).len(), 1);
+}
+
+#[tokio::test]
+async fn a_file_part_over_5_mb_is_a_413_and_a_big_json_body_still_is_too() {
+    let app = spawn_app().await;
+    let (_, token) = app.register("big-part@example.com").await;
+    let part = Part::bytes(vec![0u8; 5 * 1024 * 1024 + 1]).file_name("big.jpg");
+    let form = Form::new().part("profile_picture", part);
+    let res = send_form(&app, Method::PATCH, &token, form).await;
+    assert_eq!(res.status(), 413);
+    let bio = "x".repeat(100 * 1024);
+    let res = app
+        .update_me(Method::PATCH, &token, &json!({"bio": bio}))
+        .await;
+    assert_eq!(res.status(), 413, "JSON keeps KITCHEN_API_MAX_BODY_BYTES");
+    assert!(stored(&app).is_empty());
 }
 
 #[tokio::test]
