@@ -366,6 +366,17 @@ async fn a_multipart_profile_edit_takes_the_file_and_the_text_fields_beside_it()
     );
     let res = send_form(&app, Method::PATCH, &token, form).await;
     assert_refused(res, INVALID).await;
+
+    // A browser form with no file chosen sends an empty part: the picture stays.
+    let form = Form::new()
+        .text("bio", "Still here")
+        .part("profile_picture", Part::bytes(Vec::new()).file_name(""));
+    let res = send_form(&app, Method::PATCH, &token, form).await;
+    assert_eq!(res.status(), 200);
+    let profile: Value = res.json().await.unwrap();
+    assert_eq!(profile["bio"], "Still here");
+    assert!(profile["profile_picture"].as_str().is_some());
+    assert_eq!(stored(&app).len(), 1);
 }
 
 #[tokio::test]
