@@ -264,7 +264,7 @@ def uploads_section(w, res: dict) -> None:
     base = m["picture_baseline"]
     w("## Uploads")
     w("")
-    merged = up.get("generated_at") and up["generated_at"] != res.get("generated_at")
+    merged = up.get("merged")
     head = (up.get("machine") or {}).get("git_head")
     w(f"Engine: {'SQLite' if up['engine'] == 'sqlite' else 'PostgreSQL'}; a server of its "
       f"own on a fresh database, so its peak RSS is this scenario's."

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .common import RELEASE, ROOT, BenchError, log
-from .drivers import Server, first_line, http_probe, run_checked, wrk
+from .drivers import Server, first_line, http_probe, run_checked, run_wrk, wrk
 from .stats import median, medians, paired_ratio, ratio
 from .system import CORES, CpuMeter, proc_status
 
@@ -190,7 +190,7 @@ def merge(earlier: dict, uploads: dict) -> dict:
     """An earlier run's results with the upload scenario replaced by a new measurement; the
     other scenarios' figures stay as they were."""
     out = dict(earlier)
-    out["uploads"] = uploads
+    out["uploads"] = dict(uploads, merged=True)
     return out
 
 
@@ -258,6 +258,7 @@ class UploadScenario:
             if probe["status"] != 200:
                 raise BenchError(f"PUT /users/me/picture/ answered {probe['status']}: "
                                  f"{probe['body'][:300]}")
+            run_wrk(b.get_me_cmd(server, tokens, a.warmup), a.warmup, "warm-up")
             self.work(server, tokens, up)
             up["memory"]["after"] = proc_status(server.pid)
             up["files_left"] = files_under(self.pictures)

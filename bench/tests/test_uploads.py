@@ -128,6 +128,13 @@ class MergeTests(unittest.TestCase):
         self.assertTrue(any(t["target"].startswith("picture uploads/s")
                             for t in res["targets"]["sqlite"]))
 
+    def test_a_full_runs_own_uploads_are_not_called_merged(self):
+        res = results()
+        res["uploads"] = uploads()
+        text = rendered(res)
+        self.assertIn("## Uploads", text)
+        self.assertNotIn("merged into", text)
+
     def test_a_run_without_uploads_has_no_upload_section(self):
         text = rendered(results())
         self.assertNotIn("## Uploads", text)
