@@ -133,7 +133,7 @@ class MergeTests(unittest.TestCase):
         res["uploads"] = uploads()
         text = rendered(res)
         self.assertIn("## Uploads", text)
-        self.assertNotIn("merged into", text)
+        self.assertNotIn("merged into the figures of the run above", text)
 
     def test_a_run_without_uploads_has_no_upload_section(self):
         text = rendered(results())
