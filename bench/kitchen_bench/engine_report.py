@@ -315,6 +315,15 @@ def uploads_section(w, res: dict) -> None:
       f"{fmt(storm_ratio(up), '.2f')} × alone |")
     w(f"| 7. … the upload storm itself | {fmt(su['rps'], ',.1f')} req/s | "
       f"{su['p50_ms']:.1f} | {su['p99_ms']:.1f} | {su['errors']} | – |")
+    inside = [(label, x.get("server_p99_bound_ms")) for label, x in
+              (("alone", ref), ("during the storm", st))
+              if x.get("server_p99_bound_ms") is not None]
+    if inside:
+        w("")
+        w("`GET /users/me/` in the service's handlers (its latency histogram, read around each "
+          "run; wrk's latencies also hold the time a request waited in wrk and the kernel's "
+          "queues, which other processes on the machine lengthen): 99 % took at most "
+          + ", ".join(f"{b:g} ms {label}" for label, b in inside) + ".")
     cpu_base = median([cpu_per_item_s(x) for x in up["runs"]["picture_baseline"]])
     cpu_up = median([cpu_per_item_s(x) for x in up["runs"]["uploads"]])
     w("")

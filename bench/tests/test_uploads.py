@@ -8,6 +8,7 @@ from kitchen_bench.common import BenchError
 from kitchen_bench.report import render_markdown
 from kitchen_bench.uploads import (BASELINE_SRC, PICTURES_SRC, SHARED_CONSTANTS,
                                    check_constants, constants_of, evaluate_uploads, merge,
+                                   summarize,
                                    pool_size, rust_constants)
 from kitchen_bench.verdict import evaluate
 
@@ -145,6 +146,13 @@ class MergeTests(unittest.TestCase):
         text = rendered(res)
         self.assertIn("## Uploads", text)
         self.assertNotIn("merged into the figures of the run above", text)
+
+    def test_the_handlers_own_p99_is_shown_beside_wrks(self):
+        up = uploads()
+        up["runs"]["storm_get_me"][0]["server_latency"] = {"p99_bound_ms": 0.1,
+                                                           "le_pct": {"0.001": 99.9}}
+        text = rendered(merge(results(), summarize(up)))
+        self.assertIn("99 % took at most 0.1 ms during the storm.", text)
 
     def test_a_run_without_uploads_has_no_upload_section(self):
         text = rendered(results())
