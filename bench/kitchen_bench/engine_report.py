@@ -291,9 +291,9 @@ def uploads_section(w, res: dict) -> None:
       f"{c['FIT']}×{c['FIT']} with CatmullRom, apply the orientation, JPEG quality "
       f"{c['JPEG_QUALITY']}) on {s['pool_size']} thread(s) over the same file; bench/tests "
       "checks its constants against `src/pictures`.")
-    w(f"- Each cycle runs the baseline, the uploads, `GET /users/me/` alone ({s['get_me_connections']} "
-      "connections) and `GET /users/me/` during an upload storm (the upload wrk starting "
-      f"before and ending after it), {s['duration_s'] / s['slices']:g}s each; {s['runs']} "
+    w("- Each cycle runs the baseline, the uploads, `GET /users/me/` alone "
+      f"({s['get_me_connections']} connections) and `GET /users/me/` during an upload storm "
+      f"(the upload wrk starting before and ending after it), {s['duration_s'] / s['slices']:g}s each; {s['runs']} "
       f"run(s) of {s['slices']} cycle(s). Both ratios are medians of the ratios between "
       "neighbours of one cycle.")
     w("")

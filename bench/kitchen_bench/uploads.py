@@ -297,7 +297,8 @@ class UploadScenario:
         a, b = self.a, self.b
         ds = a.duration / a.slices
         runs = up["runs"]
-        probe_get = lambda: http_probe(server.url, "GET", "/users/me/", first_line(tokens))  # noqa: E731
+        token = first_line(tokens)
+        probe_get = lambda: http_probe(server.url, "GET", "/users/me/", token)  # noqa: E731
         probe_up = lambda: self.probe_upload(server, first_line(tokens))  # noqa: E731
         for i in range(a.runs):
             log(f"uploads: run {i + 1}/{a.runs}")
@@ -337,7 +338,8 @@ class UploadScenario:
 
 
 def upload_settings(a, pool: int) -> dict:
-    return {"pool_size": pool, "noisy_threshold_pct": a.noisy_threshold, "upload_connections": a.upload_connections,
+    return {"pool_size": pool, "noisy_threshold_pct": a.noisy_threshold,
+            "upload_connections": a.upload_connections,
             "upload_users": a.upload_users, "get_me_connections": a.connections,
             "wrk_threads": a.threads, "duration_s": a.duration, "runs": a.runs,
             "slices": a.slices, "width": a.upload_width, "height": a.upload_height,

@@ -8,8 +8,7 @@ from kitchen_bench.common import BenchError
 from kitchen_bench.report import render_markdown
 from kitchen_bench.uploads import (BASELINE_SRC, PICTURES_SRC, SHARED_CONSTANTS,
                                    check_constants, constants_of, evaluate_uploads, merge,
-                                   summarize,
-                                   pool_size, rust_constants)
+                                   pool_size, rust_constants, summarize)
 from kitchen_bench.verdict import evaluate
 
 from .fixtures import results, uploads
