@@ -294,7 +294,8 @@ def uploads_section(w, res: dict) -> None:
     w("- Each cycle runs the baseline, the uploads, `GET /users/me/` alone "
       f"({s['get_me_connections']} connections) and `GET /users/me/` during an upload storm "
       "(the upload wrk starting before and ending after it), "
-      f"{s['duration_s'] / s['slices']:g}s each; {s['runs']} run(s) of {s['slices']} cycle(s). Both ratios are medians of the ratios between "
+      f"{s['duration_s'] / s['slices']:g}s each; {s['runs']} run(s) of {s['slices']} "
+      "cycle(s). Both ratios are medians of the ratios between "
       "neighbours of one cycle.")
     w("")
     w("| Measurement | rate | p50 ms | p99 ms | errors | ratio |")
