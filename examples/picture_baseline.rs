@@ -24,6 +24,11 @@ use image::codecs::png::PngEncoder;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader, Limits, RgbImage};
 
+/// The service's allocator (src/main.rs): a decoded picture is megabytes, and the system
+/// allocator maps and unmaps such blocks on every image, which the service does not pay.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The service's bounds and output settings (`src/pictures`).
 const MAX_PICTURE_BYTES: usize = 5 * 1024 * 1024;
 const MAX_PIXELS: u64 = 50_000_000;
