@@ -87,6 +87,13 @@ class VerdictTests(unittest.TestCase):
         self.assertIn("*(c)*", table_row(rendered(merge(results(), up)),
                                          "7. PUT /users/me/picture/"))
 
+    def test_each_cycles_p99_ratio_is_listed_so_a_median_cannot_hide_a_tail(self):
+        up = uploads(images_per_s=(20, 20, 20), uploads_rps=(17, 17, 17))
+        for r, p99 in zip(up["runs"]["storm_get_me"], (4.0, 40.0, 5.0)):
+            r["latency_us"]["p99"] = p99 * 1000
+        text = rendered(merge(results(), summarize(up)))
+        self.assertIn("lowest first: 2.0, 2.5, 20.0 (1 of 3 over 3×)", text)
+
     def test_an_upload_error_fails_the_throughput_target(self):
         r = row(evaluate_uploads(uploads(errors=3)), "picture uploads/s")
         self.assertFalse(r["pass"])
