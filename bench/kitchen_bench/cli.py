@@ -11,6 +11,7 @@ from pathlib import Path
 from .common import ROOT, BenchError, log
 from .report import write_report
 from .stats import medians
+from .uploads import merge, summarize
 from .verdict import evaluate
 
 DESCRIPTION = """Benchmark harness of kitchen-api.
@@ -99,6 +100,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--from-results", type=Path, metavar="RESULTS_JSON",
                    help="measure nothing: judge the figures of an earlier run again with this "
                    "harness's targets and write the report (into --data-dir and --doc)")
+    p.add_argument("--only", choices=("uploads",),
+                   help="measure only this scenario and merge it into --merge-into")
+    p.add_argument("--merge-into", type=Path, metavar="RESULTS_JSON",
+                   help="with --only: the earlier run whose figures the new ones replace "
+                   "(default: --data-dir/results.json); the report is written again from "
+                   "the merged figures")
+    p.add_argument("--no-uploads", action="store_true",
+                   help="leave the upload scenario (7) out of a full run")
+    p.add_argument("--upload-connections", type=int, default=4,
+                   help="wrk connections uploading pictures in scenario 7")
+    p.add_argument("--upload-users", type=int, default=8,
+                   help="users whose tokens the uploads take turns with")
+    p.add_argument("--upload-width", type=int, default=2000,
+                   help="width of the photo uploaded (stored sideways, EXIF orientation 6)")
+    p.add_argument("--upload-height", type=int, default=1500, help="its height")
     p.add_argument("--no-build", action="store_true", help="skip cargo build")
     p.add_argument("--keep-temp", action="store_true",
                    help="keep the temporary directory (server logs, SQLite files)")
@@ -126,8 +142,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--slices must be at least 1, and at most --duration (a slice is >= 1 s)")
     if a.small_users < 1 or a.users < 1:
         p.error("--users and --small-users must be at least 1")
+    if a.upload_connections < 1 or a.upload_users < 1:
+        p.error("--upload-connections and --upload-users must be at least 1")
+    if a.merge_into and not a.only:
+        p.error("--merge-into goes with --only")
+    if a.only and a.no_uploads:
+        p.error("--only uploads and --no-uploads contradict each other")
     a.doc = a.doc.resolve()
     a.data_dir = a.data_dir.resolve()
+    if a.only and a.merge_into is None:
+        a.merge_into = a.data_dir / "results.json"
     return a
 
 
@@ -137,6 +161,8 @@ def rejudge(res: dict) -> dict:
     res["baseline"]["median"] = medians(res["baseline"]["runs"], cores)
     for er in res["engines"].values():
         er["median"] = {k: medians(v, cores) for k, v in er["runs"].items()}
+    if res.get("uploads"):
+        summarize(res["uploads"], cores)
     res["targets"] = evaluate(res)
     res["rejudged_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return res
@@ -165,12 +191,22 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    earlier = None
+    if args.only:
+        if not args.merge_into.exists():
+            log(f"error: {args.merge_into} does not exist: --only needs an earlier run to "
+                "merge into (run the whole benchmark once, or give --merge-into)")
+            return 1
+        earlier = json.loads(args.merge_into.read_text())
     bench = Bench(args)
     try:
-        results = bench.run()
+        if earlier is not None:
+            results = merge(earlier, bench.run_only_uploads())
+            results["targets"] = evaluate(results)
+        else:
+            results = bench.run()
         write_report(results, args.doc, args.data_dir)
-        log(f"wrote {args.doc} and {args.data_dir}/(results.json, chart.png) "
-            f"in {results['wall_seconds'] / 60:.1f} min")
+        log(f"wrote {args.doc} and {args.data_dir}/(results.json, chart.png)")
         print_targets(results)
         return 0
     except KeyboardInterrupt:

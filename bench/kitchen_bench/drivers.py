@@ -16,7 +16,7 @@ from .common import HOST, LUA, RELEASE, ROOT, BenchError, log
 from .stats import parse_me_buckets, parse_wrk
 
 BINARIES = ("kitchen-api", "examples/bench_baseline", "examples/bench_seed",
-            "examples/bench_hash")
+            "examples/bench_hash", "examples/picture_baseline")
 
 
 def run_checked(cmd: list[str], timeout: float, env: dict[str, str] | None = None,
@@ -108,21 +108,24 @@ class Server:
 
 
 def http_probe(url: str, method: str, path: str, token: str | None = None,
-               body: dict | None = None) -> dict:
-    """One request, to show what a scenario's failing requests were answered."""
+               body: dict | None = None, raw: bytes | None = None,
+               content_type: str = "application/json", timeout: float = 30,
+               read: int = 300) -> dict:
+    """One request, to show what a scenario's failing requests were answered: `body` as
+    JSON, or `raw` bytes as they are."""
     import http.client
     from urllib.parse import urlparse
 
     u = urlparse(url)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": content_type}
     if token:
         headers["Authorization"] = f"Token {token}"
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
     try:
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-        c.request(method, path, body=json.dumps(body) if body is not None else None,
-                  headers=headers)
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        c.request(method, path, body=data, headers=headers)
         r = c.getresponse()
-        out = {"status": r.status, "body": r.read(300).decode(errors="replace")}
+        out = {"status": r.status, "body": r.read(read).decode(errors="replace")}
         c.close()
         return out
     except OSError as e:

@@ -252,3 +252,115 @@ def memory(w, res: dict, er: dict) -> None:
         for line in logsum["first"]:
             w(line)
         w("```")
+
+
+def uploads_section(w, res: dict) -> None:
+    """Scenario 7: uploads against the image library alone, the cheap path during an upload
+    storm, and the peak RSS against the pool size times the pixel bound."""
+    from .stats import cycle_ratios, median
+    from .uploads import cpu_per_item_s, memory_bound, peak_rss_mib, storm_ratio, \
+        throughput_ratio
+
+    up = res["uploads"]
+    s, m, inp, c = up["settings"], up["median"], up["input"], up["constants"]
+    base = m["picture_baseline"]
+    w("## Uploads")
+    w("")
+    merged = up.get("merged")
+    head = (up.get("machine") or {}).get("git_head")
+    w(f"Engine: {'SQLite' if up['engine'] == 'sqlite' else 'PostgreSQL'}; a server of its "
+      f"own on a fresh database, so its peak RSS is this scenario's."
+      + (f" Measured on {up['generated_at']} by `bench/run --only uploads`"
+         + (f" (service built from commit `{head}`)" if head else "")
+         + ", merged into the figures of the run above." if merged else ""))
+    w("")
+    w(f"- Input: a {inp['width']}×{inp['height']} JPEG of {inp['bytes']:,} bytes (about "
+      f"{inp['width'] * inp['height'] / 1e6:.0f} MP, quality 90, camera tags and EXIF "
+      "orientation 6, i.e. stored sideways as phones do), made by "
+      "`examples/picture_baseline.rs make-input`: smooth light, soft shapes and sensor-like "
+      "noise, so it decodes and compresses like a photo. A 12 MP original would only make "
+      "every figure slower, not different in kind.")
+    w(f"- Service: picture pool of **{s['pool_size']} thread(s)** "
+      "(`KITCHEN_API_PICTURE_CONCURRENCY`, set by the harness to the service's default "
+      "unless the environment says otherwise), local storage in a temporary directory.")
+    w(f"- Uploads: `PUT /users/me/picture/` with the photo as the body, {s['upload_connections']} "
+      f"wrk connections taking turns over {s['upload_users']} users' tokens "
+      "(`bench/lua/upload_picture.lua`); every upload replaces that user's picture.")
+    w(f"- Baseline: `examples/picture_baseline.rs run`, the image library alone doing what "
+      f"the service does to an upload (decode within {c['MAX_PIXELS']:,} pixels, fit within "
+      f"{c['FIT']}×{c['FIT']} with CatmullRom, apply the orientation, JPEG quality "
+      f"{c['JPEG_QUALITY']}) on {s['pool_size']} thread(s) over the same file; bench/tests "
+      "checks its constants against `src/pictures`.")
+    w("- Each cycle runs the baseline, the uploads, `GET /users/me/` alone "
+      f"({s['get_me_connections']} connections) and `GET /users/me/` during an upload storm "
+      "(the upload wrk starting before and ending after it), "
+      f"{s['duration_s'] / s['slices']:g}s each; {s['runs']} run(s) of {s['slices']} "
+      "cycle(s). Both ratios are medians of the ratios between "
+      "neighbours of one cycle.")
+    w("")
+    w("| Measurement | rate | p50 ms | p99 ms | errors | ratio |")
+    w("|---|---:|---:|---:|---:|---|")
+    w(f"| image library alone ({s['pool_size']} thread(s)) | "
+      f"{fmt(base['images_per_s'], ',.1f')} images/s | {fmt(base['image_ms'], '.1f')} "
+      "(one image) | – | – | 100% |")
+    k, r = throughput_ratio(up)
+    u = m["uploads"]
+    w(f"| 7. PUT /users/me/picture/ | {fmt(u['rps'], ',.1f')} req/s | {u['p50_ms']:.1f} | "
+      f"{u['p99_ms']:.1f} | {u['errors']} | {pct(r)} of the library alone"
+      + (" *(c)*" if k == "norm_rps" else "") + " |")
+    ref, st, su = m["storm_ref"], m["storm_get_me"], m["storm_uploads"]
+    w(f"| 7. GET /users/me/ alone | {fmt(ref['rps'])} req/s | {ref['p50_ms']:.2f} | "
+      f"{ref['p99_ms']:.2f} | {ref['errors']} | – |")
+    w(f"| 7. GET /users/me/ during the upload storm | {fmt(st['rps'])} req/s | "
+      f"{st['p50_ms']:.2f} | {st['p99_ms']:.2f} | {st['errors']} | p99 "
+      f"{fmt(storm_ratio(up), '.2f')} × alone |")
+    w(f"| 7. … the upload storm itself | {fmt(su['rps'], ',.1f')} req/s | "
+      f"{su['p50_ms']:.1f} | {su['p99_ms']:.1f} | {su['errors']} | – |")
+    each = cycle_ratios(up["runs"]["storm_get_me"], up["runs"]["storm_ref"],
+                        lambda x: (x.get("latency_us") or {}).get("p99"))
+    if len(each) > 1:
+        over = sum(1 for x in each if x > 3)
+        w("")
+        w("The p99 ratio of each cycle, lowest first: "
+          + ", ".join(f"{x:.1f}" for x in sorted(each))
+          + f" ({over} of {len(each)} over 3×).")
+    inside = [(label, x.get("server_p99_bound_ms")) for label, x in
+              (("alone", ref), ("during the storm", st))
+              if x.get("server_p99_bound_ms") is not None]
+    if inside:
+        w("")
+        w("`GET /users/me/` in the service's handlers (its latency histogram, read around each "
+          "run; wrk's latencies also hold the time a request waited in wrk and the kernel's "
+          "queues, which other processes on the machine lengthen): 99 % took at most "
+          + ", ".join(f"{b:g} ms {label}" for label, b in inside) + ".")
+    cpu_base = median([cpu_per_item_s(x) for x in up["runs"]["picture_baseline"]])
+    cpu_up = median([cpu_per_item_s(x) for x in up["runs"]["uploads"]])
+    w("")
+    w(f"CPU per picture (medians): the library alone {fmt(cpu_base and cpu_base * 1e3, '.1f')} "
+      f"ms per image, the server {fmt(cpu_up and cpu_up * 1e3, '.1f')} ms per upload "
+      "(decoding, resizing and encoding, plus HTTP, the database and the file)."
+      + (" *(c)*: other processes took more than the noise threshold of the machine during "
+         "these measurements, so the ratio is the library's CPU per image over the server's "
+         "CPU per upload (cycle by cycle), i.e. the rate each reaches per core it gets, not "
+         "the measured rates, which depend on how much of the machine each happened to get; "
+         "latencies cannot be corrected that way." if k == "norm_rps" else ""))
+    w("")
+    mem = up["memory"]
+    bound = up.get("memory_bound") or memory_bound(up)
+    peak = peak_rss_mib(up)
+    one = inp["width"] * inp["height"] * 3 / 2**20
+    w(f"Memory of the server: idle {mib((mem.get('idle') or {}).get('VmRSS'))} MiB; after "
+      f"the scenario {mib((mem.get('after') or {}).get('VmRSS'))} MiB, **peak "
+      f"{fmt(peak, '.1f')} MiB** (VmHWM). The bound it is held to: {bound['total']:.1f} MiB = "
+      + " + ".join(f"{k} {v:.1f}" for k, v in bound["parts"].items())
+      + f": every pool thread decoding a picture at the decoder's cap ({c['MAX_PIXELS']:,} "
+      "pixels × 4 bytes, RGBA8), every upload connection "
+      f"holding a whole {c['MAX_PICTURE_BYTES'] // 2**20} MiB body. This input decodes to "
+      f"{one:.1f} MiB (3 bytes a pixel), so the peak shows the bound is not approached, not "
+      "that it holds at the bound.")
+    if up.get("files_left") is not None:
+        w("")
+        w(f"Files left in the picture directory after the scenario: {up['files_left']} "
+          f"(one per user who uploaded, at most {s['upload_users'] + 1}: every replacement "
+          "removed the old file).")
+    w("")

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from .common import log
-from .engine_report import WHY_NOT_CEILING, engine_section, fmt, mib, pct
+from .engine_report import WHY_NOT_CEILING, engine_section, fmt, mib, pct, uploads_section
 from .verdict import shared_machine
 
 def write_report(res: dict, doc: Path, data_dir: Path) -> None:
@@ -41,6 +41,8 @@ def render_markdown(res: dict, rel: str, chart_ok: bool, decisions: bool = False
              f"{mib((bm.get('after_load') or {}).get('VmRSS'))} MiB (peak "
              f"{mib((bm.get('after_load') or {}).get('VmHWM'))} MiB).")
     L.append("")
+    if res.get("uploads"):
+        uploads_section(L.append, res)
     scenarios(L.append, res)
     how_to_run(L.append)
     return "\n".join(L)
@@ -224,6 +226,12 @@ def scenarios(w, res: dict) -> None:
       "or alternated with it in slices); the ratio is 1b / 6: the same number of tokens on "
       "both sides, so what differs is only how many users the database holds. (Scenario 1 / 6 "
       "would mix in the cost of more distinct tokens, which is what 1 / 1b shows.)")
+    if res.get("uploads"):
+        w("7. `PUT /users/me/picture/` with a phone-like photo, a few connections over a few "
+          "users (`bench/lua/upload_picture.lua`), against the image library alone doing the "
+          "same work on as many threads as the service's picture pool "
+          "(`examples/picture_baseline.rs`); then scenario 1 alone and during an upload storm. "
+          "See [Uploads](#uploads).")
     w("")
     w("The machine may be shared (builds, tests). Before each measurement the harness waits "
       f"(at most {s.get('quiet_timeout_s', 60):g}s) until the machine is below "
@@ -245,6 +253,8 @@ def how_to_run(w) -> None:
     w("bench/run --engines sqlite --runs 5 --duration 20 --soak-seconds 900")
     w("KITCHEN_API_DB_MAX_CONNECTIONS=4 bench/run --doc /tmp/b.md --data-dir /tmp/b")
     w("bench/run --from-results docs/bench/results.json   # judge and render again, no run")
+    w("bench/run --only uploads --quick                   # scenario 7 alone, merged into the")
+    w("                                                   # stored results.json, report rewritten")
     w("python3 -m unittest discover bench                 # the harness's own tests")
     w("```")
     w("")

@@ -130,7 +130,9 @@ class EngineRounds:
                 ref["cycle"] = f"{self.engine}-{i}-{j}"
                 self.report("storm_ref", ref)
             cheap = b.measured(main, lambda: b.get_me_cmd(main, tok, ds), ds, "storm_get_me",
-                               storm=self.large, probe=self.probe_get(main, tok))
+                               storm=lambda d: b.login_cmd(main, self.large, d,
+                                                           a.storm_connections),
+                               probe=self.probe_get(main, tok))
             cheap["cycle"] = f"{self.engine}-{i}-{j}"
             storm = cheap.pop("storm")
             storm["cpu"] = cheap["cpu"]

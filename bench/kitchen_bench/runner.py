@@ -20,6 +20,7 @@ from .common import HOST, PASSWORD, RELEASE, SERVICE_BENCH_DEFAULTS, BenchError,
 from .drivers import Server, run_checked, run_wrk, wrk
 from .rounds import EngineRounds
 from .stats import medians, normalized_rps, rss_slope, server_latency
+from .uploads import UploadScenario, check_constants
 from .system import (CORES, CpuMeter, Processes, RssSampler, machine_busy_pct, free_port,
                      proc_status, wait_for_port)
 from .verdict import evaluate
@@ -54,12 +55,14 @@ class Bench:
             env["KITCHEN_API_BIND"] = f"{HOST}:{port}"
         return env
 
-    def start_service(self, name: str, database_url: str) -> Server:
+    def start_service(self, name: str, database_url: str,
+                      env_extra: dict[str, str] | None = None) -> Server:
         port = free_port()
         log_path = self.tmp / f"{name}.log"
         with open(log_path, "wb") as logf:
             p = self.procs.start([str(RELEASE / "kitchen-api"), "serve"],
-                                 env=self.service_env(database_url, port), stdout=logf,
+                                 env={**self.service_env(database_url, port),
+                                      **(env_extra or {})}, stdout=logf,
                                  stderr=subprocess.STDOUT)
         try:
             wait_for_port(port, p, name)
@@ -132,11 +135,12 @@ class Bench:
         return busy
 
     def measured(self, server: Server, make_cmd, duration: float, what: str,
-                 storm: dict | None = None, probe=None) -> dict:
+                 storm=None, probe=None) -> dict:
         """One measurement with RSS and the CPU split sampled during it. A disturbed attempt
         (other work took more than --noisy-threshold, or the server logged a slow statement:
         a stalled disk leaves the CPU idle, so only the log shows it) is repeated up to
-        --noisy-retries times and the least disturbed one kept."""
+        --noisy-retries times and the least disturbed one kept. With `storm` (seconds -> a
+        wrk command line), that load runs from before the measurement until after it."""
         best = None
 
         def disturbance(r: dict) -> tuple:
@@ -187,11 +191,12 @@ class Bench:
                 f"{best['probe']['status']} {best['probe']['body'][:120]}")
         return best
 
-    def storm_run(self, server: Server, make_cmd, d: float, seed: dict) -> tuple[dict, dict]:
-        """Scenario 1 while a login storm runs, starting before and ending after it."""
+    def storm_run(self, server: Server, make_cmd, d: float, storm_cmd) -> tuple[dict, dict]:
+        """A measurement while a storm (`storm_cmd(seconds)`: a second wrk) runs, starting
+        before and ending after it."""
         lead = min(2.0, max(1.0, d / 5))
         storm_d = d + 2 * lead
-        cmd = self.login_cmd(server, seed, storm_d, self.a.storm_connections)
+        cmd = storm_cmd(storm_d)
         storm_out = self.tmp / "storm.out"
         with open(storm_out, "wb") as f:
             p = self.procs.start(cmd, stdout=f, stderr=subprocess.STDOUT)
@@ -318,9 +323,22 @@ class Bench:
             "slope_mib_per_min": rss_slope(samples),
         }
 
+    def run_only_uploads(self) -> dict:
+        """Scenario 7 alone, on the first engine, to be merged into an earlier run."""
+        engine = self.a.engines[0]
+        check_constants()
+        drivers.ensure_tools(engine == "postgres")
+        drivers.build(self.a.no_build)
+        up = UploadScenario(self, engine).run()
+        up["machine"] = drivers.machine_info(
+            self.pg.check() if engine == "postgres" else None, None)
+        return up
+
     def run(self) -> dict:
         a = self.a
         started = time.time()
+        if not a.no_uploads:
+            check_constants()  # before 40 minutes of measuring, not after
         drivers.ensure_tools("postgres" in a.engines)
         pg_version = self.pg.check() if "postgres" in a.engines else None
         drivers.build(a.no_build)
@@ -336,6 +354,7 @@ class Bench:
             baseline_mem["after_load"] = proc_status(baseline.pid)
         finally:
             self.procs.stop(baseline)
+        uploads = None if a.no_uploads else UploadScenario(self, a.engines[0]).run()
         hashing = self.combined_hash_timing()
         sqlite_version = (engine_results.get("sqlite") or {}).get("seed", {}).get(
             "large", {}).get("engine_version")
@@ -350,6 +369,8 @@ class Bench:
                          "memory": baseline_mem},
             "engines": engine_results,
         }
+        if uploads is not None:
+            results["uploads"] = uploads
         for er in engine_results.values():
             er["median"] = {k: medians(v, CORES) for k, v in er["runs"].items()}
         results["targets"] = evaluate(results)

@@ -119,16 +119,20 @@ def ceiling_had(r: dict) -> float:
     return r["ceiling_per_s"] * (1 - steal / 100.0)
 
 
-def paired_ratio(runs: list[dict], against: list[dict], key) -> float | None:
-    """The median over cycles of a run's figure (`key`: a field or a function of the run) over
-    the figure of the run alternated with it in the same cycle. Neighbouring slices a few
-    seconds apart see the same machine, so its swings between cycles cancel out. None when
-    no run is paired."""
+def cycle_ratios(runs: list[dict], against: list[dict], key) -> list[float]:
+    """Each run's figure (`key`: a field or a function of the run) over the figure of the run
+    alternated with it in the same cycle, for every cycle that has both."""
     fig = key if callable(key) else (lambda r: r.get(key))
     by_cycle = {r["cycle"]: r for r in against if r.get("cycle") is not None}
     rs = [ratio(fig(r), fig(by_cycle[r["cycle"]])) for r in runs
           if r.get("cycle") is not None and r["cycle"] in by_cycle]
-    return median([x for x in rs if x is not None])
+    return [x for x in rs if x is not None]
+
+
+def paired_ratio(runs: list[dict], against: list[dict], key) -> float | None:
+    """The median of `cycle_ratios`: neighbouring slices a few seconds apart see the same
+    machine, so its swings between cycles cancel out. None when no run is paired."""
+    return median(cycle_ratios(runs, against, key))
 
 
 def cpu_per_request(runs: list[dict], cores: int) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 
 from .stats import judged_slope, paired_ratio, ratio
+from .uploads import evaluate_uploads
 
 TARGETS = {
     "get_me_ratio": {"sqlite": 0.50, "postgres": 0.35},
@@ -159,6 +160,9 @@ def evaluate(res: dict) -> dict:
                 f"after {warmup / 60:.0f} min of warm-up"
                 + ("" if long_enough else f" (this soak: {soak['seconds']:g}s, not judged)"))
         out[engine] = t
+    up = res.get("uploads")
+    if up and up.get("median"):
+        out.setdefault(up["engine"], []).extend(evaluate_uploads(up))
     return out
 
 

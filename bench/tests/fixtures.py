@@ -110,3 +110,36 @@ def results(engines: dict | None = None, *, hash_=None, baseline=None, quick=Fal
                                 "after_load": {"VmRSS": 5 * 1024, "VmHWM": 6 * 1024}}},
         "engines": engines,
     })
+
+
+def uploads(images_per_s=(20.0,), uploads_rps=(17.0,), ref_p99_ms=2.0, storm_p99_ms=4.0,
+            errors=0, hwm_kib=80 * 1024, idle_kib=15 * 1024, pool=1, other=1.0) -> dict:
+    """A measured upload scenario (7), one cycle per figure, summed up like a real one."""
+    from kitchen_bench.uploads import summarize
+
+    cycles = [f"u{i}" for i in range(len(images_per_s))]
+    base = [{"images_per_s": x, "rps": x, "image_ms": {"median": 1000 * pool / x},
+             "cpu": cpu(other=other), "cycle": c} for x, c in zip(images_per_s, cycles)]
+    return summarize({
+        "engine": "sqlite",
+        "input": {"width": 2000, "height": 1500, "bytes": 1_100_000, "orientation": 6},
+        "constants": {"MAX_PICTURE_BYTES": 5 * 1024 * 1024, "MAX_PIXELS": 50_000_000,
+                      "MAX_DECODE_BYTES": 200_000_000, "FIT": 512, "JPEG_QUALITY": 85},
+        "settings": {"pool_size": pool, "upload_connections": 4, "upload_users": 8,
+                     "get_me_connections": 64, "wrk_threads": 2, "duration_s": 10.0,
+                     "runs": 1, "slices": len(cycles), "width": 2000, "height": 1500,
+                     "env_overrides": {}},
+        "memory": {"idle": {"VmRSS": idle_kib, "VmHWM": idle_kib, "Threads": 9},
+                   "after": {"VmRSS": hwm_kib - 1024, "VmHWM": hwm_kib, "Threads": 12}},
+        "runs": {
+            "picture_baseline": base,
+            "uploads": [run(x, p99_ms=300, cycle=c, errors=errors, cpu=cpu(other=other))
+                        for x, c in zip(uploads_rps, cycles)],
+            "storm_ref": [run(60_000, p99_ms=ref_p99_ms, cycle=c) for c in cycles],
+            "storm_get_me": [run(50_000, p99_ms=storm_p99_ms, cycle=c) for c in cycles],
+            "storm_uploads": [run(15, p99_ms=400, cycle=c) for c in cycles],
+        },
+        "files_left": 8,
+        "generated_at": "2026-12-06T21:00:00+00:00",
+        "wall_seconds": 60.0,
+    }, CORES)

@@ -107,8 +107,10 @@ class CommandLineTests(unittest.TestCase):
         a = parse_args([])
         self.assertEqual((a.runs, a.duration, a.slices, a.users), (3, 10.0, 5, 1_000_000))
 
-    def test_an_unknown_engine_or_a_slice_under_a_second_is_refused(self):
-        for argv in (["--engines", "mysql"], ["--duration", "3", "--slices", "5"]):
+    def test_bad_options_are_refused(self):
+        for argv in (["--engines", "mysql"], ["--duration", "3", "--slices", "5"],
+                     ["--merge-into", "x.json"], ["--only", "uploads", "--no-uploads"],
+                     ["--upload-connections", "0"]):
             err = io.StringIO()
             with self.assertRaises(SystemExit), contextlib.redirect_stderr(err):
                 parse_args(argv)
