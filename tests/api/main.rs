@@ -38,6 +38,7 @@ mod profile;
 mod registration;
 mod request_bodies;
 mod retention;
+mod s3_server;
 mod security;
 mod security_events;
 mod session_cache;
