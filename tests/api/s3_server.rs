@@ -28,6 +28,7 @@ const INSTALL_HINT: &str = "python3 -m venv target/ci-venv && \
 
 /// Runs moto in the background and kills it once stdin reaches its end (see the module doc).
 const WATCHDOG: &str = r#""$@" & pid=$!
+echo "moto pid $pid"
 read -r _ || true
 kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
@@ -42,6 +43,8 @@ pub const REGION: &str = "us-east-1";
 pub struct MotoServer {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub endpoint: String,
+    /// moto's own process (the watchdog shell's child), to pause it.
+    pid: Option<rustix::process::Pid>,
     watchdog: Child,
     stdin: Option<ChildStdin>,
     log: Arc<Mutex<Vec<String>>>,
@@ -124,18 +127,23 @@ impl MotoServer {
         let stdin = watchdog.stdin.take();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (port_tx, port_rx) = std::sync::mpsc::channel();
-        // Werkzeug announces the port on stderr; stdout is drained too so moto never blocks.
+        let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+        // The watchdog tells moto's pid on stdout, Werkzeug the port on stderr; both are
+        // drained to the end so that moto never blocks on a full pipe.
         for output in [
             Box::new(watchdog.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(watchdog.stderr.take().unwrap()),
         ] {
-            let (log, port_tx) = (Arc::clone(&log), port_tx.clone());
+            let (log, port_tx, pid_tx) = (Arc::clone(&log), port_tx.clone(), pid_tx.clone());
             std::thread::spawn(move || {
                 for line in BufReader::new(output).lines().map_while(Result::ok) {
                     if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
                         let digits: String =
                             rest.chars().take_while(char::is_ascii_digit).collect();
                         port_tx.send(digits).ok();
+                    }
+                    if let Some(pid) = line.strip_prefix("moto pid ") {
+                        pid_tx.send(pid.parse::<i32>().ok()).ok();
                     }
                     let mut log = log.lock().unwrap();
                     if log.len() == LOG_LINES {
@@ -147,6 +155,7 @@ impl MotoServer {
         }
         let mut server = MotoServer {
             endpoint: String::new(),
+            pid: None,
             watchdog,
             stdin,
             log,
@@ -156,6 +165,11 @@ impl MotoServer {
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("moto did not start: {}", server.log_text()));
         server.endpoint = format!("http://127.0.0.1:{port}");
+        server.pid = pid_rx
+            .recv_timeout(Duration::from_secs(5))
+            .ok()
+            .flatten()
+            .and_then(rustix::process::Pid::from_raw);
         server.wait_until_answering().await;
         server
     }
@@ -278,6 +292,21 @@ impl MotoServer {
         self.watchdog.wait().ok();
     }
 
+    /// Stops moto where it is (SIGSTOP), as a hung server: connections are still accepted by
+    /// the kernel, and nothing answers them until [`MotoServer::resume`].
+    pub fn pause(&self) {
+        self.signal(rustix::process::Signal::STOP);
+    }
+
+    pub fn resume(&self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = self.pid.expect("moto's pid was announced at start");
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
     /// What moto wrote last (one line a request), for assertion messages.
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
@@ -374,7 +403,7 @@ fn moto_server_is_looked_up_in_the_setting_then_the_ci_venv_then_path() {
 
 #[tokio::test]
 #[ignore = "needs moto_server (CI installs it)"]
-async fn moto_answers_keeps_objects_per_bucket_and_is_gone_once_killed() {
+async fn moto_keeps_objects_per_bucket_holds_requests_when_paused_and_is_gone_once_killed() {
     let mut moto = MotoServer::start().await;
     let (first, second) = (moto.create_bucket().await, moto.create_bucket().await);
     assert_ne!(first.name, second.name);
@@ -399,6 +428,17 @@ async fn moto_answers_keeps_objects_per_bucket_and_is_gone_once_killed() {
         .unwrap();
     assert_eq!(private.status(), 403);
 
+    // Paused, it holds requests without an answer; resumed, it answers them.
+    moto.pause();
+    let held = reqwest::Client::new()
+        .get(&moto.endpoint)
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(held.unwrap_err().is_timeout());
+    moto.resume();
+    assert!(first.keys("").await.len() == 2);
+
     let endpoint = moto.endpoint.clone();
     drop((first, second));
     moto.kill();
@@ -408,7 +448,7 @@ async fn moto_answers_keeps_objects_per_bucket_and_is_gone_once_killed() {
 
 #[tokio::test]
 #[ignore = "needs moto_server (CI installs it)"]
-async fn with_credentials_required_moto_refuses_an_unknown_key() {
+async fn with_credentials_required_moto_refuses_an_unknown_key_and_a_wrong_signature() {
     let moto = MotoServer::start().await;
     let bucket = moto.create_bucket().await;
     let (key_id, secret) = moto.require_credentials().await;
