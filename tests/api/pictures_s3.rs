@@ -318,6 +318,8 @@ async fn wrong_credentials_or_a_missing_bucket_are_a_503_and_no_secret_is_logged
         assert!(profile["profile_picture"].is_string(), "{what}: {profile}");
         logs.push_str(&server.log_text());
     }
+    // The cause is there for the operator (the bucket that is missing), the secrets are not.
+    assert!(logs.contains(&missing_bucket), "the cause is not logged:\n{logs}");
     for secret in [&secret, &wrong_secret] {
         assert!(
             !logs.contains(secret.as_str()),
