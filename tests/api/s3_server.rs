@@ -96,11 +96,6 @@ impl MotoServer {
     /// Starts moto on a free loopback port and waits until it answers. Panics (the test fails)
     /// when there is no moto or it does not come up.
     pub async fn start() -> MotoServer {
-        Self::start_with(&[]).await
-    }
-
-    /// Starts moto with extra environment variables (moto reads some settings from them).
-    pub async fn start_with(env: &[(&str, &str)]) -> MotoServer {
         let ci_venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv");
         let binary = find_moto_server(
             std::env::var_os("KITCHEN_TEST_MOTO_SERVER"),
@@ -118,9 +113,6 @@ impl MotoServer {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (name, value) in env {
-            command.env(name, value);
-        }
         let mut watchdog = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
