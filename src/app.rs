@@ -31,7 +31,7 @@ use crate::hardening;
 use crate::mail::Mailer;
 use crate::public_url::PublicUrl;
 use crate::request_id::REQUEST_ID;
-use crate::routes::{account, audit, docs, ops, sessions, staff, tokens, users};
+use crate::routes::{account, audit, docs, ops, pictures, sessions, staff, tokens, users};
 use crate::state::{AppState, Overrides, Shared};
 
 /// Every route, each declared once: the `#[utoipa::path]` on its handler gives both the route
@@ -48,6 +48,8 @@ pub fn api() -> OpenApiRouter<AppState> {
             users::patch_me,
             account::deletion::delete_me
         ))
+        .declare(routes!(pictures::put_picture, pictures::delete_picture))
+        .declare(routes!(pictures::get_picture_file))
         .declare(routes!(sessions::list_sessions))
         .declare(routes!(sessions::delete_session))
         .declare(routes!(account::verification::verify_email))
@@ -245,6 +247,7 @@ impl Application {
             },
         };
         let change_recorder = poll_changes.then(|| ChangeRecorder::start(db.clone()));
+        let pictures = crate::pictures::Pictures::start(&config, &public_url)?;
         let state = AppState::new(Shared {
             sessions,
             db,
@@ -262,6 +265,7 @@ impl Application {
             touches: Touches::default(),
             change_recorder,
             public_url,
+            pictures,
         });
         if state.auth_cache.enabled() {
             let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));

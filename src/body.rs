@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use axum::body::Body as HttpBody;
+use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -28,7 +28,33 @@ use crate::state::AppState;
 pub struct Fields {
     map: Map<String, Value>,
     files: Vec<String>,
+    /// The content of the one file part a route takes ([`Upload`]), if sent.
+    upload: Option<Bytes>,
 }
+
+/// What a body may hold beyond text fields: one file part of this name, up to `max_bytes`.
+#[derive(Debug, Clone, Copy)]
+pub struct FilePart {
+    pub name: &'static str,
+    pub max_bytes: usize,
+}
+
+/// A body as `T` with the content of its file part `F` (multipart only). The body may then be
+/// as large as the file allows, plus room for the text fields and the multipart framing.
+#[derive(Debug)]
+pub struct Upload<T, F> {
+    pub body: T,
+    pub file: Option<Bytes>,
+    part: std::marker::PhantomData<F>,
+}
+
+/// The file part an [`Upload`] takes.
+pub trait FileField {
+    const PART: FilePart;
+}
+
+/// Room for the text fields and the multipart framing beside a file part.
+const FRAMING_BYTES: usize = 64 * 1024;
 
 /// One field as found in the body.
 #[derive(Debug, PartialEq)]
@@ -82,6 +108,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     }
 }
 
+impl<T: DeserializeOwned, F: FileField> FromRequest<AppState> for Upload<T, F> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state
+            .config
+            .max_body_bytes
+            .max(F::PART.max_bytes + FRAMING_BYTES);
+        let mut fields = Fields::read(req, limit, Some(F::PART)).await?;
+        let file = fields.upload.take();
+        Ok(Upload {
+            body: fields.into_body()?,
+            file,
+            part: std::marker::PhantomData,
+        })
+    }
+}
+
 /// One field of a request body as it was sent, under its name. Reading it checks it the way
 /// DRF's field would and adds any message to the caller's [`FieldErrors`] under that name.
 /// `Debug` shows only the name: the value may be a password.
@@ -102,6 +146,11 @@ impl fmt::Debug for Field {
 impl Field {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether a file part was sent under this name.
+    pub fn is_file(&self) -> bool {
+        self.file
     }
 
     fn get(&self) -> FieldValue {
@@ -308,31 +357,20 @@ impl FromRequest<AppState> for Fields {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.config.max_body_bytes;
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(ApiError::PayloadTooLarge);
-        }
+        Fields::read(req, state.config.max_body_bytes, None).await
+    }
+}
+
+impl Fields {
+    /// Reads a body of at most `limit` bytes; a multipart body may hold the file part `file`.
+    async fn read(req: Request, limit: usize, file: Option<FilePart>) -> Result<Self, ApiError> {
+        refuse_declared_excess(&req, limit)?;
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let (parts, body) = req.into_parts();
-        let bytes = Limited::new(body, limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<LengthLimitError>().is_some() {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::Malformed("Request body could not be read.".into())
-                }
-            })?
-            .to_bytes();
+        let bytes = read_limited(body, limit).await?;
 
         if bytes.is_empty() {
             // DRF parses no body as no data, whatever the content type says.
@@ -350,11 +388,39 @@ impl FromRequest<AppState> for Fields {
             "application/x-www-form-urlencoded" => parse_form(&bytes),
             "multipart/form-data" => {
                 let req = Request::from_parts(parts, HttpBody::from(bytes));
-                parse_multipart(req, state).await
+                parse_multipart(req, &(), file).await
             }
             _ => Err(ApiError::UnsupportedMediaType(raw_type)),
         }
     }
+}
+
+/// A `413` at once, body unread, when the declared length is over `limit`.
+pub fn refuse_declared_excess(req: &Request, limit: usize) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(())
+}
+
+/// A body of at most `limit` bytes, whole; more is a `413`.
+pub async fn read_limited(body: HttpBody, limit: usize) -> Result<Bytes, ApiError> {
+    Ok(Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::Malformed("Request body could not be read.".into())
+            }
+        })?
+        .to_bytes())
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
@@ -363,7 +429,7 @@ fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
     match parsed.0 {
         Value::Object(map) => Ok(Fields {
             map,
-            files: Vec::new(),
+            ..Fields::default()
         }),
         other => Err(not_a_dictionary(&other)),
     }
@@ -397,11 +463,15 @@ fn parse_form(bytes: &[u8]) -> Result<Fields, ApiError> {
     }
     Ok(Fields {
         map,
-        files: Vec::new(),
+        ..Fields::default()
     })
 }
 
-async fn parse_multipart<S: Send + Sync>(req: Request, state: &S) -> Result<Fields, ApiError> {
+async fn parse_multipart<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    file: Option<FilePart>,
+) -> Result<Fields, ApiError> {
     let malformed =
         |e: &dyn fmt::Display| ApiError::Malformed(format!("Multipart form parse error - {e}"));
     let mut multipart = Multipart::from_request(req, state)
@@ -417,8 +487,18 @@ async fn parse_multipart<S: Send + Sync>(req: Request, state: &S) -> Result<Fiel
         if fields.map.contains_key(&name) || fields.files.contains(&name) {
             return Err(duplicate("Multipart form parse error", &name));
         }
+        let taken = file.filter(|f| f.name == name);
+        if let Some(part) = taken.filter(|_| is_file_part(&field)) {
+            let bytes = field.bytes().await.map_err(|e| malformed(&e.body_text()))?;
+            if bytes.len() > part.max_bytes {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            fields.upload = Some(bytes);
+            fields.files.push(name);
+            continue;
+        }
         if field.file_name().is_some() {
-            // No field takes a file yet; dropping the field discards its (bounded) content.
+            // No field takes this file; dropping the field discards its (bounded) content.
             fields.files.push(name);
             continue;
         }
@@ -426,6 +506,15 @@ async fn parse_multipart<S: Send + Sync>(req: Request, state: &S) -> Result<Fiel
         fields.map.insert(name, Value::String(text));
     }
     Ok(fields)
+}
+
+/// A part with a file name, or one whose declared type is not text (an app that sends the
+/// photo's bytes without a file name).
+fn is_file_part(field: &axum::extract::multipart::Field<'_>) -> bool {
+    field.file_name().is_some()
+        || field
+            .content_type()
+            .is_some_and(|t| !t.to_ascii_lowercase().starts_with("text/"))
 }
 
 fn duplicate(prefix: &str, key: &str) -> ApiError {
@@ -517,7 +606,7 @@ pub mod fuzzing {
             .header(super::CONTENT_TYPE, content_type)
             .body(axum::body::Body::from(bytes))
             .map_err(|e| ApiError::Malformed(e.to_string()))?;
-        super::parse_multipart(request, &()).await
+        super::parse_multipart(request, &(), None).await
     }
 }
 

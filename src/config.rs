@@ -1,6 +1,7 @@
 //! One typed configuration from flags, environment or settings file, validated at start.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -13,6 +14,8 @@ pub mod defaults {
     pub const ARGON2_ITERATIONS: u32 = 2;
     pub const ARGON2_PARALLELISM: u32 = 1;
     pub const MAX_BODY_BYTES: usize = 64 * 1024;
+    pub const PICTURE_DIR: &str = "pictures";
+    pub const S3_REGION: &str = "us-east-1";
     pub const DB_MAX_CONNECTIONS: u32 = 16;
     pub const DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
     pub const LOG: &str = "info";
@@ -38,6 +41,15 @@ pub mod defaults {
     /// A year of audit history (as e.g. PCI DSS asks); not forever: events hold addresses.
     pub const SECURITY_EVENT_RETENTION_DAYS: u32 = 365;
     pub const MAX_SECURITY_EVENT_RETENTION_DAYS: u32 = 36_500;
+}
+
+/// Where profile pictures are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PictureStorage {
+    /// A directory on this machine (`KITCHEN_API_PICTURE_DIR`), served by this service.
+    Local,
+    /// An S3-compatible bucket (`KITCHEN_API_S3_*`), served by the bucket or a CDN.
+    S3,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,6 +95,53 @@ pub struct Config {
     /// Password hashes run at once (each holds the Argon2 memory). Default: the CPU cores.
     #[arg(long, global = true, env = "KITCHEN_API_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+
+    /// Where profile pictures are stored: a local directory or S3-compatible object storage.
+    #[arg(long, global = true, env = "KITCHEN_API_PICTURE_STORAGE", value_enum, default_value_t = PictureStorage::Local)]
+    pub picture_storage: PictureStorage,
+
+    /// Directory of stored profile pictures (local storage), created if missing.
+    #[arg(long, global = true, env = "KITCHEN_API_PICTURE_DIR", default_value = defaults::PICTURE_DIR)]
+    pub picture_dir: PathBuf,
+
+    /// Pictures decoded and encoded at once (threads of the picture pool). 0: half the cores.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_PICTURE_CONCURRENCY",
+        default_value_t = 0
+    )]
+    pub picture_concurrency: usize,
+
+    /// S3: public base URL profiles show for pictures (a CDN). Default: the endpoint and
+    /// bucket, or `https://{bucket}.s3.{region}.amazonaws.com`.
+    #[arg(long, global = true, env = "KITCHEN_API_PICTURE_BASE_URL")]
+    pub picture_base_url: Option<String>,
+
+    /// S3 bucket of profile pictures; required when the storage is `s3`.
+    #[arg(long, global = true, env = "KITCHEN_API_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// S3 region.
+    #[arg(long, global = true, env = "KITCHEN_API_S3_REGION", default_value = defaults::S3_REGION)]
+    pub s3_region: String,
+
+    /// S3-compatible server, e.g. `http://127.0.0.1:9000` (path-style requests).
+    #[arg(long, global = true, env = "KITCHEN_API_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 access key id. Unset: the standard AWS environment or instance credentials.
+    #[arg(long, global = true, env = "KITCHEN_API_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key: environment or settings file only.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_S3_SECRET_ACCESS_KEY",
+        hide = true
+    )]
+    pub s3_secret_access_key: Option<crate::pictures::S3Secret>,
 
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, global = true, env = "KITCHEN_API_MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES)]
@@ -234,6 +293,15 @@ impl Default for Config {
             argon2_parallelism: defaults::ARGON2_PARALLELISM,
             hash_concurrency: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
+            picture_storage: PictureStorage::Local,
+            picture_dir: PathBuf::from(defaults::PICTURE_DIR),
+            picture_concurrency: 0,
+            picture_base_url: None,
+            s3_bucket: None,
+            s3_region: defaults::S3_REGION.to_owned(),
+            s3_endpoint: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
             db_max_connections: defaults::DB_MAX_CONNECTIONS,
             db_acquire_timeout_secs: defaults::DB_ACQUIRE_TIMEOUT_SECS,
             migrate_on_start: true,
@@ -297,6 +365,12 @@ impl Config {
         }
         if self.hash_concurrency == Some(0) {
             return bad("KITCHEN_API_HASH_CONCURRENCY", "must be at least 1".into());
+        }
+        if self.picture_storage == PictureStorage::S3 && self.s3_bucket.is_none() {
+            return bad(
+                "KITCHEN_API_S3_BUCKET",
+                "must be set when KITCHEN_API_PICTURE_STORAGE is s3".into(),
+            );
         }
         if self.max_body_bytes < 1024 {
             return bad("KITCHEN_API_MAX_BODY_BYTES", "must be at least 1024".into());
@@ -457,6 +531,14 @@ impl Config {
     pub fn hash_concurrency(&self) -> usize {
         self.hash_concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    /// Threads of the picture pool: the setting, or half the cores (at least one).
+    pub fn picture_concurrency(&self) -> usize {
+        match self.picture_concurrency {
+            0 => (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
+            n => n,
+        }
     }
 
     pub fn db_acquire_timeout(&self) -> Duration {

@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::Response;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// `Cache-Control: no-store` but on the docs page: answers carry tokens and profiles no cache
+/// `Cache-Control: no-store` but on the docs page and stored pictures: answers carry tokens and profiles no cache
 /// may keep. A plain service: `from_fn` would clone and box the router on every request.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SecurityHeadersLayer;
@@ -37,8 +37,11 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let harden: fn(Response) -> Response = if request.uri().path().starts_with("/docs/") {
+        let path = request.uri().path();
+        let harden: fn(Response) -> Response = if path.starts_with("/docs/") {
             harden_docs
+        } else if path.starts_with("/media/") {
+            harden_media
         } else {
             harden_api
         };
@@ -58,6 +61,17 @@ fn harden_docs(mut response: Response) -> Response {
     );
     // No version banner: nothing here sets `Server`, and nothing should.
     headers.remove(header::SERVER);
+    response
+}
+
+/// Stored pictures say how long they may be cached (for good: names never change content).
+fn harden_media(response: Response) -> Response {
+    let mut response = harden_docs(response);
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 

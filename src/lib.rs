@@ -22,6 +22,7 @@ pub mod linger;
 pub mod mail;
 pub mod maintenance;
 pub mod metrics;
+pub mod pictures;
 pub mod public_url;
 pub mod request_id;
 pub mod routes;
@@ -29,5 +30,6 @@ pub mod serve;
 pub mod state;
 mod sys;
 pub mod telemetry;
+pub mod workers;
 
 pub use sys::return_large_blocks_to_the_system;

@@ -17,6 +17,8 @@ pub const HTTP_THROTTLED: &str = "kitchen_api_http_throttled_total";
 pub const LOGINS: &str = "kitchen_api_logins_total";
 pub const HASHING_WAITING: &str = "kitchen_api_hashing_queue_depth";
 pub const HASHING_RUNNING: &str = "kitchen_api_hashing_in_progress";
+pub const PICTURES_WAITING: &str = "kitchen_api_picture_queue_depth";
+pub const PICTURES_RUNNING: &str = "kitchen_api_picture_in_progress";
 pub const SESSION_LOOKUPS: &str = "kitchen_api_session_lookups_total";
 pub const DB_POOL_SIZE: &str = "kitchen_api_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "kitchen_api_db_pool_idle_connections";
@@ -82,6 +84,11 @@ fn describe() {
     );
     metrics::describe_gauge!(HASHING_WAITING, "Password hashes waiting for a slot.");
     metrics::describe_gauge!(HASHING_RUNNING, "Password hashes running now.");
+    metrics::describe_gauge!(PICTURES_WAITING, "Uploaded pictures waiting for a thread.");
+    metrics::describe_gauge!(
+        PICTURES_RUNNING,
+        "Uploaded pictures being decoded and encoded now."
+    );
     metrics::describe_gauge!(DB_POOL_SIZE, "Database connections open.");
     metrics::describe_gauge!(DB_POOL_IDLE, "Database connections open and idle.");
     metrics::describe_gauge!(DB_POOL_MAX, "Database connections the pool may open.");

@@ -40,6 +40,7 @@ pub struct Shared {
     pub touches: Touches,
     pub change_recorder: Option<ChangeRecorder>,
     pub public_url: PublicUrl,
+    pub pictures: crate::pictures::Pictures,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.

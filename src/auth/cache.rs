@@ -219,6 +219,7 @@ mod tests {
                 is_active: true,
                 email_verified: false,
                 date_joined: at,
+                picture_key: None,
             },
         })
     }

@@ -28,7 +28,7 @@ pub(super) fn allowed(concurrency: usize, busy_cores: f64) -> usize {
         .max(1)
 }
 
-pub(super) struct CoreShare {
+pub(crate) struct CoreShare {
     concurrency: usize,
     /// None outside a runtime: then nothing is reserved.
     runtime: Option<Handle>,
@@ -44,10 +44,10 @@ struct State {
 }
 
 /// A running hash's place; dropping it lets the next one start.
-pub(super) struct Slot<'a>(&'a CoreShare);
+pub(crate) struct Slot<'a>(&'a CoreShare);
 
 impl CoreShare {
-    pub(super) fn new(concurrency: usize, runtime: Option<Handle>) -> Self {
+    pub(crate) fn new(concurrency: usize, runtime: Option<Handle>) -> Self {
         let busy_total = runtime.as_ref().map(busy_total).unwrap_or_default();
         Self {
             concurrency: concurrency.max(1),
@@ -62,7 +62,7 @@ impl CoreShare {
         }
     }
 
-    pub(super) fn enter(&self) -> Slot<'_> {
+    pub(crate) fn enter(&self) -> Slot<'_> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             self.sample(&mut state);

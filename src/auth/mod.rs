@@ -8,7 +8,7 @@ mod client_ip;
 mod clock;
 mod code_mail;
 mod codes;
-mod core_share;
+pub(crate) mod core_share;
 pub mod django_hash;
 mod extractor;
 mod hashing;

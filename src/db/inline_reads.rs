@@ -161,6 +161,7 @@ fn read_session(row: &Row<'_>) -> Result<SessionRow, Fallback> {
             is_active: row.get(12)?,
             email_verified: row.get(13)?,
             date_joined: timestamp(row.get_ref(14)?.as_str()?)?,
+            picture_key: row.get(15)?,
         },
     })
 }

@@ -38,8 +38,8 @@ pub use tx::{On, Tx};
 pub(crate) use tx::{on, on_tx};
 pub use users::{
     AddressRow, Change, Credentials, Deletion, FlagChanges, ImportedUser, MailTarget, NewUser,
-    ProfileChanges, StaffWrite, UserRow, deactivate_user_by_email_key, delete_user,
-    find_address_by_email_key, find_address_by_id, find_mail_target_by_email_key,
+    PictureChange, ProfileChanges, StaffWrite, Updated, UserRow, deactivate_user_by_email_key,
+    delete_user, find_address_by_email_key, find_address_by_id, find_mail_target_by_email_key,
     find_mail_target_by_id, find_password_hash, find_user_by_id, insert_imported_user,
     insert_superuser, list_users, restart_user_ids, set_user_flags, update_password_hash,
     update_profile,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod docs;
 pub mod ops;
 pub mod pages;
+pub mod pictures;
 pub mod schemas;
 pub mod sessions;
 pub mod staff;

@@ -129,6 +129,8 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     }
     ::metrics::gauge!(metrics::HASHING_WAITING).set(state.hashing.waiting() as f64);
     ::metrics::gauge!(metrics::HASHING_RUNNING).set(state.hashing.running() as f64);
+    ::metrics::gauge!(metrics::PICTURES_WAITING).set(state.pictures.waiting() as f64);
+    ::metrics::gauge!(metrics::PICTURES_RUNNING).set(state.pictures.running() as f64);
     let body = metrics::handle().render();
     let mut response = body.into_response();
     response

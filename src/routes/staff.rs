@@ -99,7 +99,10 @@ pub async fn list_users(
     let search = params.get("search").map_or("", |s| s.trim());
     let page = PageRequest::from_query(&params, USER_PAGES)?;
     let (count, rows) = db::list_users(&state.db, search, page.limit(), page.offset()).await?;
-    let results = rows.iter().map(Profile::from).collect();
+    let results = rows
+        .iter()
+        .map(|u| Profile::of(u, &state.pictures))
+        .collect();
     let listed = page.page(
         count,
         results,
@@ -140,7 +143,7 @@ pub async fn get_user(
         .user(id)
         .by(staff.user().id);
     event.ip(client).record(&state).await;
-    Ok(Json(Profile::from(&user)).into_response())
+    Ok(Json(Profile::of(&user, &state.pictures)).into_response())
 }
 
 /// Change a user's flags: `is_active` (staff, on ordinary accounts), `is_staff` and
@@ -183,7 +186,7 @@ pub async fn update_user(
         .user(id)
         .by(staff.user().id);
     event.ip(client).detail(&detail).record(&state).await;
-    let profile = Json(Profile::from(&user)).into_response();
+    let profile = Json(Profile::of(&user, &state.pictures)).into_response();
     Ok((SessionChange::User(id), profile))
 }
 

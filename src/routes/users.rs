@@ -1,5 +1,7 @@
 //! `/users/`: registration, and the caller's own profile (`/users/me/`).
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -11,13 +13,14 @@ use utoipa::ToSchema;
 use super::schemas::{Detail, ValidationErrors};
 use super::tokens::CredentialsBody;
 use crate::auth::{self, AuthUser, ClientIp, SessionChange};
-use crate::body::{Body, Field};
-use crate::db::{self, Change, ProfileChanges, UserRow};
+use crate::body::{Body, Field, FileField, FilePart, Upload};
+use crate::db::{Change, PictureChange, ProfileChanges, UserRow};
 use crate::domain::{
     Bio, DateOfBirth, Email, Invalid, Name, Password, PasswordPolicy, PhoneNumber, PhoneRegion,
     PictureUrl,
 };
 use crate::error::{ApiError, FieldErrors};
+use crate::pictures::{self, MAX_PICTURE_BYTES, Pictures};
 use crate::state::AppState;
 
 /// The answer to a registration: the new account, already logged in.
@@ -44,8 +47,9 @@ pub struct Profile<'a> {
     pub is_superuser: bool,
     pub is_staff: bool,
     pub is_active: bool,
-    #[schema(example = "https://your.avatar.com")]
-    pub profile_picture: Option<&'a str>,
+    /// The uploaded picture's URL, or the link the client set.
+    #[schema(value_type = Option<String>, example = "https://api.example.com/media/profile-pictures/3f2a9c0d5b7e41e8a6c1d2f3e4b5a697.jpg")]
+    pub profile_picture: Option<Cow<'a, str>>,
     #[schema(example = "Saving the world, one API call at a time.")]
     pub bio: Option<&'a str>,
     pub user_id: i64,
@@ -58,8 +62,13 @@ pub struct Profile<'a> {
     pub date_joined: String,
 }
 
-impl<'a> From<&'a UserRow> for Profile<'a> {
-    fn from(u: &'a UserRow) -> Self {
+impl<'a> Profile<'a> {
+    /// `u`'s profile; an uploaded picture shows as its URL in `pictures`.
+    pub fn of(u: &'a UserRow, pictures: &Pictures) -> Self {
+        let picture = match &u.picture_key {
+            Some(name) => Some(Cow::Owned(pictures.url(name))),
+            None => u.profile_picture.as_deref().map(Cow::Borrowed),
+        };
         Profile {
             email: &u.email,
             name: u.name.as_deref(),
@@ -67,7 +76,7 @@ impl<'a> From<&'a UserRow> for Profile<'a> {
             is_superuser: u.is_superuser,
             is_staff: u.is_staff,
             is_active: u.is_active,
-            profile_picture: u.profile_picture.as_deref(),
+            profile_picture: picture,
             bio: u.bio.as_deref(),
             user_id: u.id,
             phone_number: u.phone_number.as_deref(),
@@ -89,7 +98,8 @@ pub struct ProfileUpdate {
     pub date_of_birth: Field,
     #[schema(value_type = Option<String>, max_length = 1000)]
     pub bio: Field,
-    /// An absolute http(s) URL.
+    /// An absolute http(s) URL (it replaces an uploaded picture), or in a multipart body a
+    /// file part: a JPEG, PNG or WebP image up to 5 MB.
     #[schema(value_type = Option<String>, max_length = 2048)]
     pub profile_picture: Field,
     /// National (`08167930376`) or international (`+2348167930376`), at most 30 characters;
@@ -121,7 +131,12 @@ impl ProfileUpdate {
                 DateOfBirth::parse(s, today)
             }),
             bio: change(&self.bio, &mut errors, Bio::parse),
-            profile_picture: change(&self.profile_picture, &mut errors, PictureUrl::parse),
+            profile_picture: if self.profile_picture.is_file() {
+                // The file part itself is processed by the caller.
+                PictureChange::Keep
+            } else {
+                change(&self.profile_picture, &mut errors, PictureUrl::parse).into()
+            },
             phone_number: change(&self.phone_number, &mut errors, |s| {
                 PhoneNumber::parse(s, region)
             }),
@@ -171,8 +186,8 @@ pub async fn register_user(
     security(("token" = [])),
     responses((status = 200, body = Profile), (status = 401, body = Detail), (status = 503, body = Detail))
 )]
-pub async fn get_me(auth: AuthUser) -> Response {
-    Json(Profile::from(auth.user())).into_response()
+pub async fn get_me(State(state): State<AppState>, auth: AuthUser) -> Response {
+    Json(Profile::of(auth.user(), &state.pictures)).into_response()
 }
 
 /// Edit the caller's profile. PUT and PATCH behave the same: only the fields sent change.
@@ -193,20 +208,33 @@ pub async fn get_me(auth: AuthUser) -> Response {
 pub async fn update_me(
     State(state): State<AppState>,
     auth: AuthUser,
-    Body(body): Body<ProfileUpdate>,
+    form: Upload<ProfileUpdate, ProfilePicturePart>,
 ) -> Result<(SessionChange, Response), ApiError> {
-    let changes = body.changes(state.clock.today(), state.config.phone_region)?;
-    if changes.is_empty() {
-        let profile = Json(Profile::from(auth.user())).into_response();
+    let changes = form
+        .body
+        .changes(state.clock.today(), state.config.phone_region)?;
+    if changes.is_empty() && form.file.is_none() {
+        let profile = Json(Profile::of(auth.user(), &state.pictures)).into_response();
         return Ok((SessionChange::Nothing, profile));
     }
-    let user = db::update_profile(&state.db, auth.user().id, &changes)
+    let user = pictures::change_profile(&state, auth.user().id, changes, form.file)
         .await?
         .ok_or(ApiError::Unauthenticated(
             crate::error::AuthFailure::Inactive,
         ))?;
-    let profile = Json(Profile::from(&user)).into_response();
+    let profile = Json(Profile::of(&user, &state.pictures)).into_response();
     Ok((SessionChange::User(user.id), profile))
+}
+
+/// The `profile_picture` file part of a multipart profile edit.
+#[derive(Debug)]
+pub struct ProfilePicturePart;
+
+impl FileField for ProfilePicturePart {
+    const PART: FilePart = FilePart {
+        name: "profile_picture",
+        max_bytes: MAX_PICTURE_BYTES,
+    };
 }
 
 /// Same as PUT (documented separately so clients see both methods).
@@ -227,9 +255,9 @@ pub async fn update_me(
 pub async fn patch_me(
     state: State<AppState>,
     auth: AuthUser,
-    body: Body<ProfileUpdate>,
+    form: Upload<ProfileUpdate, ProfilePicturePart>,
 ) -> Result<(SessionChange, Response), ApiError> {
-    update_me(state, auth, body).await
+    update_me(state, auth, form).await
 }
 
 fn change<T>(

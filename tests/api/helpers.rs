@@ -130,6 +130,8 @@ pub struct TestApp {
     /// Every mail the server sent, unless the test configured a real SMTP server.
     pub outbox: Arc<Outbox>,
     pub database_url: String,
+    /// Where this app stores uploaded pictures (local storage).
+    pub picture_dir: std::path::PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _scratch: Scratch,
@@ -164,6 +166,8 @@ fn uuid_like() -> String {
     format!("{n:016x}")
 }
 
+const PICTURE_DIR_PREFIX: &str = "kitchen-test-pictures-";
+
 /// The settings every test starts from: fresh database, port 0, cheap everything.
 pub fn test_config(database_url: &str) -> Config {
     Config {
@@ -174,6 +178,8 @@ pub fn test_config(database_url: &str) -> Config {
         registrations_per_address: 0,
         code_mails_per_address: 0,
         code_mails_per_account: 0,
+        // Each app its own picture directory, removed with the app.
+        picture_dir: std::env::temp_dir().join(format!("{PICTURE_DIR_PREFIX}{}", uuid_like())),
         ..Config::default()
     }
 }
@@ -232,6 +238,7 @@ pub async fn spawn_app_on(
         mailer,
         outbox,
         database_url,
+        picture_dir: config.picture_dir.clone(),
         shutdown: Some(tx),
         server: Some(server),
         _scratch: scratch,
@@ -391,6 +398,14 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             tx.send(()).ok();
+        }
+        let ours = self.picture_dir.starts_with(std::env::temp_dir())
+            && self
+                .picture_dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(PICTURE_DIR_PREFIX));
+        if ours {
+            std::fs::remove_dir_all(&self.picture_dir).ok();
         }
     }
 }

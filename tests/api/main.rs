@@ -33,6 +33,8 @@ mod oversized_bodies;
 mod password_change;
 mod password_reset;
 mod phone_numbers;
+mod picture_images;
+mod pictures;
 mod privileged_accounts;
 mod profile;
 mod registration;

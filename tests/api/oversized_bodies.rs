@@ -14,7 +14,11 @@ use crate::helpers::spawn_app;
 /// writing or reading) is the failure this is about, so it is returned, not unwrapped. The
 /// client's send buffer is kept small, as on a slow network: otherwise the kernel buffers on
 /// loopback (megabytes) would swallow the whole body before the server even answers.
-async fn send_all_then_read(addr: SocketAddr, head: &str, body: &[u8]) -> std::io::Result<String> {
+pub(crate) async fn send_all_then_read(
+    addr: SocketAddr,
+    head: &str,
+    body: &[u8],
+) -> std::io::Result<String> {
     let socket = TcpSocket::new_v4()?;
     socket.set_send_buffer_size(16 * 1024)?;
     let mut stream = socket.connect(addr).await?;
@@ -31,7 +35,7 @@ async fn send_all_then_read(addr: SocketAddr, head: &str, body: &[u8]) -> std::i
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
-fn assert_413(answer: std::io::Result<String>, what: &str) {
+pub(crate) fn assert_413(answer: std::io::Result<String>, what: &str) {
     let answer = answer.unwrap_or_else(|e| panic!("{what}: the connection failed: {e}"));
     assert!(answer.starts_with("HTTP/1.1 413 "), "{what}: {answer}");
     assert!(

@@ -664,7 +664,7 @@ async fn multipart_put_works_like_json() {
 }
 
 #[tokio::test]
-async fn multipart_file_in_profile_picture_is_refused_and_nothing_is_saved() {
+async fn a_multipart_file_in_profile_picture_that_is_no_image_is_refused_and_nothing_is_saved() {
     let (app, id, token) = app_with_user().await;
     for method in edit_methods() {
         let image = Part::bytes(b"\x89PNG\r\n\x1a\n".to_vec())
@@ -685,7 +685,9 @@ async fn multipart_file_in_profile_picture_is_refused_and_nothing_is_saved() {
             &app,
             &token,
             res,
-            json!({"profile_picture": ["File uploads are not accepted here; send text."]}),
+            json!({"profile_picture": [
+                "Upload a valid image. The file you uploaded was either not an image or a corrupted image."
+            ]}),
             &untouched(id, EMAIL),
         )
         .await;

@@ -114,9 +114,12 @@ pub async fn set_user_flags(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deletion {
-    Deleted,
+    /// Gone, with the name of its stored picture (to remove from the picture store).
+    Deleted {
+        picture_key: Option<String>,
+    },
     NotFound,
     /// The user is the last active superuser, and stays.
     LastSuperuser,
@@ -127,24 +130,26 @@ pub async fn delete_user(db: &Db, user_id: i64) -> Result<Deletion, sqlx::Error>
     const SQL: &str = concat!(
         "DELETE FROM users WHERE id = $1 AND (NOT (is_superuser AND is_active) OR ",
         another_active_superuser!(),
-        ")"
+        ") RETURNING picture_key"
     );
-    let deleted = match db {
-        Db::Sqlite(_) => on_db!(write db, pool => sqlx::query(SQL)
+    let deleted: Option<Option<String>> = match db {
+        Db::Sqlite(_) => on_db!(write db, pool => sqlx::query_scalar(SQL)
             .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?,
+            .fetch_optional(pool)
+            .await)?,
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
             lock_active_superusers(&mut tx).await?;
-            let done = sqlx::query(SQL).bind(user_id).execute(&mut *tx).await?;
+            let done = sqlx::query_scalar(SQL)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
             tx.commit().await?;
-            done.rows_affected()
+            done
         }
     };
-    if deleted > 0 {
-        return Ok(Deletion::Deleted);
+    if let Some(picture_key) = deleted {
+        return Ok(Deletion::Deleted { picture_key });
     }
     let exists = find_user_by_id(db, user_id).await?.is_some();
     Ok(if exists {

@@ -14,14 +14,14 @@ pub(super) use guarded::{may_manage, refusal};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Db, Tx, on_db, on_tx};
+use super::{Db, Tx, on, on_db, on_tx};
 use crate::domain::{Bio, DateOfBirth, Email, Name, PhoneNumber, PictureUrl};
 
 /// The columns of [`UserRow`], in one place for every query that returns a user.
 macro_rules! user_columns {
     () => {
         "id, email, name, date_of_birth, bio, profile_picture, phone_number, \
-         is_superuser, is_staff, is_active, email_verified, date_joined"
+         is_superuser, is_staff, is_active, email_verified, date_joined, picture_key"
     };
 }
 pub(in crate::db) use user_columns;
@@ -52,6 +52,8 @@ pub struct UserRow {
     pub is_active: bool,
     pub email_verified: bool,
     pub date_joined: DateTime<Utc>,
+    /// The name of an uploaded picture in the picture store (then `profile_picture` is null).
+    pub picture_key: Option<String>,
 }
 
 /// What a login needs to decide, and nothing else.
@@ -108,17 +110,49 @@ impl<T> Change<T> {
     }
 }
 
+/// A change of the profile picture: any of them replaces an uploaded picture.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PictureChange {
+    #[default]
+    Keep,
+    Clear,
+    /// A link the client sent.
+    Url(PictureUrl),
+    /// The name of a picture just put in the picture store.
+    Stored(String),
+}
+
+impl PictureChange {
+    fn touches(&self) -> bool {
+        !matches!(self, PictureChange::Keep)
+    }
+}
+
+impl From<Change<PictureUrl>> for PictureChange {
+    fn from(change: Change<PictureUrl>) -> Self {
+        match change {
+            Change::Keep => PictureChange::Keep,
+            Change::Set(None) => PictureChange::Clear,
+            Change::Set(Some(url)) => PictureChange::Url(url),
+        }
+    }
+}
+
 /// The writable profile fields of a PUT/PATCH; everything else is not representable here.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileChanges {
     pub name: Change<Name>,
     pub date_of_birth: Change<DateOfBirth>,
     pub bio: Change<Bio>,
-    pub profile_picture: Change<PictureUrl>,
+    pub profile_picture: PictureChange,
     pub phone_number: Change<PhoneNumber>,
 }
 
 impl ProfileChanges {
+    pub fn profile_picture_touched(&self) -> bool {
+        self.profile_picture.touches()
+    }
+
     pub fn is_empty(&self) -> bool {
         !(self.name.touches()
             || self.date_of_birth.touches()
@@ -169,9 +203,58 @@ pub async fn find_password_hash(db: &Db, user_id: i64) -> Result<Option<String>,
     on_db!(db, pool => sqlx::query_scalar(SQL).bind(user_id).fetch_optional(pool).await)
 }
 
+/// A profile after an update, and the stored picture it no longer shows (to remove).
+#[derive(Debug)]
+pub struct Updated {
+    pub user: UserRow,
+    pub replaced_picture: Option<String>,
+}
+
 /// Applies only the fields sent, in one statement, so concurrent edits of other fields survive.
+/// A picture change reads the stored picture's name in the same transaction (its row locked),
+/// so of concurrent changes each learns the one name it replaced and nothing is orphaned.
 pub async fn update_profile(
     db: &Db,
+    user_id: i64,
+    changes: &ProfileChanges,
+) -> Result<Option<Updated>, sqlx::Error> {
+    if !changes.profile_picture.touches() {
+        let user = update_profile_on(db, user_id, changes).await?;
+        return Ok(user.map(|user| Updated {
+            user,
+            replaced_picture: None,
+        }));
+    }
+    let mut tx = Tx::begin(db).await?;
+    let done = async {
+        let replaced = find_picture_key_for_update(&mut tx, user_id).await?;
+        let user = update_profile_on(&mut tx, user_id, changes).await?;
+        Ok(user.map(|user| Updated {
+            user,
+            replaced_picture: replaced,
+        }))
+    }
+    .await;
+    tx.finish(done).await
+}
+
+async fn find_picture_key_for_update(
+    tx: &mut Tx,
+    user_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let sql = if tx.is_postgres() {
+        "SELECT picture_key FROM users WHERE id = $1 FOR UPDATE"
+    } else {
+        // The transaction is on SQLite's one writer: nothing else writes meanwhile.
+        "SELECT picture_key FROM users WHERE id = $1"
+    };
+    let key: Option<Option<String>> =
+        on_tx!(tx, conn => sqlx::query_scalar(sql).bind(user_id).fetch_optional(conn).await)?;
+    Ok(key.flatten())
+}
+
+async fn update_profile_on(
+    on: impl Into<super::On<'_>>,
     user_id: i64,
     changes: &ProfileChanges,
 ) -> Result<Option<UserRow>, sqlx::Error> {
@@ -181,12 +264,18 @@ pub async fn update_profile(
          date_of_birth = CASE WHEN $3 THEN $4 ELSE date_of_birth END, \
          bio = CASE WHEN $5 THEN $6 ELSE bio END, \
          profile_picture = CASE WHEN $7 THEN $8 ELSE profile_picture END, \
-         phone_number = CASE WHEN $9 THEN $10 ELSE phone_number END \
-         WHERE id = $11 RETURNING ",
+         picture_key = CASE WHEN $7 THEN $9 ELSE picture_key END, \
+         phone_number = CASE WHEN $10 THEN $11 ELSE phone_number END \
+         WHERE id = $12 RETURNING ",
         user_columns!()
     );
     let c = changes;
-    on_db!(write db, pool => sqlx::query_as(SQL)
+    let (url, key) = match &c.profile_picture {
+        PictureChange::Url(url) => (Some(url.as_str().to_owned()), None),
+        PictureChange::Stored(key) => (None, Some(key.clone())),
+        PictureChange::Keep | PictureChange::Clear => (None, None),
+    };
+    on!(write on, conn => sqlx::query_as(SQL)
         .bind(c.name.touches())
         .bind(c.name.value(|v| v.as_str().to_owned()))
         .bind(c.date_of_birth.touches())
@@ -194,11 +283,12 @@ pub async fn update_profile(
         .bind(c.bio.touches())
         .bind(c.bio.value(|v| v.as_str().to_owned()))
         .bind(c.profile_picture.touches())
-        .bind(c.profile_picture.value(|v| v.as_str().to_owned()))
+        .bind(url)
+        .bind(key.clone())
         .bind(c.phone_number.touches())
         .bind(c.phone_number.value(|v| v.as_str().to_owned()))
         .bind(user_id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await)
 }
 

@@ -1,6 +1,7 @@
 //! `DELETE /users/me/`: the account and everything of it (tokens, codes) go, for good. The
 //! current password is required, so a token left on a shared device cannot do it alone. The
-//! last active superuser cannot go: nobody would be left to manage the staff.
+//! last active superuser cannot go: nobody would be left to manage the staff. The uploaded
+//! profile picture goes from the picture store too.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -58,7 +59,10 @@ pub async fn delete_me(
     }
     match db::delete_user(&state.db, auth.user().id).await? {
         // NotFound: deleted a moment ago by another request of the same user; the same answer.
-        db::Deletion::Deleted | db::Deletion::NotFound => {}
+        db::Deletion::Deleted { picture_key } => {
+            state.pictures.discard_any(picture_key.as_deref()).await;
+        }
+        db::Deletion::NotFound => {}
         db::Deletion::LastSuperuser => {
             return Err(ApiError::field("non_field_errors", LAST_SUPERUSER));
         }
