@@ -35,6 +35,7 @@ mod password_reset;
 mod phone_numbers;
 mod picture_images;
 mod pictures;
+mod pictures_s3;
 mod privileged_accounts;
 mod profile;
 mod registration;

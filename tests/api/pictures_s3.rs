@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::binary::Server;
 use crate::helpers::{GOOD_PASSWORD, TestApp, assert_json, scratch_database, spawn_app_with};
-use crate::picture_images::{CAMERA_MAKE, CAMERA_MODEL, jpeg, jpeg_with_exif, png_with_alpha};
+use crate::picture_images::{CAMERA_MAKE, CAMERA_MODEL, jpeg, jpeg_with_exif};
 use crate::pictures::{contains, put_picture, upload};
 use crate::s3_server::{Bucket, MotoServer, REGION};
 
@@ -97,28 +97,6 @@ async fn an_upload_stores_one_clean_object_whose_public_url_the_profile_shows() 
     }
     let stored = image::load_from_memory_with_format(&bytes, ImageFormat::Jpeg).unwrap();
     assert_eq!(stored.dimensions(), (512, 384));
-}
-
-#[tokio::test]
-#[ignore = "needs moto_server (CI installs it)"]
-async fn the_public_url_serves_each_picture_with_its_image_content_type() {
-    // Served straight from the bucket or a CDN, the object's own Content-Type is what browsers
-    // and the app get: S3's default, `binary/octet-stream`, makes a browser download it.
-    let moto = MotoServer::start().await;
-    let bucket = moto.create_bucket().await;
-    let app = spawn_app_with(|c| use_bucket(c, &moto, &bucket)).await;
-    let (_, token) = app.register("ada@example.com").await;
-    for (picture, extension, expected) in [
-        (jpeg(40, 30), ".jpg", "image/jpeg"),
-        (png_with_alpha(40, 30), ".png", "image/png"),
-    ] {
-        let url = upload(&app, &token, picture).await;
-        assert!(url.ends_with(extension), "{url}");
-        let served = reqwest::get(&url).await.unwrap();
-        assert_eq!(served.status(), 200);
-        let content_type = &served.headers()["content-type"];
-        assert_eq!(content_type, expected, "the Content-Type of {url}");
-    }
 }
 
 #[tokio::test]
@@ -319,7 +297,10 @@ async fn wrong_credentials_or_a_missing_bucket_are_a_503_and_no_secret_is_logged
         logs.push_str(&server.log_text());
     }
     // The cause is there for the operator (the bucket that is missing), the secrets are not.
-    assert!(logs.contains(&missing_bucket), "the cause is not logged:\n{logs}");
+    assert!(
+        logs.contains(&missing_bucket),
+        "the cause is not logged:\n{logs}"
+    );
     for secret in [&secret, &wrong_secret] {
         assert!(
             !logs.contains(secret.as_str()),
