@@ -9,7 +9,7 @@
 use std::fmt;
 
 use axum::body::{Body as HttpBody, Bytes};
-use axum::extract::{FromRequest, Multipart, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::value::{BoolDeserializer, Error as DeError, StrDeserializer};
@@ -18,6 +18,7 @@ use serde::de::{
 };
 use serde::forward_to_deserialize_any;
 use serde_json::{Map, Value};
+use tower::{Layer, ServiceExt};
 
 use crate::domain::Invalid;
 use crate::error::{ApiError, FieldErrors};
@@ -39,8 +40,8 @@ pub struct FilePart {
     pub max_bytes: usize,
 }
 
-/// A body as `T` with the content of its file part `F` (multipart only). The body may then be
-/// as large as the file allows, plus room for the text fields and the multipart framing.
+/// A body as `T` with the content of its file part `F` (multipart only). A multipart body may
+/// then be as large as the file allows, plus room for the text fields and the framing.
 #[derive(Debug)]
 pub struct Upload<T, F> {
     pub body: T,
@@ -112,10 +113,22 @@ impl<T: DeserializeOwned, F: FileField> FromRequest<AppState> for Upload<T, F> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state
-            .config
-            .max_body_bytes
-            .max(F::PART.max_bytes + FRAMING_BYTES);
+        // Only a multipart body can hold the file; JSON and forms keep the usual limit.
+        let multipart = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/")
+            });
+        let usual = state.config.max_body_bytes;
+        let limit = if multipart {
+            usual.max(F::PART.max_bytes + FRAMING_BYTES)
+        } else {
+            usual
+        };
         let mut fields = Fields::read(req, limit, Some(F::PART)).await?;
         let file = fields.upload.take();
         Ok(Upload {
@@ -474,9 +487,15 @@ async fn parse_multipart<S: Send + Sync>(
 ) -> Result<Fields, ApiError> {
     let malformed =
         |e: &dyn fmt::Display| ApiError::Malformed(format!("Multipart form parse error - {e}"));
-    let mut multipart = Multipart::from_request(req, state)
-        .await
-        .map_err(|e| malformed(&e.body_text()))?;
+    // The body is already read within this route's limit; axum's own 2 MB default for
+    // multipart would refuse a picture, so it is lifted for this parse.
+    let parse = DefaultBodyLimit::disable().layer(tower::service_fn(|req: Request| async move {
+        Ok::<_, std::convert::Infallible>(Multipart::from_request(req, state).await)
+    }));
+    let mut multipart = match parse.oneshot(req).await {
+        Ok(parsed) => parsed.map_err(|e| malformed(&e.body_text()))?,
+        Err(never) => match never {},
+    };
     let mut fields = Fields::default();
     while let Some(field) = multipart
         .next_field()

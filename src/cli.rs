@@ -34,7 +34,8 @@ pub struct Cli {
 
 const SECRETS_HELP: &str = "Secrets are read from the environment or the settings file only, \
 never from flags (`ps` shows flags): KITCHEN_API_SMTP_PASSWORD (smtp_password), \
-KITCHEN_API_METRICS_TOKEN (metrics_token), and DATABASE_URL when it holds a password.";
+KITCHEN_API_METRICS_TOKEN (metrics_token), KITCHEN_API_S3_SECRET_ACCESS_KEY \
+(s3_secret_access_key), and DATABASE_URL when it holds a password.";
 
 const DATABASE_SETTINGS: &[&str] = &[
     "config_file",
@@ -82,6 +83,7 @@ fn show_only(command: clap::Command, extra: &[&str]) -> clap::Command {
 const SECRET_FLAGS: &[(&str, &str)] = &[
     ("--smtp-password", "KITCHEN_API_SMTP_PASSWORD"),
     ("--metrics-token", "KITCHEN_API_METRICS_TOKEN"),
+    ("--s3-secret-access-key", "KITCHEN_API_S3_SECRET_ACCESS_KEY"),
 ];
 
 /// Refuses a secret given as a flag, where `ps` shows it, naming the variable to use instead.

@@ -182,6 +182,44 @@ mod tests {
         assert_ne!(a[..32], b[..32]);
     }
 
+    fn s3(base: Option<&str>, endpoint: Option<&str>) -> String {
+        let config = Config {
+            picture_storage: PictureStorage::S3,
+            s3_bucket: Some("kitchen".into()),
+            s3_region: "eu-west-1".into(),
+            picture_base_url: base.map(str::to_owned),
+            s3_endpoint: endpoint.map(str::to_owned),
+            ..Config::default()
+        };
+        let public: PublicUrl = "https://api.example.com".parse().unwrap();
+        base_url(&config, &public)
+    }
+
+    #[test]
+    fn picture_urls_follow_the_configured_base() {
+        assert_eq!(
+            s3(None, None),
+            "https://kitchen.s3.eu-west-1.amazonaws.com/profile-pictures"
+        );
+        assert_eq!(
+            s3(None, Some("http://127.0.0.1:9000/")),
+            "http://127.0.0.1:9000/kitchen/profile-pictures"
+        );
+        assert_eq!(
+            s3(
+                Some("https://cdn.example.com/"),
+                Some("http://127.0.0.1:9000")
+            ),
+            "https://cdn.example.com/profile-pictures"
+        );
+        let local = Config::default();
+        let public: PublicUrl = "https://api.example.com/k".parse().unwrap();
+        assert_eq!(
+            base_url(&local, &public),
+            "https://api.example.com/k/media/profile-pictures"
+        );
+    }
+
     #[test]
     fn other_names_are_not_pictures() {
         for name in [

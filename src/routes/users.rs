@@ -108,6 +108,23 @@ pub struct ProfileUpdate {
     pub phone_number: Field,
 }
 
+/// A multipart profile edit: the fields of `ProfileUpdate` as text, and `profile_picture` as a
+/// file part (a JPEG, PNG or WebP image up to 5 MB) or as a link.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // documents the form; the request is read as `ProfileUpdate`
+pub struct ProfileUpdateForm {
+    #[schema(max_length = 100)]
+    name: Option<String>,
+    #[schema(format = Date)]
+    date_of_birth: Option<String>,
+    #[schema(max_length = 1000)]
+    bio: Option<String>,
+    #[schema(format = Binary)]
+    profile_picture: Option<String>,
+    #[schema(max_length = 30, example = "08167930376")]
+    phone_number: Option<String>,
+}
+
 impl CredentialsBody {
     fn new_account(&self, policy: &PasswordPolicy) -> Result<(Email, Password), ApiError> {
         let mut errors = FieldErrors::new();
@@ -197,7 +214,7 @@ pub async fn get_me(State(state): State<AppState>, auth: AuthUser) -> Response {
     request_body(content(
         (Option<ProfileUpdate> = "application/json"),
         (Option<ProfileUpdate> = "application/x-www-form-urlencoded"),
-        (Option<ProfileUpdate> = "multipart/form-data"),
+        (Option<ProfileUpdateForm> = "multipart/form-data"),
     )),
     responses(
         (status = 200, description = "The updated profile", body = Profile),
@@ -244,7 +261,7 @@ impl FileField for ProfilePicturePart {
     request_body(content(
         (Option<ProfileUpdate> = "application/json"),
         (Option<ProfileUpdate> = "application/x-www-form-urlencoded"),
-        (Option<ProfileUpdate> = "multipart/form-data"),
+        (Option<ProfileUpdateForm> = "multipart/form-data"),
     )),
     responses(
         (status = 200, description = "The updated profile", body = Profile),

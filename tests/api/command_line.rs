@@ -80,6 +80,10 @@ fn secrets_given_as_flags_are_refused_with_the_variable_to_use() {
             "KITCHEN_API_METRICS_TOKEN",
         ),
         (
+            &["--s3-secret-access-key", "hunter2-s3", "migrate"],
+            "KITCHEN_API_S3_SECRET_ACCESS_KEY",
+        ),
+        (
             &[
                 "migrate",
                 "--database-url",
@@ -104,6 +108,7 @@ fn secrets_given_as_flags_are_refused_with_the_variable_to_use() {
     }
     let help = help(&["--help"]);
     assert!(!help.contains("--smtp-password") && !help.contains("--metrics-token"));
+    assert!(!help.contains("--s3-secret-access-key"));
 }
 
 #[tokio::test]

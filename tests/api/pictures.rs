@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{GOOD_PASSWORD, TestApp, spawn_app, spawn_app_with};
 use crate::picture_images::{
-    CAMERA_MAKE, CAMERA_MODEL, GIF, SVG, jpeg, jpeg_with_exif, png_bomb, png_with_alpha, webp,
+    CAMERA_MAKE, CAMERA_MODEL, GIF, SVG, jpeg, jpeg_with_exif, noisy_jpeg, png_bomb,
+    png_with_alpha, webp,
 };
 
 const INVALID: &str =
@@ -217,6 +218,40 @@ async fn a_7_mb_body_sent_whole_before_reading_gets_a_readable_413() {
 }
 
 #[tokio::test]
+async fn a_photo_of_several_megabytes_is_taken_by_either_route() {
+    let app = spawn_app().await;
+    let (_, token) = app.register("big-photo@example.com").await;
+    let photo = noisy_jpeg(1100, 1000);
+    assert!(
+        photo.len() > 3 * 1024 * 1024 && photo.len() < 5 * 1024 * 1024,
+        "{}",
+        photo.len()
+    );
+    let part = Part::bytes(photo.clone()).file_name("IMG_1234.JPG");
+    let form = Form::new().part("profile_picture", part);
+    let res = send_form(&app, Method::PUT, &token, form).await;
+    assert_eq!(res.status(), 200);
+    upload(&app, &token, photo).await;
+    assert_eq!(stored(&app).len(), 1);
+}
+
+#[tokio::test]
+async fn a_file_part_over_5_mb_is_a_413_and_a_big_json_body_still_is_too() {
+    let app = spawn_app().await;
+    let (_, token) = app.register("big-part@example.com").await;
+    let part = Part::bytes(vec![0u8; 5 * 1024 * 1024 + 1]).file_name("big.jpg");
+    let form = Form::new().part("profile_picture", part);
+    let res = send_form(&app, Method::PATCH, &token, form).await;
+    assert_eq!(res.status(), 413);
+    let bio = "x".repeat(100 * 1024);
+    let res = app
+        .update_me(Method::PATCH, &token, &json!({"bio": bio}))
+        .await;
+    assert_eq!(res.status(), 413, "JSON keeps KITCHEN_API_MAX_BODY_BYTES");
+    assert!(stored(&app).is_empty());
+}
+
+#[tokio::test]
 async fn replacing_and_deleting_leave_no_file_behind() {
     let app = spawn_app().await;
     let (_, token) = app.register("tidy@example.com").await;
@@ -407,4 +442,55 @@ async fn names_that_are_not_stored_pictures_are_404() {
             json!({"detail": "Not found."})
         );
     }
+}
+
+#[tokio::test]
+async fn the_document_shows_the_file_part_and_the_raw_image_body() {
+    let app = spawn_app().await;
+    let doc = crate::docs::openapi(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let picture = &schemas["ProfileUpdateForm"]["properties"]["profile_picture"];
+    assert_eq!(picture["format"], "binary", "{picture}");
+    assert_eq!(schemas["ImageFile"]["format"], "binary");
+    for method in ["put", "patch"] {
+        let form =
+            &doc["paths"]["/users/me/"][method]["requestBody"]["content"]["multipart/form-data"];
+        assert!(
+            form.to_string().contains("ProfileUpdateForm"),
+            "{method}: {form}"
+        );
+    }
+    let body = &doc["paths"]["/users/me/picture/"]["put"]["requestBody"]["content"];
+    for media in [
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "application/octet-stream",
+    ] {
+        assert!(
+            body[media]["schema"].to_string().contains("ImageFile"),
+            "{media}"
+        );
+    }
+    assert!(doc["paths"]["/users/me/picture/"]["delete"].is_object());
+    assert!(doc["paths"]["/media/profile-pictures/{name}"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn the_picture_queue_is_a_metric() {
+    let app = spawn_app().await;
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    assert!(text.contains("kitchen_api_picture_queue_depth 0"), "{text}");
+    assert!(text.contains("kitchen_api_picture_in_progress 0"), "{text}");
+}
+
+#[test]
+fn s3_storage_without_a_bucket_refuses_to_start() {
+    let mut config = crate::helpers::test_config("sqlite::memory:");
+    config.picture_storage = kitchen_api::config::PictureStorage::S3;
+    let refused = config.validate().unwrap_err();
+    assert_eq!(refused.setting, "KITCHEN_API_S3_BUCKET");
+    config.s3_bucket = Some("pictures".into());
+    assert!(config.validate().is_ok());
 }

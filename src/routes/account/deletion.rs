@@ -60,7 +60,11 @@ pub async fn delete_me(
     match db::delete_user(&state.db, auth.user().id).await? {
         // NotFound: deleted a moment ago by another request of the same user; the same answer.
         db::Deletion::Deleted { picture_key } => {
-            state.pictures.discard_any(picture_key.as_deref()).await;
+            // Spawned: the file goes even if the client hangs up now.
+            let pictures = state.pictures.clone();
+            let removal =
+                tokio::spawn(async move { pictures.discard_any(picture_key.as_deref()).await });
+            removal.await.ok();
         }
         db::Deletion::NotFound => {}
         db::Deletion::LastSuperuser => {
