@@ -512,6 +512,10 @@ async fn parse_multipart<S: Send + Sync>(
             if bytes.len() > part.max_bytes {
                 return Err(ApiError::PayloadTooLarge);
             }
+            if bytes.is_empty() {
+                // A browser's file input with no file chosen: no file, as Django reads it.
+                continue;
+            }
             fields.upload = Some(bytes);
             fields.files.push(name);
             continue;

@@ -12,7 +12,7 @@ pub use process::{
     Processed, process,
 };
 pub use profile::change_profile;
-pub use store::{PREFIX, Store};
+pub use store::{CACHE_CONTROL, PREFIX, Store};
 
 use axum::body::Bytes;
 use rand::RngCore;
@@ -59,7 +59,7 @@ impl Pictures {
     pub async fn save(&self, picture: Processed) -> Result<String, ApiError> {
         let name = new_name(picture.output);
         self.store
-            .put(&name, picture.bytes)
+            .put(&name, picture.output.content_type(), picture.bytes)
             .await
             .map_err(|e| ApiError::Unavailable(anyhow::anyhow!("picture store: {e}")))?;
         Ok(name)

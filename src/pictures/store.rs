@@ -12,22 +12,32 @@ use axum::body::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig,
+};
 
 use crate::config::{Config, PictureStorage};
 
 /// The folder of profile pictures in the store and in their URLs.
 pub const PREFIX: &str = "profile-pictures";
 
+/// A stored picture never changes: its name is new on every change.
+pub const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
 /// The picture store.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// S3 serves the objects itself, so they carry their type and caching; a local
+    /// directory keeps no attributes (the service sets the headers when it serves).
+    attributes: bool,
 }
 
 impl Store {
     /// The store the settings name; the local directory is created if missing.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let attributes = config.picture_storage == PictureStorage::S3;
         let inner: Arc<dyn ObjectStore> = match config.picture_storage {
             PictureStorage::Local => {
                 let dir = &config.picture_dir;
@@ -40,12 +50,24 @@ impl Store {
             }
             PictureStorage::S3 => Arc::new(s3(config)?),
         };
-        Ok(Self { inner })
+        Ok(Self { inner, attributes })
     }
 
-    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> object_store::Result<()> {
+    pub async fn put(
+        &self,
+        name: &str,
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    ) -> object_store::Result<()> {
+        let mut options = PutOptions::default();
+        if self.attributes {
+            options.attributes = Attributes::from_iter([
+                (Attribute::ContentType, content_type),
+                (Attribute::CacheControl, CACHE_CONTROL),
+            ]);
+        }
         self.inner
-            .put(&path(name), PutPayload::from(bytes))
+            .put_opts(&path(name), PutPayload::from(bytes), options)
             .await
             .map(drop)
     }

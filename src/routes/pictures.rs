@@ -123,7 +123,7 @@ pub async fn get_picture_file(
     let etag = format!("\"{}\"", name.replace('.', "-"));
     let cache = (
         CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        HeaderValue::from_static(pictures::CACHE_CONTROL),
     );
     let etag_value = HeaderValue::try_from(etag.as_str()).map_err(ApiError::internal)?;
     let matches = headers

@@ -366,6 +366,17 @@ async fn a_multipart_profile_edit_takes_the_file_and_the_text_fields_beside_it()
     );
     let res = send_form(&app, Method::PATCH, &token, form).await;
     assert_refused(res, INVALID).await;
+
+    // A browser form with no file chosen sends an empty part: the picture stays.
+    let form = Form::new()
+        .text("bio", "Still here")
+        .part("profile_picture", Part::bytes(Vec::new()).file_name(""));
+    let res = send_form(&app, Method::PATCH, &token, form).await;
+    assert_eq!(res.status(), 200);
+    let profile: Value = res.json().await.unwrap();
+    assert_eq!(profile["bio"], "Still here");
+    assert!(profile["profile_picture"].as_str().is_some());
+    assert_eq!(stored(&app).len(), 1);
 }
 
 #[tokio::test]
@@ -493,4 +504,30 @@ fn s3_storage_without_a_bucket_refuses_to_start() {
     assert_eq!(refused.setting, "KITCHEN_API_S3_BUCKET");
     config.s3_bucket = Some("pictures".into());
     assert!(config.validate().is_ok());
+}
+
+#[tokio::test]
+async fn an_unreachable_s3_store_is_a_503_within_seconds_and_nothing_changes() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = spawn_app_with(|c| {
+        c.picture_storage = kitchen_api::config::PictureStorage::S3;
+        c.s3_bucket = Some("kitchen".into());
+        c.s3_endpoint = Some(endpoint);
+        c.s3_access_key_id = Some("test".into());
+        c.s3_secret_access_key = Some("test".parse().unwrap());
+    })
+    .await;
+    let (_, token) = app.register("s3-down@example.com").await;
+    let started = Instant::now();
+    let res = put_picture(&app, &token, jpeg(64, 64)).await;
+    assert_eq!(res.status(), 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let me: Value = app.get_me(&token).await.json().await.unwrap();
+    assert_eq!(me["profile_picture"], Value::Null);
 }
