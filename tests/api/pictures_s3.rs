@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::binary::Server;
 use crate::helpers::{GOOD_PASSWORD, TestApp, assert_json, scratch_database, spawn_app_with};
-use crate::picture_images::{CAMERA_MAKE, CAMERA_MODEL, jpeg, jpeg_with_exif};
+use crate::picture_images::{CAMERA_MAKE, CAMERA_MODEL, jpeg, jpeg_with_exif, png_with_alpha};
 use crate::pictures::{contains, put_picture, upload};
 use crate::s3_server::{Bucket, MotoServer, REGION};
 
@@ -97,6 +97,34 @@ async fn an_upload_stores_one_clean_object_whose_public_url_the_profile_shows() 
     }
     let stored = image::load_from_memory_with_format(&bytes, ImageFormat::Jpeg).unwrap();
     assert_eq!(stored.dimensions(), (512, 384));
+}
+
+#[tokio::test]
+#[ignore = "needs moto_server (CI installs it)"]
+async fn the_public_url_serves_each_picture_with_its_content_type_and_long_caching() {
+    // Served straight from the bucket or a CDN, the object's own headers are what browsers and
+    // the app get: S3's default type, `binary/octet-stream`, makes a browser download it, and
+    // a name never changes content, so it may be cached for good.
+    let moto = MotoServer::start().await;
+    let bucket = moto.create_bucket().await;
+    let app = spawn_app_with(|c| use_bucket(c, &moto, &bucket)).await;
+    let (_, token) = app.register("ada@example.com").await;
+    for (picture, extension, expected) in [
+        (jpeg(40, 30), ".jpg", "image/jpeg"),
+        (png_with_alpha(40, 30), ".png", "image/png"),
+    ] {
+        let url = upload(&app, &token, picture).await;
+        assert!(url.ends_with(extension), "{url}");
+        let served = reqwest::get(&url).await.unwrap();
+        assert_eq!(served.status(), 200);
+        let headers = served.headers();
+        assert_eq!(
+            headers["content-type"], expected,
+            "the Content-Type of {url}"
+        );
+        let cache_control = &headers["cache-control"];
+        assert_eq!(cache_control, "public, max-age=31536000, immutable");
+    }
 }
 
 #[tokio::test]
