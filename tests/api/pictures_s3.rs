@@ -22,13 +22,40 @@ const UNAVAILABLE: &str = "Service temporarily unavailable.";
 
 /// Settings that put pictures into `bucket` on `moto`, with credentials of their own (never
 /// the machine's: without them the AWS client would go looking for instance credentials).
-fn use_bucket(config: &mut Config, moto: &MotoServer, bucket: &Bucket<'_>) {
+fn use_bucket(config: &mut Config, moto: &MotoServer, bucket: &Bucket) {
     config.picture_storage = PictureStorage::S3;
     config.s3_endpoint = Some(moto.endpoint.clone());
     config.s3_bucket = Some(bucket.name.clone());
     config.s3_region = REGION.to_owned();
     config.s3_access_key_id = Some("AKIAKITCHENTEST".to_owned());
     config.s3_secret_access_key = Some("kitchen-test-secret".parse().unwrap());
+}
+
+/// A server that keeps its pictures in a fresh bucket on a moto of its own, its other settings
+/// as `configure` leaves them, and a registered user's token. Bind `moto` when taking it apart:
+/// a field left to `..` is dropped at once, and a dropped moto is a killed one.
+struct S3App {
+    moto: MotoServer,
+    bucket: Bucket,
+    app: TestApp,
+    token: String,
+}
+
+async fn s3_app(configure: impl FnOnce(&mut Config)) -> S3App {
+    let moto = MotoServer::start().await;
+    let bucket = moto.create_bucket().await;
+    let app = spawn_app_with(|c| {
+        use_bucket(c, &moto, &bucket);
+        configure(c);
+    })
+    .await;
+    let (_, token) = app.register("ada@example.com").await;
+    S3App {
+        moto,
+        bucket,
+        app,
+        token,
+    }
 }
 
 /// A multipart `PATCH /users/me/` with a name and a `profile_picture` file part, as the app
@@ -58,7 +85,7 @@ async fn picture_of(res: Response) -> Option<String> {
 }
 
 /// The one object under `profile-pictures/`, checked for its name's form.
-async fn the_one_object(bucket: &Bucket<'_>) -> String {
+async fn the_one_object(bucket: &Bucket) -> String {
     let keys = bucket.keys(PREFIX).await;
     assert_eq!(keys.len(), 1, "expected exactly one picture: {keys:?}");
     let name = keys[0].strip_prefix(PREFIX).unwrap().to_owned();
@@ -74,10 +101,12 @@ async fn the_one_object(bucket: &Bucket<'_>) -> String {
 #[tokio::test]
 #[ignore = "needs moto_server (CI installs it)"]
 async fn an_upload_stores_one_clean_object_whose_public_url_the_profile_shows() {
-    let moto = MotoServer::start().await;
-    let bucket = moto.create_bucket().await;
-    let app = spawn_app_with(|c| use_bucket(c, &moto, &bucket)).await;
-    let (_, token) = app.register("ada@example.com").await;
+    let S3App {
+        moto,
+        bucket,
+        app,
+        token,
+    } = s3_app(|_| {}).await;
     let photo = jpeg_with_exif(&jpeg(800, 600), 1);
     assert!(contains(&photo, CAMERA_MAKE.as_bytes()));
 
@@ -105,10 +134,12 @@ async fn the_public_url_serves_each_picture_with_its_content_type_and_long_cachi
     // Served straight from the bucket or a CDN, the object's own headers are what browsers and
     // the app get: S3's default type, `binary/octet-stream`, makes a browser download it, and
     // a name never changes content, so it may be cached for good.
-    let moto = MotoServer::start().await;
-    let bucket = moto.create_bucket().await;
-    let app = spawn_app_with(|c| use_bucket(c, &moto, &bucket)).await;
-    let (_, token) = app.register("ada@example.com").await;
+    let S3App {
+        moto: _moto,
+        app,
+        token,
+        ..
+    } = s3_app(|_| {}).await;
     for (picture, extension, expected) in [
         (jpeg(40, 30), ".jpg", "image/jpeg"),
         (png_with_alpha(40, 30), ".png", "image/png"),
@@ -130,14 +161,12 @@ async fn the_public_url_serves_each_picture_with_its_content_type_and_long_cachi
 #[tokio::test]
 #[ignore = "needs moto_server (CI installs it)"]
 async fn a_configured_base_url_such_as_a_cdn_is_what_the_profile_shows() {
-    let moto = MotoServer::start().await;
-    let bucket = moto.create_bucket().await;
-    let app = spawn_app_with(|c| {
-        use_bucket(c, &moto, &bucket);
-        c.picture_base_url = Some("https://cdn.example.com/kitchen/".to_owned());
-    })
-    .await;
-    let (_, token) = app.register("ada@example.com").await;
+    let S3App {
+        moto: _moto,
+        bucket,
+        app,
+        token,
+    } = s3_app(|c| c.picture_base_url = Some("https://cdn.example.com/kitchen/".to_owned())).await;
 
     let url = picture_of(patch_with_picture(&app, &token, jpeg(300, 200)).await).await;
     let name = the_one_object(&bucket).await;
@@ -148,10 +177,12 @@ async fn a_configured_base_url_such_as_a_cdn_is_what_the_profile_shows() {
 #[tokio::test]
 #[ignore = "needs moto_server (CI installs it)"]
 async fn replacing_leaves_only_the_new_object_and_deleting_leaves_none() {
-    let moto = MotoServer::start().await;
-    let bucket = moto.create_bucket().await;
-    let app = spawn_app_with(|c| use_bucket(c, &moto, &bucket)).await;
-    let (_, token) = app.register("ada@example.com").await;
+    let S3App {
+        moto: _moto,
+        bucket,
+        app,
+        token,
+    } = s3_app(|_| {}).await;
 
     let first_url = upload(&app, &token, jpeg(64, 64)).await;
     let first = the_one_object(&bucket).await;
@@ -179,11 +210,13 @@ async fn replacing_leaves_only_the_new_object_and_deleting_leaves_none() {
 #[tokio::test]
 #[ignore = "needs moto_server (CI installs it)"]
 async fn deleting_an_account_deletes_its_object_and_no_one_elses() {
-    let moto = MotoServer::start().await;
-    let bucket = moto.create_bucket().await;
-    let app = spawn_app_with(|c| use_bucket(c, &moto, &bucket)).await;
+    let S3App {
+        moto: _moto,
+        bucket,
+        app,
+        token: staying,
+    } = s3_app(|_| {}).await;
     let (_, leaving) = app.register("leaving@example.com").await;
-    let (_, staying) = app.register("staying@example.com").await;
     upload(&app, &staying, jpeg(40, 30)).await;
     let kept = the_one_object(&bucket).await;
     upload(&app, &leaving, jpeg(30, 40)).await;
@@ -204,10 +237,12 @@ async fn deleting_an_account_deletes_its_object_and_no_one_elses() {
 #[tokio::test]
 #[ignore = "needs moto_server (CI installs it)"]
 async fn twenty_concurrent_uploads_leave_exactly_the_one_object_the_profile_shows() {
-    let moto = MotoServer::start().await;
-    let bucket = moto.create_bucket().await;
-    let app = spawn_app_with(|c| use_bucket(c, &moto, &bucket)).await;
-    let (_, token) = app.register("ada@example.com").await;
+    let S3App {
+        moto,
+        bucket,
+        app,
+        token,
+    } = s3_app(|_| {}).await;
     upload(&app, &token, jpeg(50, 50)).await;
 
     let uploads = (0..20).map(|i| put_picture(&app, &token, jpeg(60 + i, 40)));
@@ -225,11 +260,12 @@ async fn twenty_concurrent_uploads_leave_exactly_the_one_object_the_profile_show
 /// Uploads a picture, lets `fail` break the store, then checks that both kinds of upload are
 /// a `503` in time and that the profile is as it was.
 async fn a_failing_store_changes_nothing(fail: impl FnOnce(&mut MotoServer)) {
-    let mut moto = MotoServer::start().await;
-    let bucket = moto.create_bucket().await;
-    let app = spawn_app_with(|c| use_bucket(c, &moto, &bucket)).await;
-    drop(bucket);
-    let (_, token) = app.register("ada@example.com").await;
+    let S3App {
+        mut moto,
+        app,
+        token,
+        ..
+    } = s3_app(|_| {}).await;
     let before = upload(&app, &token, jpeg(80, 60)).await;
 
     fail(&mut moto);

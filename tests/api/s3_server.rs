@@ -51,10 +51,11 @@ pub struct MotoServer {
     client: Client,
 }
 
-/// A bucket of one test: its name, and the server it lives on.
-pub struct Bucket<'a> {
+/// A bucket of one test: its name, and how to reach the server it lives on.
+pub struct Bucket {
     pub name: String,
-    server: &'a MotoServer,
+    endpoint: String,
+    client: Client,
 }
 
 /// Where `moto_server` is: the explicit setting, the CI venv, then `PATH`; the error says how
@@ -184,7 +185,7 @@ impl MotoServer {
 
     /// A new bucket with a unique name whose `profile-pictures/` objects anyone may read, as a
     /// deployment that shows their URLs to the world sets it up.
-    pub async fn create_bucket(&self) -> Bucket<'_> {
+    pub async fn create_bucket(&self) -> Bucket {
         let name = format!("kitchen-test-{:016x}", rand::random::<u64>());
         let res = self
             .client
@@ -211,7 +212,11 @@ impl MotoServer {
             .await
             .unwrap();
         assert!(res.status().is_success(), "bucket policy: {res:?}");
-        Bucket { name, server: self }
+        Bucket {
+            name,
+            endpoint: self.endpoint.clone(),
+            client: self.client.clone(),
+        }
     }
 
     /// A user with an access key allowed everything on S3; then every request must be signed by
@@ -311,13 +316,12 @@ impl Drop for MotoServer {
     }
 }
 
-impl Bucket<'_> {
+impl Bucket {
     /// The keys under `prefix`, in key order (read without signing: a plain HTTP listing).
     pub async fn keys(&self, prefix: &str) -> Vec<String> {
         let res = self
-            .server
             .client
-            .get(format!("{}/{}", self.server.endpoint, self.name))
+            .get(format!("{}/{}", self.endpoint, self.name))
             .query(&[("list-type", "2"), ("prefix", prefix)])
             .send()
             .await
@@ -331,9 +335,8 @@ impl Bucket<'_> {
     /// Puts an object as someone other than the service would (a test's own file).
     pub async fn put(&self, key: &str, body: Vec<u8>) {
         let res = self
-            .server
             .client
-            .put(format!("{}/{}/{key}", self.server.endpoint, self.name))
+            .put(format!("{}/{}/{key}", self.endpoint, self.name))
             .body(body)
             .send()
             .await
