@@ -19,7 +19,7 @@ use crate::picture_images::{
 const INVALID: &str =
     "Upload a valid image. The file you uploaded was either not an image or a corrupted image.";
 
-async fn put_picture(app: &TestApp, token: &str, bytes: Vec<u8>) -> Response {
+pub(crate) async fn put_picture(app: &TestApp, token: &str, bytes: Vec<u8>) -> Response {
     app.request(Method::PUT, "/users/me/picture/")
         .header("Authorization", format!("Token {token}"))
         .header("Content-Type", "application/octet-stream")
@@ -39,7 +39,7 @@ async fn send_form(app: &TestApp, method: Method, token: &str, form: Form) -> Re
 }
 
 /// Uploads `bytes` and answers the profile's picture URL.
-async fn upload(app: &TestApp, token: &str, bytes: Vec<u8>) -> String {
+pub(crate) async fn upload(app: &TestApp, token: &str, bytes: Vec<u8>) -> String {
     let res = put_picture(app, token, bytes).await;
     assert_eq!(res.status(), 200);
     let profile: Value = res.json().await.unwrap();
@@ -140,7 +140,7 @@ async fn no_metadata_survives_and_a_sideways_phone_photo_is_stored_upright() {
     assert!(b > 200 && r < 60, "bottom is blue: {r} {b}");
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
