@@ -164,7 +164,7 @@ impl IntoResponse for ApiError {
             }
             Self::TimedOut => tracing::warn!("request timed out"),
             Self::Unavailable(cause) => {
-                tracing::warn!(error = format!("{cause:#}"), "database unavailable")
+                tracing::warn!(error = format!("{cause:#}"), "service unavailable")
             }
             _ => {}
         }
