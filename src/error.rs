@@ -29,6 +29,13 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// `other`'s messages after this one's, field by field.
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.add(&field, messages);
+        }
+    }
+
     /// `Ok(())` when nothing failed, so handlers can finish validation with `?`.
     pub fn into_result(self) -> Result<(), ApiError> {
         if self.is_empty() {

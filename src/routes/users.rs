@@ -227,9 +227,23 @@ pub async fn update_me(
     auth: AuthUser,
     form: Upload<ProfileUpdate, ProfilePicturePart>,
 ) -> Result<(SessionChange, Response), ApiError> {
-    let changes = form
+    let changes = match form
         .body
-        .changes(state.clock.today(), state.config.phone_region)?;
+        .changes(state.clock.today(), state.config.phone_region)
+    {
+        Ok(changes) => changes,
+        // Every field's errors at once, as DRF reports them: a bad picture beside bad text
+        // fields is named too (decoding it costs the pool, like any upload would).
+        Err(ApiError::Validation(mut errors)) => {
+            if let Some(file) = form.file
+                && let Err(ApiError::Validation(picture)) = state.pictures.process(file).await
+            {
+                errors.merge(picture);
+            }
+            return Err(ApiError::Validation(errors));
+        }
+        Err(e) => return Err(e),
+    };
     if changes.is_empty() && form.file.is_none() {
         let profile = Json(Profile::of(auth.user(), &state.pictures)).into_response();
         return Ok((SessionChange::Nothing, profile));

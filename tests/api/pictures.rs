@@ -360,6 +360,18 @@ async fn a_multipart_profile_edit_takes_the_file_and_the_text_fields_beside_it()
     assert_eq!(res.status(), 400, "a bad text field stores nothing");
     assert_eq!(stored(&app).len(), 1);
 
+    // A bad text field and a bad picture: both are named at once, as DRF would.
+    let form = Form::new().text("name", "x".repeat(101)).part(
+        "profile_picture",
+        Part::bytes(b"plain text, not a picture".to_vec()).file_name("a.jpg"),
+    );
+    let res = send_form(&app, Method::PATCH, &token, form).await;
+    assert_eq!(res.status(), 400);
+    let errors: Value = res.json().await.unwrap();
+    assert!(errors["name"].is_array(), "{errors}");
+    assert_eq!(errors["profile_picture"], json!([INVALID]), "{errors}");
+    assert_eq!(stored(&app).len(), 1);
+
     let form = Form::new().part(
         "profile_picture",
         Part::bytes(b"not an image".to_vec()).file_name("a.jpg"),
