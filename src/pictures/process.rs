@@ -21,6 +21,13 @@ pub const FIT: u32 = 512;
 pub const JPEG_QUALITY: u8 = 85;
 /// The decoder's allocation cap: [`MAX_PIXELS`] at four bytes a pixel (8-bit RGBA).
 pub const MAX_DECODE_BYTES: u64 = MAX_PIXELS * 4;
+/// Longest side accepted. Fitting first scales the height, into a working copy of the full
+/// width at 16 bytes a pixel (`f32` RGBA): a 49 000 000 × 1 image (a PNG of 200 KB) would need
+/// 800 MB there. With this bound the copy is at most [`MAX_RESIZE_BYTES`].
+pub const MAX_SIDE: u32 = 16_384;
+/// The resize's working copy at its largest: the short side (at most √[`MAX_PIXELS`]) by
+/// [`FIT`] pixels at 16 bytes each; one job holds at most this plus [`MAX_DECODE_BYTES`].
+pub const MAX_RESIZE_BYTES: u64 = (MAX_PIXELS.isqrt() + 1) * FIT as u64 * 16;
 
 /// Why an upload is not a picture we keep; each is a `400` on `profile_picture`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +40,8 @@ pub enum PictureError {
     UnsupportedFormat,
     #[error("Image too large: at most 50000000 pixels (width × height).")]
     TooManyPixels,
+    #[error("Image too large: at most 16384 pixels on a side.")]
+    TooLong,
     #[error("The picture could not be encoded.")]
     Encode,
 }
@@ -101,6 +110,9 @@ pub fn process(bytes: &[u8]) -> Result<Processed, PictureError> {
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(PictureError::TooManyPixels);
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(PictureError::TooLong);
     }
     if width == 0 || height == 0 {
         return Err(PictureError::NotAnImage);

@@ -114,7 +114,11 @@ fn tiff_with_tags(orientation: u16) -> Vec<u8> {
 
 /// A 20000×20000 black 1-bit PNG: 400 million pixels in a few dozen kilobytes.
 pub fn png_bomb() -> Vec<u8> {
-    let (width, height) = (20_000u32, 20_000u32);
+    black_png(20_000, 20_000)
+}
+
+/// A black 1-bit PNG of any size, its rows compressed to almost nothing.
+pub fn black_png(width: u32, height: u32) -> Vec<u8> {
     let mut ihdr = width.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&height.to_be_bytes());
     ihdr.extend_from_slice(&[1, 0, 0, 0, 0]);

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{GOOD_PASSWORD, TestApp, spawn_app, spawn_app_with};
 use crate::picture_images::{
-    CAMERA_MAKE, CAMERA_MODEL, GIF, SVG, jpeg, jpeg_with_exif, noisy_jpeg, png_bomb,
+    CAMERA_MAKE, CAMERA_MODEL, GIF, SVG, black_png, jpeg, jpeg_with_exif, noisy_jpeg, png_bomb,
     png_with_alpha, webp,
 };
 
@@ -199,6 +199,20 @@ async fn a_decompression_bomb_is_a_400_at_once() {
         "{:?}",
         started.elapsed()
     );
+
+    // Within the pixel count but 49 million pixels wide: fitting it would need a working copy
+    // of the whole width (hundreds of MB), so a side over 16384 is refused from the header too.
+    let strip = black_png(49_000_000, 1);
+    assert!(strip.len() < 1024 * 1024, "{} bytes", strip.len());
+    let res = put_picture(&app, &token, strip).await;
+    assert_refused(res, "Image too large: at most 16384 pixels on a side.").await;
+    let tall = black_png(2, 20_000);
+    let res = put_picture(&app, &token, tall).await;
+    assert_refused(res, "Image too large: at most 16384 pixels on a side.").await;
+    // A long but allowed strip is fitted to 512 wide (one pixel high at least).
+    let url = upload(&app, &token, black_png(16_384, 2)).await;
+    let image = image::load_from_memory(&stored_bytes(&app, &url)).unwrap();
+    assert_eq!(image.dimensions(), (512, 1));
 }
 
 #[tokio::test]
