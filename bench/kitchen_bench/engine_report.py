@@ -353,9 +353,9 @@ def uploads_section(w, res: dict) -> None:
       f"the scenario {mib((mem.get('after') or {}).get('VmRSS'))} MiB, **peak "
       f"{fmt(peak, '.1f')} MiB** (VmHWM). The bound it is held to: {bound['total']:.1f} MiB = "
       + " + ".join(f"{k} {v:.1f}" for k, v in bound["parts"].items())
-      + f": every pool thread decoding a picture at the decoder's cap ({c['MAX_PIXELS']:,} "
-      "pixels × 4 bytes, RGBA8) and fitting it (an `f32` copy of the short side × "
-      f"{c['FIT']} pixels), every upload connection "
+      + f": every pool thread decoding a progressive JPEG at the pixel bound ({c['MAX_PIXELS']:,} "
+      "pixels × 9 bytes: coefficients and pixels; anything else peaks lower), every upload "
+      "connection "
       f"holding a whole {c['MAX_PICTURE_BYTES'] // 2**20} MiB body. This input decodes to "
       f"{one:.1f} MiB (3 bytes a pixel), so the peak shows the bound is not approached, not "
       "that it holds at the bound.")

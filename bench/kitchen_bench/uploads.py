@@ -94,24 +94,24 @@ def pool_size(env: dict[str, str], cores: int) -> int:
     return n if n > 0 else max(1, cores // 2)
 
 
-def resize_bytes(c: dict) -> int:
-    """src/pictures' MAX_RESIZE_BYTES: (isqrt(MAX_PIXELS) + 1) × FIT × 16."""
-    return (math.isqrt(c["MAX_PIXELS"]) + 1) * c["FIT"] * 16
+def job_bytes(c: dict) -> int:
+    """The most one picture job holds (src/pictures' MAX_JOB_BYTES): a progressive JPEG at
+    the pixel bound, 9 bytes a pixel, or the decoder's cap plus the resize's working copy,
+    (isqrt(MAX_PIXELS) + 1) × FIT × 16 (MAX_RESIZE_BYTES), whichever is more."""
+    resize = (math.isqrt(c["MAX_PIXELS"]) + 1) * c["FIT"] * 16
+    return max(9 * c["MAX_PIXELS"], c["MAX_DECODE_BYTES"] + resize)
 
 
 def memory_bound(up: dict) -> dict:
     """The RSS the service may reach during the scenario, in MiB, part by part: idle, every
-    pool thread holding a decoded picture at the decoder's cap (the pixel bound at 4 bytes a
-    pixel, RGBA8) and the resize's working copy (the short side, at most √pixel bound, by FIT
-    pixels at 16 bytes: src/pictures' MAX_RESIZE_BYTES), every upload connection holding a
+    pool thread holding the most one job can (`job_bytes`), every upload connection holding a
     whole body, and the allowance."""
     c = up["constants"]
     s = up["settings"]
     idle = (up["memory"].get("idle") or {}).get("VmRSS") or 0
     parts = {
         "idle": idle / 1024,
-        "pool × decode bound": s["pool_size"] * c["MAX_DECODE_BYTES"] / 2**20,
-        "pool × resize copy": s["pool_size"] * resize_bytes(c) / 2**20,
+        "pool × job bound": s["pool_size"] * job_bytes(c) / 2**20,
         "bodies in flight": s["upload_connections"] * c["MAX_PICTURE_BYTES"] / 2**20,
         "allowance": UPLOAD_TARGETS["rss_allowance_mib"],
     }
@@ -209,8 +209,8 @@ def evaluate_uploads(up: dict) -> list[dict]:
     add("peak RSS during uploads vs pool × pixel bound", peak, "MiB",
         ratio(peak, bound["total"]), "of bound",
         None if peak is None else peak <= bound["total"],
-        f"<= {bound['total']:.0f} MiB (idle + {n} × ({up['constants']['MAX_PIXELS']:,} px × "
-        f"4 B + resize copy) + {up['settings']['upload_connections']} bodies × 5 MiB + "
+        f"<= {bound['total']:.0f} MiB (idle + {n} × {up['constants']['MAX_PIXELS']:,} px × "
+        f"9 B + {up['settings']['upload_connections']} bodies × 5 MiB + "
         f"{UPLOAD_TARGETS['rss_allowance_mib']:.0f})")
     return rows
 

@@ -110,14 +110,12 @@ class VerdictTests(unittest.TestCase):
         up = uploads(pool=2, idle_kib=16 * 1024, hwm_kib=100 * 1024)
         r = row(evaluate_uploads(up), "peak RSS")
         parts = up["memory_bound"]["parts"]
-        self.assertAlmostEqual(parts["pool × decode bound"], 2 * 50_000_000 * 4 / 2**20)
+        self.assertAlmostEqual(parts["pool × job bound"], 2 * 50_000_000 * 9 / 2**20)
         self.assertAlmostEqual(parts["bodies in flight"], 20.0)
-        self.assertAlmostEqual(parts["pool × resize copy"], 2 * 7072 * 512 * 16 / 2**20)
-        self.assertAlmostEqual(up["memory_bound"]["total"], 16 + 381.4697 + 110.5 + 20 + 32,
-                               places=3)
+        self.assertAlmostEqual(up["memory_bound"]["total"], 16 + 858.3069 + 20 + 32, places=3)
         self.assertTrue(r["pass"])
         self.assertAlmostEqual(r["value"], 100.0)
-        r = row(evaluate_uploads(uploads(pool=1, hwm_kib=320 * 1024)), "peak RSS")
+        r = row(evaluate_uploads(uploads(pool=1, hwm_kib=520 * 1024)), "peak RSS")
         self.assertFalse(r["pass"])
 
 

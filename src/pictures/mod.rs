@@ -8,8 +8,8 @@ mod profile;
 mod store;
 
 pub use process::{
-    FIT, JPEG_QUALITY, MAX_DECODE_BYTES, MAX_PICTURE_BYTES, MAX_PIXELS, MAX_RESIZE_BYTES, MAX_SIDE,
-    Output, PictureError, Processed, process,
+    FIT, JPEG_QUALITY, MAX_DECODE_BYTES, MAX_JOB_BYTES, MAX_PICTURE_BYTES, MAX_PIXELS,
+    MAX_RESIZE_BYTES, MAX_SIDE, Output, PictureError, Processed, process,
 };
 pub use profile::change_profile;
 pub use store::{CACHE_CONTROL, PREFIX, Store};

@@ -28,6 +28,11 @@ pub const MAX_SIDE: u32 = 16_384;
 /// The resize's working copy at its largest: the short side (at most √[`MAX_PIXELS`]) by
 /// [`FIT`] pixels at 16 bytes each; one job holds at most this plus [`MAX_DECODE_BYTES`].
 pub const MAX_RESIZE_BYTES: u64 = (MAX_PIXELS.isqrt() + 1) * FIT as u64 * 16;
+/// The most one job holds, measured: a progressive JPEG at [`MAX_PIXELS`] keeps every DCT
+/// coefficient (2 bytes × 3 components a pixel) besides its pixels (3 bytes) while it decodes,
+/// which the decoder's cap does not count; everything else peaks lower
+/// ([`MAX_DECODE_BYTES`] + [`MAX_RESIZE_BYTES`]).
+pub const MAX_JOB_BYTES: u64 = MAX_PIXELS * 9;
 
 /// Why an upload is not a picture we keep; each is a `400` on `profile_picture`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
