@@ -76,6 +76,24 @@ pub struct AddressBody {
     pub labelled_place: Field,
 }
 
+/// An address as `POST` and `PUT` take it: [`AddressBody`] with `labelled_place` required.
+/// Only the document's shape; requests are read as [`AddressBody`], so a missing label gets
+/// DRF's field error.
+#[derive(Debug, ToSchema)]
+pub struct FullAddressBody {
+    /// Free text, at most 1000 characters.
+    #[schema(max_length = 1000)]
+    pub address: Option<String>,
+    #[schema(max_length = 100)]
+    pub street: Option<String>,
+    #[schema(max_length = 30)]
+    pub post_code: Option<String>,
+    #[schema(max_length = 50)]
+    pub apartment: Option<String>,
+    /// `HOME`, `WORK` or `OTHER`, exactly.
+    pub labelled_place: LabelledPlace,
+}
+
 impl AddressBody {
     /// Every part sent, parsed; every field's errors at once. `full`: `labelled_place` must be
     /// there (POST, PUT).
@@ -142,9 +160,9 @@ pub async fn list_addresses(
     post, path = "/users/addresses/", tag = "addresses",
     security(("token" = [])),
     request_body(content(
-        (AddressBody = "application/json"),
-        (AddressBody = "application/x-www-form-urlencoded"),
-        (AddressBody = "multipart/form-data"),
+        (FullAddressBody = "application/json"),
+        (FullAddressBody = "application/x-www-form-urlencoded"),
+        (FullAddressBody = "multipart/form-data"),
     )),
     responses(
         (status = 201, description = "Saved", body = DeliveryAddress),
@@ -207,9 +225,9 @@ pub async fn get_address(
     security(("token" = [])),
     params(("id" = i64, Path, description = "An address id from the list")),
     request_body(content(
-        (AddressBody = "application/json"),
-        (AddressBody = "application/x-www-form-urlencoded"),
-        (AddressBody = "multipart/form-data"),
+        (FullAddressBody = "application/json"),
+        (FullAddressBody = "application/x-www-form-urlencoded"),
+        (FullAddressBody = "multipart/form-data"),
     )),
     responses(
         (status = 200, body = DeliveryAddress), (status = 400, body = ValidationErrors),

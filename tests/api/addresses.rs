@@ -461,6 +461,22 @@ async fn the_routes_and_their_schemas_are_in_the_openapi_document() {
         schemas["AddressBody"]["properties"]["street"]["maxLength"],
         100
     );
+    // POST and PUT need the label; PATCH does not.
+    assert_eq!(
+        schemas["FullAddressBody"]["required"],
+        json!(["labelled_place"])
+    );
+    assert_eq!(
+        schemas["FullAddressBody"]["properties"]["street"]["maxLength"],
+        100
+    );
+    let body_of = |path: &str, method: &str| {
+        doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .clone()
+    };
+    let full = json!("#/components/schemas/FullAddressBody");
+    assert_eq!(body_of("/users/addresses/", "post"), full);
+    assert_eq!(body_of("/users/addresses/{id}/", "put"), full);
 }
 
 #[tokio::test]
