@@ -81,6 +81,17 @@ impl Pictures {
     }
 
     /// A stored picture, for serving it; `None` when there is none of that name.
+    /// Whether a picture of that name is stored (a revalidation needs no more).
+    pub async fn exists(&self, name: &str) -> Result<bool, ApiError> {
+        if !is_name(name) {
+            return Ok(false);
+        }
+        self.store
+            .exists(name)
+            .await
+            .map_err(|e| ApiError::Unavailable(anyhow::anyhow!("picture store: {e}")))
+    }
+
     pub async fn get(&self, name: &str) -> Result<Option<Bytes>, ApiError> {
         if !is_name(name) {
             return Ok(None);

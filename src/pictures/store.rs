@@ -81,6 +81,15 @@ impl Store {
     }
 
     /// A stored picture's bytes, or `None` if there is no such picture.
+    /// Whether the object is there, without reading it.
+    pub async fn exists(&self, name: &str) -> object_store::Result<bool> {
+        match self.inner.head(&path(name)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn get(&self, name: &str) -> object_store::Result<Option<Bytes>> {
         match self.inner.get(&path(name)).await {
             Ok(found) => found.bytes().await.map(Some),

@@ -85,7 +85,7 @@ pub async fn delete_picture(
     change(&state, &auth, changes, None).await
 }
 
-async fn change(
+pub(super) async fn change(
     state: &AppState,
     auth: &AuthUser,
     changes: ProfileChanges,
@@ -130,10 +130,14 @@ pub async fn get_picture_file(
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let bytes = state.pictures.get(&name).await?.ok_or(ApiError::NotFound)?;
     if matches {
+        // A revalidation: whether it is still there, without reading it.
+        if !state.pictures.exists(&name).await? {
+            return Err(ApiError::NotFound);
+        }
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag_value), cache]).into_response());
     }
+    let bytes = state.pictures.get(&name).await?.ok_or(ApiError::NotFound)?;
     let content_type = HeaderValue::from_static(output.content_type());
     Ok((
         [(CONTENT_TYPE, content_type), (ETAG, etag_value), cache],

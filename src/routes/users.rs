@@ -20,7 +20,7 @@ use crate::domain::{
     PictureUrl,
 };
 use crate::error::{ApiError, FieldErrors};
-use crate::pictures::{self, MAX_PICTURE_BYTES, Pictures};
+use crate::pictures::{MAX_PICTURE_BYTES, Pictures};
 use crate::state::AppState;
 
 /// The answer to a registration: the new account, already logged in.
@@ -248,13 +248,7 @@ pub async fn update_me(
         let profile = Json(Profile::of(auth.user(), &state.pictures)).into_response();
         return Ok((SessionChange::Nothing, profile));
     }
-    let user = pictures::change_profile(&state, auth.user().id, changes, form.file)
-        .await?
-        .ok_or(ApiError::Unauthenticated(
-            crate::error::AuthFailure::Inactive,
-        ))?;
-    let profile = Json(Profile::of(&user, &state.pictures)).into_response();
-    Ok((SessionChange::User(user.id), profile))
+    super::pictures::change(&state, &auth, changes, form.file).await
 }
 
 /// The `profile_picture` file part of a multipart profile edit.

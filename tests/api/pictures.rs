@@ -81,6 +81,7 @@ async fn each_format_is_stored_fitted_within_512_and_served_with_caching_headers
         (png_with_alpha(600, 300), "image/png", (512, 256)),
         (webp(100, 50), "image/jpeg", (100, 50)),
     ];
+    let mut last = None;
     for (bytes, content_type, (width, height)) in cases {
         let url = upload(&app, &token, bytes).await;
         let prefix = app.url("/media/profile-pictures/");
@@ -106,8 +107,17 @@ async fn each_format_is_stored_fitted_within_512_and_served_with_caching_headers
             .await
             .unwrap();
         assert_eq!(again.status(), 304);
+        last = Some((url, etag));
     }
     assert_eq!(stored(&app).len(), 1, "each upload replaced the one before");
+    // A revalidation of a removed picture is a 404, not a 304.
+    let (url, etag) = last.unwrap();
+    let res = app.request(Method::DELETE, "/users/me/picture/");
+    let res = res.header("Authorization", format!("Token {token}"));
+    let res = res.send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let gone = app.client.get(&url).header("If-None-Match", &etag);
+    assert_eq!(gone.send().await.unwrap().status(), 404);
 }
 
 #[tokio::test]
