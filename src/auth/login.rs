@@ -60,8 +60,39 @@ pub async fn log_in(
     upgrade_password_hash(state, &account, password).await;
     check_verified_email(state, account.id).await?;
 
+    let account = Account {
+        id: account.id,
+        email: account.email,
+        held_tokens,
+    };
+    issue_token(state, account, client, user_agent, None).await
+}
+
+/// An account whose login is decided: who, and how many tokens it held when read.
+#[derive(Debug)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+    /// The tokens the account held when the login read it (for the per-user cap).
+    pub held_tokens: i64,
+}
+
+/// Ends every login that succeeded (password, password and second factor, passkey): a new
+/// token, its security event (`how` is its detail, e.g. `"passkey"`) in the same commit, and the
+/// oldest tokens beyond the cap revoked.
+pub async fn issue_token(
+    state: &AppState,
+    account: Account,
+    client: IpAddr,
+    user_agent: Option<&str>,
+    how: Option<&str>,
+) -> Result<LoggedIn, ApiError> {
     let token = PlainToken::generate();
     let event = Event::new(Kind::LoginSucceeded).user(account.id).ip(client);
+    let event = match how {
+        Some(how) => event.detail(how),
+        None => event,
+    };
     let event = event.row(state);
     let digest = token.digest();
     let new_token = NewToken {
@@ -70,8 +101,8 @@ pub async fn log_in(
         user_agent,
     };
     let keep = i64::from(state.config.max_tokens_per_user);
-    let revoked =
-        db::store_login(&state.db, account.id, &new_token, held_tokens, keep, &event).await?;
+    let held = account.held_tokens;
+    let revoked = db::store_login(&state.db, account.id, &new_token, held, keep, &event).await?;
     if revoked > 0 {
         // Pushing out the oldest tokens changed sessions other processes may cache.
         announce_session_change(state, SessionChange::User(account.id)).await;
