@@ -567,3 +567,71 @@ async fn an_unreachable_s3_store_is_a_503_within_seconds_and_nothing_changes() {
     let me: Value = app.get_me(&token).await.json().await.unwrap();
     assert_eq!(me["profile_picture"], Value::Null);
 }
+
+/// Sends a picture upload's head and the first `sent` bytes of `bytes`, then resets the
+/// connection without reading, as a phone that loses its network does.
+async fn upload_and_hang_up(app: &TestApp, token: &str, bytes: &[u8], sent: usize, wait: u64) {
+    use tokio::io::AsyncWriteExt;
+    let head = format!(
+        "PUT /users/me/picture/ HTTP/1.1\r\nHost: {}\r\nAuthorization: Token {token}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        app.addr,
+        bytes.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&bytes[..sent]).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    #[allow(deprecated)]
+    stream.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+}
+
+async fn picture_of(app: &TestApp, token: &str) -> Value {
+    let profile: Value = app.get_me(token).await.json().await.unwrap();
+    profile["profile_picture"].clone()
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_upload_changes_nothing_and_stores_nothing() {
+    let app = spawn_app().await;
+    let (_, token) = app.register("mid-upload@example.com").await;
+    let kept = upload(&app, &token, jpeg(300, 200)).await;
+    let photo = jpeg(1024, 768);
+    upload_and_hang_up(&app, &token, &photo, photo.len() / 2, 0).await;
+    // The server reads the half, then the reset; give it the time to notice.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(picture_of(&app, &token).await, json!(kept));
+    assert_eq!(stored(&app), BTreeSet::from([name_of(&kept)]));
+    // And the next upload goes through as usual.
+    let next = upload(&app, &token, photo).await;
+    assert_eq!(stored(&app), BTreeSet::from([name_of(&next)]));
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_while_its_picture_is_decoded_still_gets_it_stored_once() {
+    let app = spawn_app().await;
+    let (_, token) = app.register("after-upload@example.com").await;
+    let old = upload(&app, &token, jpeg(300, 200)).await;
+    let photo = jpeg(1024, 768);
+    // Hung up while the server decodes it (the body is read within the 20 ms).
+    upload_and_hang_up(&app, &token, &photo, photo.len(), 20).await;
+    let mut now = picture_of(&app, &token).await;
+    for _ in 0..100 {
+        if now != json!(old) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        now = picture_of(&app, &token).await;
+    }
+    let url = now.as_str().expect("a picture").to_owned();
+    assert_ne!(url, old, "the upload ended though its client had gone");
+    assert_eq!(
+        stored(&app),
+        BTreeSet::from([name_of(&url)]),
+        "the old one removed"
+    );
+    let res = app.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the profile's picture is served");
+}
