@@ -73,10 +73,6 @@ pub struct PasskeyLoginBody {
     pub credential: Field,
 }
 
-/// An empty body.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Empty {}
-
 /// One of the caller's passkeys.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PasskeyInfo {
@@ -231,13 +227,12 @@ pub async fn delete_passkey(
 }
 
 /// Begin a passkey login: options for `navigator.credentials.get()` with any discoverable
-/// credential of this site (no email asked).
+/// credential of this site (no email asked). The body, `{}` or none, is not read.
 #[utoipa::path(
     post, path = "/token/passkey/options/", tag = "auth",
-    request_body(content((Empty = "application/json"))),
     responses(
         (status = 200, description = "The ticket and the request options", body = CeremonyOptions),
-        (status = 413, body = Detail), (status = 415, body = Detail), (status = 503, body = Detail),
+        (status = 503, body = Detail),
     )
 )]
 pub async fn begin_passkey_login(
