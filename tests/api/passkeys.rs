@@ -516,3 +516,58 @@ async fn the_native_app_files_come_from_the_settings() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn failed_passkey_logins_are_throttled_by_address() {
+    let app = spawn_app_with(|c| {
+        c.login_address_free_failures = 2;
+        c.login_base_delay_secs = 60;
+    })
+    .await;
+    let (_, token) = app.register("cook@example.com").await;
+    let mut phone = Phone::new();
+    add_passkey(&app, &token, &mut phone).await;
+    // A right login takes its guess back: it uses none of the free failures.
+    assert_eq!(log_in(&app, &mut phone).await.status(), 200);
+    for _ in 0..2 {
+        let options = login_options(&app).await;
+        let signed = phone.get(&options["publicKey"]);
+        assert_login_refused(finish_login(&app, &json!("not-the-ticket"), &signed).await).await;
+    }
+    let res = log_in(&app, &mut phone).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn an_inactive_account_cannot_log_in_with_its_passkey() {
+    let app = spawn_app().await;
+    let (user_id, token) = app.register("cook@example.com").await;
+    let mut phone = Phone::new();
+    add_passkey(&app, &token, &mut phone).await;
+    app.execute(&format!(
+        "UPDATE users SET is_active = FALSE WHERE id = {user_id}"
+    ))
+    .await;
+    assert_login_refused(log_in(&app, &mut phone).await).await;
+}
+
+#[tokio::test]
+async fn a_passkey_login_keeps_the_verified_email_policy() {
+    let app = spawn_app_with(|c| c.require_verified_email = true).await;
+    let (user_id, token) = app.register("cook@example.com").await;
+    let mut phone = Phone::new();
+    add_passkey(&app, &token, &mut phone).await;
+    let res = log_in(&app, &mut phone).await;
+    assert_json(
+        res,
+        400,
+        json!({"non_field_errors": ["E-mail is not verified."]}),
+    )
+    .await;
+    app.execute(&format!(
+        "UPDATE users SET email_verified = TRUE WHERE id = {user_id}"
+    ))
+    .await;
+    assert_eq!(log_in(&app, &mut phone).await.status(), 200);
+}
