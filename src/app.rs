@@ -32,7 +32,7 @@ use crate::mail::Mailer;
 use crate::public_url::PublicUrl;
 use crate::request_id::REQUEST_ID;
 use crate::routes::{
-    account, addresses, audit, docs, ops, pictures, sessions, staff, tokens, users,
+    account, addresses, audit, docs, ops, passkeys, pictures, sessions, staff, tokens, users,
 };
 use crate::state::{AppState, Overrides, Shared};
 
@@ -64,6 +64,13 @@ pub fn api() -> OpenApiRouter<AppState> {
             addresses::delete_address
         ))
         .declare(routes!(sessions::delete_session))
+        .declare(routes!(passkeys::begin_passkey_registration))
+        .declare(routes!(passkeys::list_passkeys, passkeys::add_passkey))
+        .declare(routes!(passkeys::delete_passkey))
+        .declare(routes!(passkeys::begin_passkey_login))
+        .declare(routes!(passkeys::log_in_with_passkey))
+        .declare(routes!(passkeys::apple_app_site_association))
+        .declare(routes!(passkeys::asset_links))
         .declare(routes!(account::verification::verify_email))
         .declare(routes!(account::verification::resend_verification_code))
         .declare(routes!(account::password::request_password_reset))
@@ -260,6 +267,7 @@ impl Application {
         };
         let change_recorder = poll_changes.then(|| ChangeRecorder::start(db.clone()));
         let pictures = crate::pictures::Pictures::start(&config, &public_url)?;
+        let passkeys = crate::webauthn::Passkeys::from_config(&config)?;
         let state = AppState::new(Shared {
             sessions,
             db,
@@ -278,6 +286,7 @@ impl Application {
             change_recorder,
             public_url,
             pictures,
+            passkeys,
         });
         if state.auth_cache.enabled() {
             let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));

@@ -24,6 +24,10 @@ pub enum Kind {
     /// Reads of personal data are staff actions too.
     StaffListedUsers,
     StaffViewedUser,
+    PasskeyAdded,
+    PasskeyRemoved,
+    /// A passkey login refused (the success is a `login_succeeded` with detail `passkey`).
+    PasskeyLoginFailed,
 }
 
 impl Kind {
@@ -40,6 +44,9 @@ impl Kind {
             Kind::StaffUpdatedUser => "staff_updated_user",
             Kind::StaffListedUsers => "staff_listed_users",
             Kind::StaffViewedUser => "staff_viewed_user",
+            Kind::PasskeyAdded => "passkey_added",
+            Kind::PasskeyRemoved => "passkey_removed",
+            Kind::PasskeyLoginFailed => "passkey_login_failed",
         }
     }
 }

@@ -205,6 +205,27 @@ impl Field {
             .ok()
     }
 
+    /// A required JSON value that `T` reads (an object in a JSON body; its JSON text in a
+    /// form); `invalid` is the message when it does not.
+    pub fn json<T: DeserializeOwned>(&self, errors: &mut FieldErrors, invalid: &str) -> Option<T> {
+        let read = match self.value.as_ref() {
+            _ if self.file => None,
+            None => return self.refuse(errors, "This field is required."),
+            Some(Value::Null) => return self.refuse(errors, "This field may not be null."),
+            Some(Value::String(text)) => serde_json::from_str(text).ok(),
+            Some(value) => T::deserialize(value).ok(),
+        };
+        match read {
+            Some(value) => Some(value),
+            None => self.refuse(errors, invalid),
+        }
+    }
+
+    fn refuse<T>(&self, errors: &mut FieldErrors, message: &str) -> Option<T> {
+        self.reject(errors, [message.to_owned()]);
+        None
+    }
+
     /// An optional field of a partial update: `None` when absent (keep), `Some(None)` when
     /// null or blank (clear), `Some(Some(text))` to set. A wrong type adds an error.
     pub fn optional_text(&self, errors: &mut FieldErrors) -> Option<Option<String>> {

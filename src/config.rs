@@ -42,6 +42,10 @@ pub mod defaults {
     /// A year of audit history (as e.g. PCI DSS asks); not forever: events hold addresses.
     pub const SECURITY_EVENT_RETENTION_DAYS: u32 = 365;
     pub const MAX_SECURITY_EVENT_RETENTION_DAYS: u32 = 36_500;
+    pub const WEBAUTHN_RP_NAME: &str = "Rayvers Kitchen";
+    /// The RP ID and origin without `KITCHEN_API_PUBLIC_URL`: a browser on this machine.
+    pub const WEBAUTHN_RP_ID: &str = "localhost";
+    pub const WEBAUTHN_ORIGIN: &str = "http://localhost:8000";
 }
 
 /// Where profile pictures are stored.
@@ -282,6 +286,46 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_POLL_SESSION_CHANGES", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
     pub poll_session_changes: bool,
 
+    /// WebAuthn relying party id (a domain) passkeys are bound to. Default: the host of
+    /// `KITCHEN_API_PUBLIC_URL`, else `localhost`. Changing it orphans every passkey.
+    #[arg(long, global = true, env = "KITCHEN_API_WEBAUTHN_RP_ID")]
+    pub webauthn_rp_id: Option<String>,
+
+    /// Web origins passkey ceremonies may come from (comma-separated), each within the RP ID.
+    /// Default: the origin of `KITCHEN_API_PUBLIC_URL`, else `http://localhost:8000`.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_WEBAUTHN_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub webauthn_origins: Vec<String>,
+
+    /// The relying party's name, as authenticators show it.
+    #[arg(long, global = true, env = "KITCHEN_API_WEBAUTHN_RP_NAME", default_value = defaults::WEBAUTHN_RP_NAME)]
+    pub webauthn_rp_name: String,
+
+    /// iOS apps that may use this RP's passkeys (comma-separated `TEAMID.bundle.id`), served
+    /// at `/.well-known/apple-app-site-association`. Empty: 404 there.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_APPLE_APP_IDS",
+        value_delimiter = ','
+    )]
+    pub apple_app_ids: Vec<String>,
+
+    /// Android apps that may use this RP's passkeys (comma-separated
+    /// `package:AB:CD:…` SHA-256 signing-certificate fingerprints), served at
+    /// `/.well-known/assetlinks.json` and accepted as WebAuthn origins. Empty: 404 there.
+    #[arg(
+        long,
+        global = true,
+        env = "KITCHEN_API_ANDROID_APPS",
+        value_delimiter = ','
+    )]
+    pub android_apps: Vec<String>,
+
     #[command(flatten)]
     pub mail: crate::mail::MailConfig,
 }
@@ -338,6 +382,11 @@ impl Default for Config {
             require_verified_email: false,
             metrics_token: None,
             poll_session_changes: false,
+            webauthn_rp_id: None,
+            webauthn_origins: Vec::new(),
+            webauthn_rp_name: defaults::WEBAUTHN_RP_NAME.to_owned(),
+            apple_app_ids: Vec::new(),
+            android_apps: Vec::new(),
             mail: crate::mail::MailConfig::default(),
         }
     }
@@ -443,6 +492,7 @@ impl Config {
                 ),
             );
         }
+        crate::webauthn::Passkeys::from_config(self)?;
         self.mail.validate()?;
         Ok(())
     }

@@ -30,6 +30,7 @@ pub mod serve;
 pub mod state;
 mod sys;
 pub mod telemetry;
+pub mod webauthn;
 pub mod workers;
 
 pub use sys::return_large_blocks_to_the_system;

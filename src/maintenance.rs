@@ -58,6 +58,9 @@ async fn purge_expired_tokens(state: &AppState) {
             tracing::warn!(error = %e, "could not purge recorded session changes");
         }
     }
+    if let Err(e) = db::purge_ceremonies(&state.db, now).await {
+        tracing::warn!(error = %e, "could not purge expired passkey ceremonies");
+    }
     let config = &state.config;
     match db::purge_expired_tokens(
         &state.db,

@@ -41,6 +41,8 @@ pub struct Shared {
     pub change_recorder: Option<ChangeRecorder>,
     pub public_url: PublicUrl,
     pub pictures: crate::pictures::Pictures,
+    /// The WebAuthn relying party and the native apps' association files.
+    pub passkeys: crate::webauthn::Passkeys,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.

@@ -178,7 +178,7 @@ async fn upgrade_password_hash(state: &AppState, account: &db::Credentials, pass
 }
 
 /// Only called after the password matched, so it tells nothing to someone without it.
-async fn check_verified_email(state: &AppState, user_id: i64) -> Result<(), ApiError> {
+pub(crate) async fn check_verified_email(state: &AppState, user_id: i64) -> Result<(), ApiError> {
     if !state.config.require_verified_email {
         return Ok(());
     }

@@ -14,6 +14,7 @@ mod extractor;
 mod hashing;
 mod login;
 pub mod mfa;
+pub mod passkeys;
 mod registration;
 mod throttle;
 mod token;
@@ -33,6 +34,8 @@ pub use extractor::AuthUser;
 pub use hashing::{Hashing, PasswordHasher};
 pub use login::{Account, LoggedIn, confirm_password, issue_token, log_in};
 pub use registration::{Registered, register};
-pub use throttle::{DelayPolicy, Guess, LoginKeys, LoginThrottle, RateLimit, account_key, hit_all};
+pub use throttle::{
+    AddressGuess, DelayPolicy, Guess, LoginKeys, LoginThrottle, RateLimit, account_key, hit_all,
+};
 pub use token::{PlainToken, TokenDigest, is_drf_key, parse_authorization};
 pub use touches::{FLUSH_EVERY, Touches, flush_touches_periodically};

@@ -176,6 +176,47 @@ impl LoginThrottle {
     }
 }
 
+/// A login that names no account (a passkey's), counted under the client address alone until
+/// [`AddressGuess::succeeded`] takes it back.
+#[derive(Debug)]
+#[must_use = "a right guess must be taken back with `succeeded`"]
+pub struct AddressGuess {
+    key: String,
+}
+
+impl AddressGuess {
+    pub async fn succeeded(self, db: &Db) -> Result<(), ApiError> {
+        db::uncount_guess(db, &self.key).await?;
+        Ok(())
+    }
+}
+
+impl LoginThrottle {
+    /// Counts a guess as a failure under the client address, or refuses it while delayed.
+    pub async fn guess_from_address(
+        &self,
+        db: &Db,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<AddressGuess, ApiError> {
+        let key = LoginKeys::new("", client).address;
+        let forget_before = now.timestamp() - self.forget_after_secs as i64;
+        let rules = [self.address.rule(&key)];
+        if db::count_guess(db, &rules, now.timestamp(), forget_before)
+            .await?
+            .is_none()
+        {
+            return Ok(AddressGuess { key });
+        }
+        let row = db::find_throttle(db, &key).await?;
+        let wait = self.wait_secs([(row, self.address)], now).max(1);
+        tracing::info!(wait_secs = wait, "passkey login throttled");
+        Err(ApiError::Throttled {
+            retry_after_secs: wait,
+        })
+    }
+}
+
 /// At most `max` events per key in any `window_secs`; `max = 0`: no limit. Refusals don't count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {

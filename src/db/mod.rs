@@ -8,6 +8,7 @@ mod email_keys;
 mod events;
 mod flows;
 mod inline_reads;
+mod passkeys;
 mod pools;
 mod rate_events;
 mod session_changes;
@@ -26,6 +27,11 @@ pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
 pub use flows::{
     CodeUse, LoginRead, change_password, insert_user_with_token, read_login, store_login, use_code,
 };
+pub use passkeys::{
+    CeremonyRow, NewCeremony, PasskeyAccount, PasskeyRow, StoredPasskey, delete_passkey_of_user,
+    find_passkey_account, find_passkey_by_credential_id, find_passkeys_of_user, insert_ceremony,
+    insert_passkey, list_passkeys_of_user, purge_ceremonies, record_passkey_use, take_ceremony,
+};
 pub use pools::SqlitePools;
 pub(crate) use pools::on_db;
 pub use rate_events::{WindowCount, WindowLimit, count_events_in_window};
@@ -34,6 +40,7 @@ pub use session_changes::{
 };
 pub use throttle::{
     GuessRule, ThrottleRow, count_guess, find_throttle, purge_throttle_rows, settle_guess,
+    uncount_guess,
 };
 pub use tokens::{
     NewToken, SessionInfo, SessionLookup, SessionRow, delete_token_of_user, delete_tokens_of_user,

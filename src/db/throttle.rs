@@ -78,6 +78,12 @@ pub async fn settle_guess(db: &Db, uncount: &str, forget: &str) -> Result<(), sq
     })
 }
 
+/// Takes back one right guess counted under `key` alone.
+pub async fn uncount_guess(db: &Db, key: &str) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0";
+    on_db!(write db, pool => sqlx::query(SQL).bind(key).execute(pool).await.map(drop))
+}
+
 pub async fn find_throttle(db: &Db, key: &str) -> Result<Option<ThrottleRow>, sqlx::Error> {
     const SQL: &str = "SELECT failures, last_failure FROM throttle WHERE key = $1";
     on_db!(db, pool => sqlx::query_as(SQL).bind(key).fetch_optional(pool).await)

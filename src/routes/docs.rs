@@ -31,6 +31,8 @@ use crate::state::AppState;
         (name = "users", description = "Registration and profiles"),
         (name = "addresses", description = "The caller's saved delivery addresses"),
         (name = "account", description = "Email verification, password reset and change"),
+        (name = "passkeys", description = "The caller's passkeys (WebAuthn); logging in with one is under auth"),
+        (name = "native apps", description = "The association files the iOS and Android apps need to use this site's passkeys"),
         (name = "staff", description = "User administration, for staff and superusers"),
         (name = "operations", description = "Health, readiness and metrics, for operators"),
     )

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod docs;
 pub mod ops;
 pub mod pages;
+pub mod passkeys;
 pub mod pictures;
 pub mod schemas;
 pub mod sessions;

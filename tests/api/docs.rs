@@ -44,7 +44,7 @@ async fn get(app: &TestApp, path: &str) -> Response {
 
 #[tokio::test]
 async fn openapi_json_is_an_openapi_3_document() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let doc = openapi(&app).await;
     let version = doc["openapi"].as_str().unwrap();
@@ -61,6 +61,16 @@ fn plant_picture(app: &TestApp) {
     let folder = app.picture_dir.join("profile-pictures");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join(PLANTED), b"stored picture").unwrap();
+}
+
+/// A server with every optional route on: the native apps' association files answer `404`
+/// while their settings are unset, which would read as "not served".
+async fn spawn_documented_app() -> TestApp {
+    helpers::spawn_app_with(|c| {
+        c.apple_app_ids = vec!["ABCDE12345.com.rayvers.kitchen".into()];
+        c.android_apps = vec![format!("com.rayvers.kitchen:{}", vec!["AB"; 32].join(":"))];
+    })
+    .await
 }
 
 /// `path` with its parameters filled in: `{id}` 1, `{name}` the planted picture.
@@ -80,7 +90,7 @@ async fn answer(app: &TestApp, path: &str, method: &str) -> (u16, String) {
 /// are not (405). Both sides are read from the running server; no list is kept here.
 #[tokio::test]
 async fn openapi_documents_every_route_and_nothing_else() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let doc = openapi(&app).await;
     let documented = operations(&doc);
@@ -100,7 +110,7 @@ async fn openapi_documents_every_route_and_nothing_else() {
 
 #[tokio::test]
 async fn each_operation_documents_its_success_and_error_responses() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let doc = openapi(&app).await;
     for (path, method) in operations(&doc) {
@@ -149,7 +159,7 @@ async fn each_operation_documents_its_success_and_error_responses() {
 
 #[tokio::test]
 async fn the_token_scheme_is_declared_and_required_exactly_where_it_is_enforced() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let doc = openapi(&app).await;
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
@@ -184,7 +194,7 @@ async fn the_token_scheme_is_declared_and_required_exactly_where_it_is_enforced(
 
 #[tokio::test]
 async fn every_documented_operation_answers_on_the_server_with_and_without_the_slash() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let doc = openapi(&app).await;
     for (path, method) in operations(&doc) {
@@ -213,7 +223,7 @@ async fn every_documented_operation_answers_on_the_server_with_and_without_the_s
 
 #[tokio::test]
 async fn methods_the_docs_do_not_list_are_not_served_on_documented_paths() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let doc = openapi(&app).await;
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -236,7 +246,7 @@ async fn methods_the_docs_do_not_list_are_not_served_on_documented_paths() {
 
 #[tokio::test]
 async fn docs_page_is_html_that_loads_the_openapi_document() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let res = get(&app, "/docs/").await;
     assert_eq!(res.status(), 200);
@@ -262,7 +272,7 @@ async fn docs_page_is_html_that_loads_the_openapi_document() {
 
 #[tokio::test]
 async fn the_root_sends_a_browser_to_the_docs_page() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -298,7 +308,7 @@ fn referenced_assets(html: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn docs_assets_are_served_by_the_binary_not_a_cdn() {
-    let app = helpers::spawn_app().await;
+    let app = spawn_documented_app().await;
     plant_picture(&app);
     let html = get(&app, "/docs/").await.text().await.unwrap();
     let assets = referenced_assets(&html);

@@ -31,6 +31,7 @@ mod memory;
 mod ops;
 mod outbox;
 mod oversized_bodies;
+mod passkeys;
 mod password_change;
 mod password_reset;
 mod phone_numbers;

@@ -1,0 +1,306 @@
+//! Passkeys (WebAuthn, through webauthn-rs): adding one (password, then a code where TOTP is on,
+//! then the authenticator's attestation) and logging in with one (a discoverable credential, no
+//! email, user verification required). Each ceremony is two requests; its state lives in
+//! `webauthn_ceremonies` under the SHA-256 of a random ticket, for 5 minutes, taken once, so
+//! any process finishes what another began (docs/decisions/0021).
+
+use std::net::IpAddr;
+
+use chrono::TimeDelta;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use webauthn_rs::prelude::{
+    CredentialID, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
+};
+
+use super::login::check_verified_email;
+use super::{Account, LoggedIn, PlainToken, issue_token};
+use crate::audit::{Event, Kind};
+use crate::db::{self, NewCeremony, PasskeyRow};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a ceremony may take between its two requests.
+pub const CEREMONY_LIFETIME: TimeDelta = TimeDelta::minutes(5);
+
+/// The one answer to every refused passkey login: nothing tells which part was wrong.
+pub const PASSKEY_LOGIN_FAILED: &str = "Unable to log in with provided credentials.";
+pub const BAD_TICKET: &str = "Invalid or expired ticket.";
+pub const BAD_CREDENTIAL: &str = "The passkey could not be verified.";
+pub const KNOWN_CREDENTIAL: &str = "This passkey is already registered.";
+
+const REGISTER: &str = "register";
+const LOGIN: &str = "login";
+
+/// The WebAuthn user handle of `user_id`: stable, derived (nothing stored), and no database
+/// id in clear on the authenticator. A login maps it back through the credential's owner.
+pub fn user_handle(user_id: i64) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"rayvers-kitchen/webauthn-user-handle/v1\0")
+        .chain_update(user_id.to_be_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid_v8(bytes)
+}
+
+/// RFC 9562's custom UUID (version 8, variant 10).
+fn uuid_v8(mut bytes: [u8; 16]) -> Uuid {
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+fn digest(ticket: &str) -> [u8; 32] {
+    Sha256::digest(ticket.as_bytes()).into()
+}
+
+/// A ceremony begun: the ticket to finish it with, and the options for the browser.
+#[derive(Debug)]
+pub struct Begun {
+    pub ticket: PlainToken,
+    pub public_key: Value,
+}
+
+async fn store_ceremony(
+    state: &AppState,
+    purpose: &str,
+    user_id: Option<i64>,
+    ceremony_state: &impl serde::Serialize,
+    public_key: Value,
+) -> Result<Begun, ApiError> {
+    let ticket = PlainToken::generate();
+    let serialised = serde_json::to_string(ceremony_state).map_err(ApiError::internal)?;
+    let digest = digest(ticket.expose());
+    let new = NewCeremony {
+        digest: &digest,
+        purpose,
+        user_id,
+        state: &serialised,
+        expires_at: state.clock.now() + CEREMONY_LIFETIME,
+    };
+    db::insert_ceremony(&state.db, &new).await?;
+    Ok(Begun { ticket, public_key })
+}
+
+/// Takes the ceremony `ticket` names, if it is of `purpose` (and `user_id`'s) and alive.
+async fn take_ceremony<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    ticket: &str,
+    purpose: &str,
+    user_id: Option<i64>,
+) -> Result<Option<T>, ApiError> {
+    let row = db::take_ceremony(&state.db, &digest(ticket), purpose, user_id).await?;
+    let Some(row) = row.filter(|r| r.expires_at > state.clock.now()) else {
+        return Ok(None);
+    };
+    serde_json::from_str(&row.state)
+        .map(Some)
+        .map_err(ApiError::internal)
+}
+
+/// Begins adding a passkey for `user_id` (whose password, and code, the caller checked): a
+/// discoverable credential with user verification, none of the user's own again.
+pub async fn begin_registration(
+    state: &AppState,
+    user_id: i64,
+    email: &str,
+) -> Result<Begun, ApiError> {
+    let existing = db::find_passkeys_of_user(&state.db, user_id).await?;
+    let exclude: Vec<CredentialID> = existing
+        .into_iter()
+        .map(|p| CredentialID::from(p.credential_id))
+        .collect();
+    let (options, registration) = state
+        .passkeys
+        .webauthn
+        .start_passkey_registration(user_handle(user_id), email, email, Some(exclude))
+        .map_err(ApiError::internal)?;
+    let mut public_key = serde_json::to_value(&options.public_key).map_err(ApiError::internal)?;
+    // webauthn-rs asks for a server-side credential; login here names no user, so the
+    // authenticator must keep the credential (a passkey proper).
+    if let Some(selection) = public_key
+        .get_mut("authenticatorSelection")
+        .and_then(Value::as_object_mut)
+    {
+        selection.insert("residentKey".into(), "required".into());
+        selection.insert("requireResidentKey".into(), true.into());
+    }
+    store_ceremony(state, REGISTER, Some(user_id), &registration, public_key).await
+}
+
+/// Why adding a passkey was refused, by field.
+#[derive(Debug)]
+pub enum RegistrationRefused {
+    Ticket,
+    Credential(&'static str),
+}
+
+/// Finishes adding a passkey named `name` with the ceremony `ticket` (once, the caller's own).
+pub async fn finish_registration(
+    state: &AppState,
+    user_id: i64,
+    client: IpAddr,
+    ticket: &str,
+    credential: &RegisterPublicKeyCredential,
+    name: &str,
+) -> Result<Result<PasskeyRow, RegistrationRefused>, ApiError> {
+    let Some(registration) =
+        take_ceremony::<PasskeyRegistration>(state, ticket, REGISTER, Some(user_id)).await?
+    else {
+        return Ok(Err(RegistrationRefused::Ticket));
+    };
+    let passkey = match state
+        .passkeys
+        .webauthn
+        .finish_passkey_registration(credential, &registration)
+    {
+        Ok(passkey) => passkey,
+        Err(e) => {
+            tracing::info!(error = %e, "passkey registration refused");
+            return Ok(Err(RegistrationRefused::Credential(BAD_CREDENTIAL)));
+        }
+    };
+    let serialised = serde_json::to_string(&passkey).map_err(ApiError::internal)?;
+    let credential_id: &[u8] = passkey.cred_id().as_ref();
+    let now = state.clock.now();
+    let inserted =
+        db::insert_passkey(&state.db, user_id, credential_id, &serialised, name, now).await;
+    let row = match inserted {
+        Ok(Some(row)) => row,
+        Ok(None) => return Err(ApiError::NotFound),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Ok(Err(RegistrationRefused::Credential(KNOWN_CREDENTIAL)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let event = Event::new(Kind::PasskeyAdded).user(user_id).ip(client);
+    event.record(state).await;
+    Ok(Ok(row))
+}
+
+/// Begins a login with any discoverable credential of this relying party.
+pub async fn begin_login(state: &AppState) -> Result<Begun, ApiError> {
+    let (options, authentication) = state
+        .passkeys
+        .webauthn
+        .start_discoverable_authentication()
+        .map_err(ApiError::internal)?;
+    let public_key = serde_json::to_value(&options.public_key).map_err(ApiError::internal)?;
+    store_ceremony(state, LOGIN, None, &authentication, public_key).await
+}
+
+/// Logs in with a passkey assertion: counted under the client address like a password guess
+/// (before anything is checked), then the ceremony (once), the credential's owner, its
+/// signature, user verification and counter, the account; a token as any login ends.
+pub async fn log_in_with_passkey(
+    state: &AppState,
+    ticket: &str,
+    credential: &PublicKeyCredential,
+    client: IpAddr,
+    user_agent: Option<&str>,
+) -> Result<LoggedIn, ApiError> {
+    let throttle = state.config.login_throttle();
+    let guess = throttle
+        .guess_from_address(&state.db, client, state.clock.now())
+        .await?;
+    let (user_id, outcome) = verify_assertion(state, ticket, credential).await?;
+    let account = match outcome {
+        Ok(account) => account,
+        Err(why) => {
+            tracing::info!(why, "passkey login failed");
+            crate::metrics::record_login(false);
+            let event = Event::new(Kind::PasskeyLoginFailed).maybe_user(user_id);
+            event.ip(client).detail(why).record(state).await;
+            return Err(ApiError::field("non_field_errors", PASSKEY_LOGIN_FAILED));
+        }
+    };
+    guess.succeeded(&state.db).await?;
+    check_verified_email(state, account.id).await?;
+    issue_token(state, account, client, user_agent, Some("passkey")).await
+}
+
+/// The account a valid assertion proves, or why not (for the event; never for the client),
+/// with the user it named where there was one.
+async fn verify_assertion(
+    state: &AppState,
+    ticket: &str,
+    credential: &PublicKeyCredential,
+) -> Result<(Option<i64>, Result<Account, &'static str>), ApiError> {
+    let Some(authentication) =
+        take_ceremony::<DiscoverableAuthentication>(state, ticket, LOGIN, None).await?
+    else {
+        return Ok((None, Err("unknown, used or expired ticket")));
+    };
+    let webauthn = &state.passkeys.webauthn;
+    let Ok((handle, credential_id)) = webauthn.identify_discoverable_authentication(credential)
+    else {
+        return Ok((None, Err("no user handle")));
+    };
+    let Some((user_id, stored)) =
+        db::find_passkey_by_credential_id(&state.db, credential_id).await?
+    else {
+        return Ok((None, Err("unknown or deleted passkey")));
+    };
+    if user_handle(user_id) != handle {
+        return Ok((Some(user_id), Err("passkey of another user handle")));
+    }
+    let mut passkey: Passkey = serde_json::from_str(&stored.passkey).map_err(ApiError::internal)?;
+    let keys = [DiscoverableKey::from(&passkey)];
+    let result =
+        match webauthn.finish_discoverable_authentication(credential, authentication, &keys) {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::info!(error = %e, "passkey assertion refused");
+                return Ok((Some(user_id), Err("assertion refused")));
+            }
+        };
+    if !result.user_verified() {
+        return Ok((Some(user_id), Err("no user verification")));
+    }
+    passkey.update_credential(&result);
+    let serialised = serde_json::to_string(&passkey).map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    if !db::record_passkey_use(&state.db, user_id, stored.id, &serialised, now).await? {
+        return Ok((Some(user_id), Err("passkey deleted meanwhile")));
+    }
+    match db::find_passkey_account(&state.db, user_id).await? {
+        Some(a) if a.is_active => Ok((
+            Some(user_id),
+            Ok(Account {
+                id: user_id,
+                email: a.email,
+                held_tokens: a.tokens,
+            }),
+        )),
+        _ => Ok((Some(user_id), Err("inactive or deleted account"))),
+    }
+}
+
+/// Removes the user's passkey `id`; `false` if the user has none with that id.
+pub async fn remove_passkey(
+    state: &AppState,
+    user_id: i64,
+    id: i64,
+    client: IpAddr,
+) -> Result<bool, ApiError> {
+    if !db::delete_passkey_of_user(&state.db, user_id, id).await? {
+        return Ok(false);
+    }
+    let event = Event::new(Kind::PasskeyRemoved).user(user_id).ip(client);
+    event.record(state).await;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_handle_is_stable_distinct_and_a_version_8_uuid() {
+        assert_eq!(user_handle(7), user_handle(7));
+        assert_ne!(user_handle(7), user_handle(8));
+        assert_eq!(user_handle(7).get_version_num(), 8);
+    }
+}
