@@ -24,6 +24,15 @@ pub enum Kind {
     /// Reads of personal data are staff actions too.
     StaffListedUsers,
     StaffViewedUser,
+    TotpEnabled,
+    TotpDisabled,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
+    /// A wrong TOTP or recovery code (the detail names the action).
+    SecondFactorFailed,
+    /// A right TOTP code (a login's is also its `login_succeeded` event, detail `totp`).
+    SecondFactorSucceeded,
+    StaffRemovedSecondFactors,
 }
 
 impl Kind {
@@ -40,6 +49,13 @@ impl Kind {
             Kind::StaffUpdatedUser => "staff_updated_user",
             Kind::StaffListedUsers => "staff_listed_users",
             Kind::StaffViewedUser => "staff_viewed_user",
+            Kind::TotpEnabled => "totp_enabled",
+            Kind::TotpDisabled => "totp_disabled",
+            Kind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Kind::RecoveryCodeUsed => "recovery_code_used",
+            Kind::SecondFactorFailed => "second_factor_failed",
+            Kind::SecondFactorSucceeded => "second_factor_succeeded",
+            Kind::StaffRemovedSecondFactors => "staff_removed_second_factors",
         }
     }
 }

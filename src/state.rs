@@ -41,6 +41,8 @@ pub struct Shared {
     pub change_recorder: Option<ChangeRecorder>,
     pub public_url: PublicUrl,
     pub pictures: crate::pictures::Pictures,
+    /// Seals TOTP secrets at rest; loaded once at start.
+    pub mfa_key: crate::auth::mfa::MfaKey,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.

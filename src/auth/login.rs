@@ -13,6 +13,14 @@ use crate::state::AppState;
 /// The same answer for an unknown address, a wrong password and a deactivated account.
 const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
 
+/// What a right password leads to: a token, or, with TOTP on, a second step.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    LoggedIn(LoggedIn),
+    /// The `mfa_token` to bring to `POST /token/mfa/` with a code.
+    SecondFactorDue(PlainToken),
+}
+
 #[derive(Debug)]
 pub struct LoggedIn {
     pub token: PlainToken,
@@ -27,7 +35,7 @@ pub async fn log_in(
     password: Password,
     client: IpAddr,
     user_agent: Option<&str>,
-) -> Result<LoggedIn, ApiError> {
+) -> Result<LoginOutcome, ApiError> {
     // A malformed address is just an unknown one, and costs the same.
     let key = Email::lookup_key(email);
     let keys = LoginKeys::new(&key, client);
@@ -36,6 +44,7 @@ pub async fn log_in(
         tokens: held_tokens,
         account_throttle,
         address_throttle,
+        totp,
     } = db::read_login(&state.db, &key, keys.account(), keys.address()).await?;
     // While delayed, even the right password is refused, mostly without a write.
     let throttle = state.config.login_throttle();
@@ -59,13 +68,18 @@ pub async fn log_in(
     // Only now, after the right password: the extra hash says nothing to someone without it.
     upgrade_password_hash(state, &account, password).await;
     check_verified_email(state, account.id).await?;
+    if totp {
+        let token = super::mfa::start_challenge(state, account.id, user_agent).await?;
+        return Ok(LoginOutcome::SecondFactorDue(token));
+    }
 
     let account = Account {
         id: account.id,
         email: account.email,
         held_tokens,
     };
-    issue_token(state, account, client, user_agent, None).await
+    let logged_in = issue_token(state, account, client, user_agent, None).await?;
+    Ok(LoginOutcome::LoggedIn(logged_in))
 }
 
 /// An account whose login is decided: who, and how many tokens it held when read.
@@ -178,7 +192,7 @@ async fn upgrade_password_hash(state: &AppState, account: &db::Credentials, pass
 }
 
 /// Only called after the password matched, so it tells nothing to someone without it.
-async fn check_verified_email(state: &AppState, user_id: i64) -> Result<(), ApiError> {
+pub(crate) async fn check_verified_email(state: &AppState, user_id: i64) -> Result<(), ApiError> {
     if !state.config.require_verified_email {
         return Ok(());
     }

@@ -31,6 +31,7 @@ use crate::state::AppState;
         (name = "users", description = "Registration and profiles"),
         (name = "addresses", description = "The caller's saved delivery addresses"),
         (name = "account", description = "Email verification, password reset and change"),
+        (name = "mfa", description = "Second factors: TOTP and recovery codes"),
         (name = "staff", description = "User administration, for staff and superusers"),
         (name = "operations", description = "Health, readiness and metrics, for operators"),
     )

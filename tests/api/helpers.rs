@@ -180,8 +180,16 @@ pub fn test_config(database_url: &str) -> Config {
         code_mails_per_account: 0,
         // Each app its own picture directory, removed with the app.
         picture_dir: std::env::temp_dir().join(format!("{PICTURE_DIR_PREFIX}{}", uuid_like())),
+        // A key of its own, so no test writes the default key file into the working directory.
+        mfa_key: Some(test_mfa_key().parse().unwrap()),
         ..Config::default()
     }
+}
+
+/// A fresh TOTP sealing key, as `KITCHEN_API_MFA_KEY` takes it.
+pub fn test_mfa_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
 }
 
 pub async fn spawn_app() -> TestApp {
