@@ -51,7 +51,10 @@ pub async fn log_in(
     throttle.check(account_throttle, address_throttle, state.clock.now())?;
     let active = account.as_ref().is_some_and(|a| a.is_active);
     let hash = account.as_ref().map(|a| a.password_hash.clone());
-    let matched = guess_password(state, &keys, hash, password.clone(), |m| m && active).await?;
+    // With TOTP on, a right password stays counted until the code is right too
+    // (`settle_password_guess`): otherwise each login would wipe the count of wrong codes.
+    let settle = |m| m && active && !totp;
+    let matched = guess_password(state, &keys, hash, password.clone(), settle).await?;
     let account = match account {
         Some(a) if matched && active => a,
         _ => {
@@ -138,9 +141,44 @@ pub async fn confirm_password(
     password: Password,
     action: &str,
 ) -> Result<bool, ApiError> {
+    check_password(state, user, client, password, action, true).await
+}
+
+/// Like [`confirm_password`], but a right password stays counted as a guess until
+/// [`settle_password_guess`]: for an action that needs a second factor as well, so a right
+/// password cannot wipe the count of wrong codes.
+pub(crate) async fn confirm_password_before_code(
+    state: &AppState,
+    user: &UserRow,
+    client: IpAddr,
+    password: Password,
+    action: &str,
+) -> Result<bool, ApiError> {
+    check_password(state, user, client, password, action, false).await
+}
+
+/// Takes back the password guess a right second factor completed.
+pub(crate) async fn settle_password_guess(
+    state: &AppState,
+    email: &str,
+    client: IpAddr,
+) -> Result<(), ApiError> {
+    let keys = LoginKeys::new(&Email::lookup_key(email), client);
+    db::settle_guess(&state.db, keys.address(), keys.account()).await?;
+    Ok(())
+}
+
+async fn check_password(
+    state: &AppState,
+    user: &UserRow,
+    client: IpAddr,
+    password: Password,
+    action: &str,
+    settle: bool,
+) -> Result<bool, ApiError> {
     let keys = LoginKeys::new(&Email::lookup_key(&user.email), client);
     let hash = db::find_password_hash(&state.db, user.id).await?;
-    let matched = guess_password(state, &keys, hash, password, |m| m).await?;
+    let matched = guess_password(state, &keys, hash, password, |m| m && settle).await?;
     if !matched {
         let event = Event::new(Kind::PasswordCheckFailed)
             .user(user.id)

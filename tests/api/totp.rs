@@ -186,6 +186,7 @@ async fn a_totp_code_is_taken_once_and_drift_of_one_step_is_accepted_but_not_two
     assert_json(res, 400, invalid_code()).await;
     advance(&app, 300);
     let now = app.clock.now_for_tests();
+    let mfa_token = start_login(&app, EMAIL).await;
     let step = |n: i64| code_at(&secret, now + TimeDelta::seconds(30 * n));
     for far in [-2, 2] {
         let res = finish(&app, &mfa_token, &step(far)).await;
@@ -303,20 +304,20 @@ async fn an_mfa_token_dies_after_five_wrong_codes() {
 #[tokio::test]
 async fn wrong_codes_count_towards_login_throttling() {
     let app = spawn_app_with(|c| {
-        c.login_account_free_failures = 3;
+        c.login_account_free_failures = 4;
         c.login_base_delay_secs = 10;
         c.login_max_delay_secs = 60;
     })
     .await;
     let (_, token, secret, _) = with_totp(&app, EMAIL).await;
-    let mfa_token = start_login(&app, EMAIL).await;
-    for _ in 0..2 {
-        assert_json(finish(&app, &mfa_token, "000000").await, 400, invalid_code()).await;
-    }
-    // A wrong step-up code counts under the same account key.
+    // A wrong step-up code counts under the account key, and the right password beside it
+    // does not take the count back while the code is wrong.
     let body = json!({"password": GOOD_PASSWORD, "code": "000000"});
     let res = call(&app, Method::POST, "/users/me/mfa/recovery-codes/", &token, body).await;
     assert_json(res, 400, invalid_code()).await;
+    // Nor does the right password of a login whose second step is still due.
+    let mfa_token = start_login(&app, EMAIL).await;
+    assert_json(finish(&app, &mfa_token, "000000").await, 400, invalid_code()).await;
     let res = app
         .post_json("/token/", &json!({"email": EMAIL, "password": GOOD_PASSWORD}))
         .await;

@@ -9,7 +9,9 @@ use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 
 use super::{INVALID_CODE, check_code};
-use crate::auth::login::{Account, LoggedIn, check_verified_email, issue_token};
+use crate::auth::login::{
+    Account, LoggedIn, check_verified_email, issue_token, settle_password_guess,
+};
 use crate::auth::PlainToken;
 use crate::audit::{Event, Kind};
 use crate::db::{self, NewChallenge, TotpRead};
@@ -79,6 +81,8 @@ pub async fn finish_login(
         // Another request finished this login first.
         return Err(invalid_token());
     }
+    // The login's right password stayed counted until now (see `log_in`).
+    settle_password_guess(state, &row.email, client).await?;
     check_verified_email(state, user_id).await?;
     let account = Account {
         id: user_id,

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
+use super::login::{confirm_password_before_code, settle_password_guess};
 use super::{LoginKeys, confirm_password};
 use crate::audit::{Event, Kind};
 use crate::db::{self, TotpRead, UserRow};
@@ -188,10 +189,11 @@ async fn password_then_code(
     if !on {
         return Err(ApiError::field("non_field_errors", NOT_ON));
     }
-    if !confirm_password(state, user, client, password, action).await? {
+    if !confirm_password_before_code(state, user, client, password, action).await? {
         return Err(ApiError::field("password", WRONG_PASSWORD));
     }
-    require_code(state, user.id, client, Some(code)).await
+    require_code(state, user.id, client, Some(code)).await?;
+    settle_password_guess(state, &user.email, client).await
 }
 
 /// Where `user_id` has TOTP on, `code` must be a current TOTP code or an unused recovery code
