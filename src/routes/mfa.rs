@@ -148,7 +148,10 @@ pub async fn confirm_totp(
     let code = body.code.text(&mut errors);
     let code = validated(errors, code)?;
     let recovery_codes = auth::mfa::confirm_totp(&state, auth.user().id, client, &code).await?;
-    Ok((SessionChange::Nothing, Json(RecoveryCodes { recovery_codes })))
+    Ok((
+        SessionChange::Nothing,
+        Json(RecoveryCodes { recovery_codes }),
+    ))
 }
 
 fn password_and_code(body: &MfaPasswordCodeBody) -> Result<(Password, String), ApiError> {
@@ -212,7 +215,10 @@ pub async fn renew_recovery_codes(
     let (password, code) = password_and_code(&body)?;
     let recovery_codes =
         auth::mfa::renew_recovery_codes(&state, auth.user(), client, password, &code).await?;
-    Ok((SessionChange::Nothing, Json(RecoveryCodes { recovery_codes })))
+    Ok((
+        SessionChange::Nothing,
+        Json(RecoveryCodes { recovery_codes }),
+    ))
 }
 
 /// Which second factors the caller has: TOTP on or off, unused recovery codes, passkeys.

@@ -37,7 +37,14 @@ async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Valu
 }
 
 async fn enrol(app: &TestApp, token: &str) -> String {
-    let res = call(app, Method::POST, "/users/me/mfa/totp/", token, json!({"password": GOOD_PASSWORD})).await;
+    let res = call(
+        app,
+        Method::POST,
+        "/users/me/mfa/totp/",
+        token,
+        json!({"password": GOOD_PASSWORD}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     body["secret"].as_str().unwrap().to_owned()
@@ -49,18 +56,31 @@ async fn with_totp(app: &TestApp, email: &str) -> (i64, String, String, Vec<Stri
     let (id, token) = app.register(email).await;
     let secret = enrol(app, &token).await;
     let code = now_code(app, &secret);
-    let res = call(app, Method::POST, "/users/me/mfa/totp/confirm/", &token, json!({"code": code})).await;
+    let res = call(
+        app,
+        Method::POST,
+        "/users/me/mfa/totp/confirm/",
+        &token,
+        json!({"code": code}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let codes = body["recovery_codes"].as_array().unwrap();
-    let codes = codes.iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    let codes = codes
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
     advance(app, 30);
     (id, token, secret, codes)
 }
 
 async fn start_login(app: &TestApp, email: &str) -> String {
     let res = app
-        .post_json("/token/", &json!({"email": email, "password": GOOD_PASSWORD}))
+        .post_json(
+            "/token/",
+            &json!({"email": email, "password": GOOD_PASSWORD}),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -71,8 +91,11 @@ async fn start_login(app: &TestApp, email: &str) -> String {
 }
 
 async fn finish(app: &TestApp, mfa_token: &str, code: &str) -> Response {
-    app.post_json("/token/mfa/", &json!({"mfa_token": mfa_token, "code": code}))
-        .await
+    app.post_json(
+        "/token/mfa/",
+        &json!({"mfa_token": mfa_token, "code": code}),
+    )
+    .await
 }
 
 async fn status_of(app: &TestApp, token: &str) -> Value {
@@ -93,40 +116,102 @@ fn invalid_mfa_token() -> Value {
 async fn enrolling_gives_a_secret_and_a_confirmed_code_turns_totp_on_with_ten_recovery_codes() {
     let app = spawn_app().await;
     let (_, token) = app.register(EMAIL).await;
-    let res = call(&app, Method::POST, "/users/me/mfa/totp/", &token, json!({"password": "wrong password 1"})).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/totp/",
+        &token,
+        json!({"password": "wrong password 1"}),
+    )
+    .await;
     assert_json(res, 400, json!({"password": ["Wrong password."]})).await;
-    let res = call(&app, Method::POST, "/users/me/mfa/totp/", &token, json!({"password": GOOD_PASSWORD})).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/totp/",
+        &token,
+        json!({"password": GOOD_PASSWORD}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let secret = body["secret"].as_str().unwrap();
     assert_eq!(secret.len(), 32, "160 bits in base32");
     let url = body["otpauth_url"].as_str().unwrap();
-    assert!(url.starts_with("otpauth://totp/Rayvers%20Kitchen:cook%40example.com?"), "{url}");
+    assert!(
+        url.starts_with("otpauth://totp/Rayvers%20Kitchen:cook%40example.com?"),
+        "{url}"
+    );
     assert!(url.contains(&format!("secret={secret}")) && url.contains("issuer=Rayvers%20Kitchen"));
     let off = json!({"totp": false, "recovery_codes_left": 0, "passkeys": 0});
     assert_eq!(status_of(&app, &token).await, off);
 
     // A second enrolment replaces the pending secret: the first one's codes no longer work.
     let secret = enrol(&app, &token).await;
-    let res = call(&app, Method::POST, "/users/me/mfa/totp/confirm/", &token, json!({"code": "000000"})).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/totp/confirm/",
+        &token,
+        json!({"code": "000000"}),
+    )
+    .await;
     assert_json(res, 400, invalid_code()).await;
-    let res = call(&app, Method::POST, "/users/me/mfa/totp/confirm/", &token, json!({})).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/totp/confirm/",
+        &token,
+        json!({}),
+    )
+    .await;
     assert_json(res, 400, json!({"code": ["This field is required."]})).await;
     let code = now_code(&app, &secret);
-    let res = call(&app, Method::POST, "/users/me/mfa/totp/confirm/", &token, json!({"code": code})).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/totp/confirm/",
+        &token,
+        json!({"code": code}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    let codes: Vec<&str> = body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let codes: Vec<&str> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
     assert_eq!(codes.len(), 10);
     let distinct: std::collections::HashSet<_> = codes.iter().collect();
     assert_eq!(distinct.len(), 10);
-    assert!(codes.iter().all(|c| c.len() == 19 && c.matches('-').count() == 3), "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 19 && c.matches('-').count() == 3),
+        "{codes:?}"
+    );
     let on = json!({"totp": true, "recovery_codes_left": 10, "passkeys": 0});
     assert_eq!(status_of(&app, &token).await, on);
 
-    let res = call(&app, Method::POST, "/users/me/mfa/totp/", &token, json!({"password": GOOD_PASSWORD})).await;
-    assert_json(res, 400, json!({"non_field_errors": ["Two-factor authentication is already on."]})).await;
-    let events = app.scalar_i64("SELECT count(*) FROM security_events WHERE kind = 'totp_enabled'").await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/totp/",
+        &token,
+        json!({"password": GOOD_PASSWORD}),
+    )
+    .await;
+    assert_json(
+        res,
+        400,
+        json!({"non_field_errors": ["Two-factor authentication is already on."]}),
+    )
+    .await;
+    let events = app
+        .scalar_i64("SELECT count(*) FROM security_events WHERE kind = 'totp_enabled'")
+        .await;
     assert_eq!(events, 1);
 }
 
@@ -137,10 +222,19 @@ async fn the_secret_and_recovery_codes_are_not_stored_in_clear() {
     let raw = Secret::Encoded(secret.clone()).to_bytes().unwrap();
     let totp = app.dump_table("user_totp").await;
     assert!(!totp.is_empty());
-    assert!(!totp.contains(&secret) && !totp.contains(&secret.to_lowercase()), "{totp}");
+    assert!(
+        !totp.contains(&secret) && !totp.contains(&secret.to_lowercase()),
+        "{totp}"
+    );
     let sealed: Vec<u8> = match &app.db {
-        kitchen_api::db::Db::Sqlite(p) => sqlx::query_scalar("SELECT sealed FROM user_totp").fetch_one(p.read()).await.unwrap(),
-        kitchen_api::db::Db::Postgres(p) => sqlx::query_scalar("SELECT sealed FROM user_totp").fetch_one(p).await.unwrap(),
+        kitchen_api::db::Db::Sqlite(p) => sqlx::query_scalar("SELECT sealed FROM user_totp")
+            .fetch_one(p.read())
+            .await
+            .unwrap(),
+        kitchen_api::db::Db::Postgres(p) => sqlx::query_scalar("SELECT sealed FROM user_totp")
+            .fetch_one(p)
+            .await
+            .unwrap(),
     };
     assert!(!sealed.windows(raw.len()).any(|w| w == raw.as_slice()));
     let recovery = app.dump_table("recovery_codes").await;
@@ -182,7 +276,12 @@ async fn a_totp_code_is_taken_once_and_drift_of_one_step_is_accepted_but_not_two
     let now = app.clock.now_for_tests();
     // The confirming code (a step ago) is spent.
     let mfa_token = start_login(&app, EMAIL).await;
-    let res = finish(&app, &mfa_token, &code_at(&secret, now - TimeDelta::seconds(30))).await;
+    let res = finish(
+        &app,
+        &mfa_token,
+        &code_at(&secret, now - TimeDelta::seconds(30)),
+    )
+    .await;
     assert_json(res, 400, invalid_code()).await;
     advance(&app, 300);
     let now = app.clock.now_for_tests();
@@ -221,7 +320,9 @@ async fn a_recovery_code_works_once_in_any_case_and_spacing() {
     assert_json(res, 400, invalid_code()).await;
     let res = finish(&app, &mfa_token, &codes[4]).await;
     assert_eq!(res.status(), 200);
-    let used = app.scalar_i64("SELECT count(*) FROM security_events WHERE kind = 'recovery_code_used'").await;
+    let used = app
+        .scalar_i64("SELECT count(*) FROM security_events WHERE kind = 'recovery_code_used'")
+        .await;
     assert_eq!(used, 2);
 }
 
@@ -230,18 +331,47 @@ async fn new_recovery_codes_void_the_old_set() {
     let app = spawn_app().await;
     let (_, token, secret, old) = with_totp(&app, EMAIL).await;
     let body = json!({"password": GOOD_PASSWORD, "code": "123"});
-    let res = call(&app, Method::POST, "/users/me/mfa/recovery-codes/", &token, body).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/recovery-codes/",
+        &token,
+        body,
+    )
+    .await;
     assert_json(res, 400, invalid_code()).await;
     let body = json!({"password": "wrong password 1", "code": now_code(&app, &secret)});
-    let res = call(&app, Method::POST, "/users/me/mfa/recovery-codes/", &token, body).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/recovery-codes/",
+        &token,
+        body,
+    )
+    .await;
     assert_json(res, 400, json!({"password": ["Wrong password."]})).await;
     let body = json!({"password": GOOD_PASSWORD, "code": old[0]});
-    let res = call(&app, Method::POST, "/users/me/mfa/recovery-codes/", &token, body).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/recovery-codes/",
+        &token,
+        body,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let renewed: Value = res.json().await.unwrap();
-    let new: Vec<String> = renewed["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    let new: Vec<String> = renewed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(new.len(), 10);
-    assert_eq!(status_of(&app, &token).await["recovery_codes_left"], json!(10));
+    assert_eq!(
+        status_of(&app, &token).await["recovery_codes_left"],
+        json!(10)
+    );
     let mfa_token = start_login(&app, EMAIL).await;
     let res = finish(&app, &mfa_token, &old[1]).await;
     assert_json(res, 400, invalid_code()).await;
@@ -253,8 +383,20 @@ async fn new_recovery_codes_void_the_old_set() {
 async fn turning_totp_off_needs_the_password_and_a_code_and_logins_are_one_step_again() {
     let app = spawn_app().await;
     let (_, token, secret, _) = with_totp(&app, EMAIL).await;
-    let res = call(&app, Method::DELETE, "/users/me/mfa/totp/", &token, json!({})).await;
-    assert_json(res, 400, json!({"password": ["This field is required."], "code": ["This field is required."]})).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        "/users/me/mfa/totp/",
+        &token,
+        json!({}),
+    )
+    .await;
+    assert_json(
+        res,
+        400,
+        json!({"password": ["This field is required."], "code": ["This field is required."]}),
+    )
+    .await;
     let body = json!({"password": GOOD_PASSWORD, "code": "999999"});
     let res = call(&app, Method::DELETE, "/users/me/mfa/totp/", &token, body).await;
     assert_json(res, 400, invalid_code()).await;
@@ -266,7 +408,12 @@ async fn turning_totp_off_needs_the_password_and_a_code_and_logins_are_one_step_
     app.login(EMAIL, GOOD_PASSWORD).await;
     let body = json!({"password": GOOD_PASSWORD, "code": "123456"});
     let res = call(&app, Method::DELETE, "/users/me/mfa/totp/", &token, body).await;
-    assert_json(res, 400, json!({"non_field_errors": ["Two-factor authentication is not on."]})).await;
+    assert_json(
+        res,
+        400,
+        json!({"non_field_errors": ["Two-factor authentication is not on."]}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -293,11 +440,18 @@ async fn an_mfa_token_dies_after_five_wrong_codes() {
     let (_, _, secret, _) = with_totp(&app, EMAIL).await;
     let mfa_token = start_login(&app, EMAIL).await;
     for _ in 0..5 {
-        assert_json(finish(&app, &mfa_token, "000000").await, 400, invalid_code()).await;
+        assert_json(
+            finish(&app, &mfa_token, "000000").await,
+            400,
+            invalid_code(),
+        )
+        .await;
     }
     let res = finish(&app, &mfa_token, &now_code(&app, &secret)).await;
     assert_json(res, 400, invalid_mfa_token()).await;
-    let failed = app.scalar_i64("SELECT count(*) FROM security_events WHERE kind = 'second_factor_failed'").await;
+    let failed = app
+        .scalar_i64("SELECT count(*) FROM security_events WHERE kind = 'second_factor_failed'")
+        .await;
     assert_eq!(failed, 5);
 }
 
@@ -313,13 +467,28 @@ async fn wrong_codes_count_towards_login_throttling() {
     // A wrong step-up code counts under the account key, and the right password beside it
     // does not take the count back while the code is wrong.
     let body = json!({"password": GOOD_PASSWORD, "code": "000000"});
-    let res = call(&app, Method::POST, "/users/me/mfa/recovery-codes/", &token, body).await;
+    let res = call(
+        &app,
+        Method::POST,
+        "/users/me/mfa/recovery-codes/",
+        &token,
+        body,
+    )
+    .await;
     assert_json(res, 400, invalid_code()).await;
     // Nor does the right password of a login whose second step is still due.
     let mfa_token = start_login(&app, EMAIL).await;
-    assert_json(finish(&app, &mfa_token, "000000").await, 400, invalid_code()).await;
+    assert_json(
+        finish(&app, &mfa_token, "000000").await,
+        400,
+        invalid_code(),
+    )
+    .await;
     let res = app
-        .post_json("/token/", &json!({"email": EMAIL, "password": GOOD_PASSWORD}))
+        .post_json(
+            "/token/",
+            &json!({"email": EMAIL, "password": GOOD_PASSWORD}),
+        )
         .await;
     assert_eq!(res.status(), 429);
     let res = finish(&app, &mfa_token, &now_code(&app, &secret)).await;
@@ -337,13 +506,25 @@ async fn two_simultaneous_finishes_of_one_mfa_token_give_one_token() {
         let mfa_token = start_login(&app, EMAIL).await;
         let totp = now_code(&app, &secret);
         // The same code twice, then two different right codes.
-        let other = if round == 0 { totp.clone() } else { codes[round].clone() };
-        let (a, b) = tokio::join!(finish(&app, &mfa_token, &totp), finish(&app, &mfa_token, &other));
-        let ok = [a.status(), b.status()].iter().filter(|s| s.as_u16() == 200).count();
+        let other = if round == 0 {
+            totp.clone()
+        } else {
+            codes[round].clone()
+        };
+        let (a, b) = tokio::join!(
+            finish(&app, &mfa_token, &totp),
+            finish(&app, &mfa_token, &other)
+        );
+        let ok = [a.status(), b.status()]
+            .iter()
+            .filter(|s| s.as_u16() == 200)
+            .count();
         assert_eq!(ok, 1, "round {round}");
         advance(&app, 30);
     }
-    let logins = app.scalar_i64("SELECT count(*) FROM security_events WHERE kind = 'login_succeeded'").await;
+    let logins = app
+        .scalar_i64("SELECT count(*) FROM security_events WHERE kind = 'login_succeeded'")
+        .await;
     assert_eq!(logins, 3);
 }
 
@@ -352,7 +533,10 @@ async fn a_user_deactivated_between_the_two_steps_gets_no_token() {
     let app = spawn_app().await;
     let (id, _, secret, _) = with_totp(&app, EMAIL).await;
     let mfa_token = start_login(&app, EMAIL).await;
-    app.execute(&format!("UPDATE users SET is_active = FALSE WHERE id = {id}")).await;
+    app.execute(&format!(
+        "UPDATE users SET is_active = FALSE WHERE id = {id}"
+    ))
+    .await;
     let res = finish(&app, &mfa_token, &now_code(&app, &secret)).await;
     assert_json(res, 400, invalid_mfa_token()).await;
 }
@@ -362,19 +546,36 @@ async fn the_verified_email_policy_holds_for_the_second_step() {
     let app = spawn_app().await;
     let (id, _, secret, _) = with_totp(&app, EMAIL).await;
     let app2 = app.spawn_peer(|c| c.require_verified_email = true).await;
-    app.execute(&format!("UPDATE users SET email_verified = FALSE WHERE id = {id}")).await;
+    app.execute(&format!(
+        "UPDATE users SET email_verified = FALSE WHERE id = {id}"
+    ))
+    .await;
     let res = app2
-        .post_json("/token/", &json!({"email": EMAIL, "password": GOOD_PASSWORD}))
+        .post_json(
+            "/token/",
+            &json!({"email": EMAIL, "password": GOOD_PASSWORD}),
+        )
         .await;
-    assert_json(res, 400, json!({"non_field_errors": ["E-mail is not verified."]})).await;
+    assert_json(
+        res,
+        400,
+        json!({"non_field_errors": ["E-mail is not verified."]}),
+    )
+    .await;
     // A challenge begun where the policy is off is not finished where it is on.
     let mfa_token = start_login(&app, EMAIL).await;
     let res = finish(&app2, &mfa_token, &now_code(&app, &secret)).await;
-    assert_json(res, 400, json!({"non_field_errors": ["E-mail is not verified."]})).await;
+    assert_json(
+        res,
+        400,
+        json!({"non_field_errors": ["E-mail is not verified."]}),
+    )
+    .await;
 }
 
 async fn make(app: &TestApp, id: i64, flags: &str) {
-    app.execute(&format!("UPDATE users SET {flags} WHERE id = {id}")).await;
+    app.execute(&format!("UPDATE users SET {flags} WHERE id = {id}"))
+        .await;
 }
 
 #[tokio::test]
@@ -383,23 +584,59 @@ async fn staff_see_second_factors_and_remove_them_and_the_user_profile_does_not_
     let (staff_id, staff) = app.register("staff@example.com").await;
     make(&app, staff_id, "is_staff = TRUE").await;
     let (id, token, _, _) = with_totp(&app, EMAIL).await;
-    let res = call(&app, Method::GET, &format!("/users/{id}/"), &staff, json!({})).await;
+    let res = call(
+        &app,
+        Method::GET,
+        &format!("/users/{id}/"),
+        &staff,
+        json!({}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!((&body["totp"], &body["passkeys"], &body["email"]), (&json!(true), &json!(0), &json!(EMAIL)));
+    assert_eq!(
+        (&body["totp"], &body["passkeys"], &body["email"]),
+        (&json!(true), &json!(0), &json!(EMAIL))
+    );
     let own: Value = app.get_me(&token).await.json().await.unwrap();
-    assert!(own.get("totp").is_none() && own.get("passkeys").is_none(), "{own}");
+    assert!(
+        own.get("totp").is_none() && own.get("passkeys").is_none(),
+        "{own}"
+    );
 
-    let res = call(&app, Method::DELETE, &format!("/users/{id}/mfa/"), &token, json!({})).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/users/{id}/mfa/"),
+        &token,
+        json!({}),
+    )
+    .await;
     assert_eq!(res.status(), 403);
-    let res = call(&app, Method::DELETE, &format!("/users/{id}/mfa/"), &staff, json!({})).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/users/{id}/mfa/"),
+        &staff,
+        json!({}),
+    )
+    .await;
     assert_eq!(res.status(), 204);
     let off = json!({"totp": false, "recovery_codes_left": 0, "passkeys": 0});
     assert_eq!(status_of(&app, &token).await, off);
     app.login(EMAIL, GOOD_PASSWORD).await;
-    let sql = format!("SELECT count(*) FROM security_events WHERE kind = 'staff_removed_second_factors' AND user_id = {id} AND actor_id = {staff_id}");
+    let sql = format!(
+        "SELECT count(*) FROM security_events WHERE kind = 'staff_removed_second_factors' AND user_id = {id} AND actor_id = {staff_id}"
+    );
     assert_eq!(app.scalar_i64(&sql).await, 1);
-    let res = call(&app, Method::DELETE, "/users/999999/mfa/", &staff, json!({})).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        "/users/999999/mfa/",
+        &staff,
+        json!({}),
+    )
+    .await;
     assert_eq!(res.status(), 404);
 }
 
@@ -412,10 +649,24 @@ async fn a_staff_member_cannot_remove_a_superusers_factors_but_a_superuser_can()
     make(&app, root_id, "is_staff = TRUE, is_superuser = TRUE").await;
     let (id, token, _, _) = with_totp(&app, "boss@example.com").await;
     make(&app, id, "is_superuser = TRUE").await;
-    let res = call(&app, Method::DELETE, &format!("/users/{id}/mfa/"), &staff, json!({})).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/users/{id}/mfa/"),
+        &staff,
+        json!({}),
+    )
+    .await;
     assert_eq!(res.status(), 403);
     assert_eq!(status_of(&app, &token).await["totp"], json!(true));
-    let res = call(&app, Method::DELETE, &format!("/users/{id}/mfa/"), &root, json!({})).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/users/{id}/mfa/"),
+        &root,
+        json!({}),
+    )
+    .await;
     assert_eq!(res.status(), 204);
     assert_eq!(status_of(&app, &token).await["totp"], json!(false));
 }
@@ -440,15 +691,32 @@ async fn deleting_the_account_leaves_no_second_factor_rows() {
          VALUES ({digest}, 'register', {id}, '{{}}', '2026-11-24T12:05:00Z')"
     ))
     .await;
-    let tables = ["user_totp", "recovery_codes", "mfa_challenges", "passkeys", "webauthn_ceremonies"];
+    let tables = [
+        "user_totp",
+        "recovery_codes",
+        "mfa_challenges",
+        "passkeys",
+        "webauthn_ceremonies",
+    ];
     for table in tables {
-        let n = app.scalar_i64(&format!("SELECT count(*) FROM {table}")).await;
+        let n = app
+            .scalar_i64(&format!("SELECT count(*) FROM {table}"))
+            .await;
         assert!(n > 0, "{table} is empty before");
     }
-    let res = call(&app, Method::DELETE, "/users/me/", &token, json!({"password": GOOD_PASSWORD})).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        "/users/me/",
+        &token,
+        json!({"password": GOOD_PASSWORD}),
+    )
+    .await;
     assert_eq!(res.status(), 204);
     for table in tables {
-        let n = app.scalar_i64(&format!("SELECT count(*) FROM {table}")).await;
+        let n = app
+            .scalar_i64(&format!("SELECT count(*) FROM {table}"))
+            .await;
         assert_eq!(n, 0, "{table}");
     }
 }

@@ -58,7 +58,10 @@ impl MfaKey {
     pub fn load(config: &Config) -> anyhow::Result<MfaKey> {
         if let Some(MfaKeyText(text)) = &config.mfa_key {
             return decode(text).ok_or_else(|| {
-                malformed("KITCHEN_API_MFA_KEY", "must be the base64 of 32 bytes".into())
+                malformed(
+                    "KITCHEN_API_MFA_KEY",
+                    "must be the base64 of 32 bytes".into(),
+                )
             });
         }
         let path = config.mfa_key_file.as_path();
@@ -188,7 +191,9 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&config.mfa_key_file).unwrap().permissions();
+            let mode = std::fs::metadata(&config.mfa_key_file)
+                .unwrap()
+                .permissions();
             assert_eq!(mode.mode() & 0o777, 0o600);
         }
         std::fs::write(&config.mfa_key_file, "not a key").unwrap();
@@ -199,6 +204,9 @@ mod tests {
             ..Config::default()
         };
         let err = MfaKey::load(&bad).unwrap_err().to_string();
-        assert!(err.contains("KITCHEN_API_MFA_KEY") && !err.contains("c2VjcmV0"), "{err}");
+        assert!(
+            err.contains("KITCHEN_API_MFA_KEY") && !err.contains("c2VjcmV0"),
+            "{err}"
+        );
     }
 }

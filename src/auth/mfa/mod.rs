@@ -69,7 +69,15 @@ pub struct Enrolment {
 fn totp(secret: Vec<u8>, issuer: Option<String>, account: String) -> TOTP {
     // Unchecked: the secret is ours (160 bits), and an issuer or address with a colon is
     // URL-encoded by `get_url` anyway.
-    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, STEP_SECS as u64, secret, issuer, account)
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        6,
+        1,
+        STEP_SECS as u64,
+        secret,
+        issuer,
+        account,
+    )
 }
 
 /// Starts (or restarts) enrolment after the password: a new pending secret, sealed at rest.
@@ -118,7 +126,11 @@ pub async fn confirm_totp(
     let secret = open(state, user_id, sealed)?;
     let keys = LoginKeys::new(&Email::lookup_key(&row.email), client);
     let now = state.clock.now();
-    let guess = state.config.login_throttle().guess(&state.db, &keys, now).await?;
+    let guess = state
+        .config
+        .login_throttle()
+        .guess(&state.db, &keys, now)
+        .await?;
     let last_step = row.last_step.unwrap_or(-1);
     let step = normalise(code)
         .filter(|c| is_totp_code(c))
@@ -233,7 +245,11 @@ async fn check_code(
 ) -> Result<Option<Method>, ApiError> {
     let keys = LoginKeys::new(&Email::lookup_key(&row.email), client);
     let now = state.clock.now();
-    let guess = state.config.login_throttle().guess(&state.db, &keys, now).await?;
+    let guess = state
+        .config
+        .login_throttle()
+        .guess(&state.db, &keys, now)
+        .await?;
     let method = try_code(state, user_id, row, now, code).await?;
     let Some(method) = method else {
         failed(state, user_id, client, action).await;
@@ -250,7 +266,9 @@ async fn check_code(
 }
 
 async fn failed(state: &AppState, user_id: i64, client: IpAddr, action: &str) {
-    let event = Event::new(Kind::SecondFactorFailed).user(user_id).ip(client);
+    let event = Event::new(Kind::SecondFactorFailed)
+        .user(user_id)
+        .ip(client);
     event.detail(action).record(state).await;
 }
 
