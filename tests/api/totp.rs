@@ -502,14 +502,14 @@ async fn wrong_codes_count_towards_login_throttling() {
 async fn two_simultaneous_finishes_of_one_mfa_token_give_one_token() {
     let app = spawn_app().await;
     let (_, _, secret, codes) = with_totp(&app, EMAIL).await;
-    for round in 0..3 {
+    for (round, recovery) in codes.iter().enumerate().take(3) {
         let mfa_token = start_login(&app, EMAIL).await;
         let totp = now_code(&app, &secret);
         // The same code twice, then two different right codes.
         let other = if round == 0 {
             totp.clone()
         } else {
-            codes[round].clone()
+            recovery.clone()
         };
         let (a, b) = tokio::join!(
             finish(&app, &mfa_token, &totp),
