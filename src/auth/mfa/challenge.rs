@@ -67,10 +67,14 @@ pub async fn finish_login(
     let row = match row {
         Some(row) if row.is_active => row,
         // Deactivated (or TOTP turned off) since the password: this login is over.
-        _ => {
+        other => {
             db::delete_mfa_challenge(&state.db, &digest).await?;
+            let why = match other {
+                Some(row) if !row.is_active => "account inactive",
+                _ => "second factor removed before the login finished",
+            };
             let event = Event::new(Kind::LoginFailed).user(user_id).ip(client);
-            event.detail("account inactive").record(state).await;
+            event.detail(why).record(state).await;
             return Err(invalid_token());
         }
     };
