@@ -32,7 +32,7 @@ use crate::mail::Mailer;
 use crate::public_url::PublicUrl;
 use crate::request_id::REQUEST_ID;
 use crate::routes::{
-    account, addresses, audit, docs, ops, passkeys, pictures, sessions, staff, tokens, users,
+    account, addresses, audit, docs, mfa, ops, passkeys, pictures, sessions, staff, tokens, users,
 };
 use crate::state::{AppState, Overrides, Shared};
 
@@ -42,6 +42,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .declare(routes!(users::register_user, staff::list_users))
         .declare(routes!(tokens::obtain_token))
+        .declare(routes!(mfa::obtain_token_mfa))
         .declare(routes!(tokens::logout))
         .declare(routes!(sessions::logout_all))
         .declare(routes!(
@@ -50,6 +51,10 @@ pub fn api() -> OpenApiRouter<AppState> {
             users::patch_me,
             account::deletion::delete_me
         ))
+        .declare(routes!(mfa::get_mfa_status))
+        .declare(routes!(mfa::enrol_totp, mfa::disable_totp))
+        .declare(routes!(mfa::confirm_totp))
+        .declare(routes!(mfa::renew_recovery_codes))
         .declare(routes!(pictures::put_picture, pictures::delete_picture))
         .declare(routes!(pictures::get_picture_file))
         .declare(routes!(sessions::list_sessions))
@@ -78,6 +83,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .declare(routes!(account::password::change_password))
         .declare(routes!(staff::get_user, staff::update_user))
         .declare(routes!(staff::revoke_user_tokens))
+        .declare(routes!(staff::remove_second_factors))
         .declare(routes!(audit::list_security_events))
         .declare(routes!(ops::healthz))
         .declare(routes!(ops::readyz))
@@ -268,6 +274,7 @@ impl Application {
         let change_recorder = poll_changes.then(|| ChangeRecorder::start(db.clone()));
         let pictures = crate::pictures::Pictures::start(&config, &public_url)?;
         let passkeys = crate::webauthn::Passkeys::from_config(&config)?;
+        let mfa_key = crate::auth::mfa::MfaKey::load(&config)?;
         let state = AppState::new(Shared {
             sessions,
             db,
@@ -287,6 +294,7 @@ impl Application {
             public_url,
             pictures,
             passkeys,
+            mfa_key,
         });
         if state.auth_cache.enabled() {
             let (cache, clock) = (state.auth_cache.clone(), Arc::clone(&state.clock));

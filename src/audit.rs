@@ -28,6 +28,15 @@ pub enum Kind {
     PasskeyRemoved,
     /// A passkey login refused (the success is a `login_succeeded` with detail `passkey`).
     PasskeyLoginFailed,
+    TotpEnabled,
+    TotpDisabled,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
+    /// A wrong TOTP or recovery code (the detail names the action).
+    SecondFactorFailed,
+    /// A right TOTP code (a login's is also its `login_succeeded` event, detail `totp`).
+    SecondFactorSucceeded,
+    StaffRemovedSecondFactors,
 }
 
 impl Kind {
@@ -47,6 +56,13 @@ impl Kind {
             Kind::PasskeyAdded => "passkey_added",
             Kind::PasskeyRemoved => "passkey_removed",
             Kind::PasskeyLoginFailed => "passkey_login_failed",
+            Kind::TotpEnabled => "totp_enabled",
+            Kind::TotpDisabled => "totp_disabled",
+            Kind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Kind::RecoveryCodeUsed => "recovery_code_used",
+            Kind::SecondFactorFailed => "second_factor_failed",
+            Kind::SecondFactorSucceeded => "second_factor_succeeded",
+            Kind::StaffRemovedSecondFactors => "staff_removed_second_factors",
         }
     }
 }

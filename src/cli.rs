@@ -34,7 +34,7 @@ pub struct Cli {
 
 const SECRETS_HELP: &str = "Secrets are read from the environment or the settings file only, \
 never from flags (`ps` shows flags): KITCHEN_API_SMTP_PASSWORD (smtp_password), \
-KITCHEN_API_METRICS_TOKEN (metrics_token), KITCHEN_API_S3_SECRET_ACCESS_KEY \
+KITCHEN_API_METRICS_TOKEN (metrics_token), KITCHEN_API_MFA_KEY (mfa_key), KITCHEN_API_S3_SECRET_ACCESS_KEY \
 (s3_secret_access_key), and DATABASE_URL when it holds a password.";
 
 const DATABASE_SETTINGS: &[&str] = &[
@@ -83,6 +83,7 @@ fn show_only(command: clap::Command, extra: &[&str]) -> clap::Command {
 const SECRET_FLAGS: &[(&str, &str)] = &[
     ("--smtp-password", "KITCHEN_API_SMTP_PASSWORD"),
     ("--metrics-token", "KITCHEN_API_METRICS_TOKEN"),
+    ("--mfa-key", "KITCHEN_API_MFA_KEY"),
     ("--s3-secret-access-key", "KITCHEN_API_S3_SECRET_ACCESS_KEY"),
 ];
 

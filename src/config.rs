@@ -46,6 +46,8 @@ pub mod defaults {
     /// The RP ID and origin without `KITCHEN_API_PUBLIC_URL`: a browser on this machine.
     pub const WEBAUTHN_RP_ID: &str = "localhost";
     pub const WEBAUTHN_ORIGIN: &str = "http://localhost:8000";
+    pub const MFA_ISSUER: &str = "Rayvers Kitchen";
+    pub const MFA_KEY_FILE: &str = "kitchen-mfa.key";
 }
 
 /// Where profile pictures are stored.
@@ -282,6 +284,20 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_METRICS_TOKEN", hide = true)]
     pub metrics_token: Option<crate::metrics::MetricsToken>,
 
+    /// The name authenticator apps show beside a TOTP entry (the `issuer` of its otpauth URL).
+    #[arg(long, global = true, env = "KITCHEN_API_MFA_ISSUER", default_value = defaults::MFA_ISSUER)]
+    pub mfa_issuer: String,
+
+    /// Key sealing TOTP secrets at rest, the base64 of 32 bytes: environment or settings file
+    /// only. Unset: read from `KITCHEN_API_MFA_KEY_FILE`. Every process needs the same key.
+    #[arg(long, global = true, env = "KITCHEN_API_MFA_KEY", hide = true)]
+    pub mfa_key: Option<crate::auth::mfa::MfaKeyText>,
+
+    /// File holding the TOTP sealing key (base64 of 32 bytes) when `KITCHEN_API_MFA_KEY` is
+    /// unset; created with a fresh key (mode 0600) when missing.
+    #[arg(long, global = true, env = "KITCHEN_API_MFA_KEY_FILE", default_value = defaults::MFA_KEY_FILE)]
+    pub mfa_key_file: PathBuf,
+
     /// Poll the session-change table even where `LISTEN` works (for tests of that path).
     #[arg(long, global = true, env = "KITCHEN_API_POLL_SESSION_CHANGES", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
     pub poll_session_changes: bool,
@@ -387,6 +403,9 @@ impl Default for Config {
             webauthn_rp_name: defaults::WEBAUTHN_RP_NAME.to_owned(),
             apple_app_ids: Vec::new(),
             android_apps: Vec::new(),
+            mfa_issuer: defaults::MFA_ISSUER.to_owned(),
+            mfa_key: None,
+            mfa_key_file: PathBuf::from(defaults::MFA_KEY_FILE),
             mail: crate::mail::MailConfig::default(),
         }
     }

@@ -25,6 +25,7 @@ pub async fn purge_periodically(state: AppState) {
     loop {
         tick.tick().await;
         purge_expired_tokens(&state).await;
+        purge_expired_mfa_challenges(&state).await;
         match purge_old_records(&state.db, &state.config, state.clock.now()).await {
             Ok(purged) if purged == Purged::default() => {}
             Ok(purged) => tracing::info!(
@@ -34,6 +35,16 @@ pub async fn purge_periodically(state: AppState) {
             ),
             Err(e) => tracing::warn!(error = %e, "could not purge old throttle counters or events"),
         }
+    }
+}
+
+/// Halfway logins past their 5 minutes.
+async fn purge_expired_mfa_challenges(state: &AppState) {
+    let now = state.clock.now();
+    match in_chunks(|| db::purge_mfa_challenges(&state.db, now, PURGE_CHUNK)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "expired second-factor challenges purged"),
+        Err(e) => tracing::warn!(error = %e, "could not purge expired second-factor challenges"),
     }
 }
 

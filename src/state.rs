@@ -43,6 +43,8 @@ pub struct Shared {
     pub pictures: crate::pictures::Pictures,
     /// The WebAuthn relying party and the native apps' association files.
     pub passkeys: crate::webauthn::Passkeys,
+    /// Seals TOTP secrets at rest; loaded once at start.
+    pub mfa_key: crate::auth::mfa::MfaKey,
 }
 
 /// Replacements for real dependencies, for tests and benchmarks.

@@ -13,6 +13,14 @@ use crate::state::AppState;
 /// The same answer for an unknown address, a wrong password and a deactivated account.
 const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
 
+/// What a right password leads to: a token, or, with TOTP on, a second step.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    LoggedIn(LoggedIn),
+    /// The `mfa_token` to bring to `POST /token/mfa/` with a code.
+    SecondFactorDue(PlainToken),
+}
+
 #[derive(Debug)]
 pub struct LoggedIn {
     pub token: PlainToken,
@@ -27,7 +35,7 @@ pub async fn log_in(
     password: Password,
     client: IpAddr,
     user_agent: Option<&str>,
-) -> Result<LoggedIn, ApiError> {
+) -> Result<LoginOutcome, ApiError> {
     // A malformed address is just an unknown one, and costs the same.
     let key = Email::lookup_key(email);
     let keys = LoginKeys::new(&key, client);
@@ -36,13 +44,17 @@ pub async fn log_in(
         tokens: held_tokens,
         account_throttle,
         address_throttle,
+        totp,
     } = db::read_login(&state.db, &key, keys.account(), keys.address()).await?;
     // While delayed, even the right password is refused, mostly without a write.
     let throttle = state.config.login_throttle();
     throttle.check(account_throttle, address_throttle, state.clock.now())?;
     let active = account.as_ref().is_some_and(|a| a.is_active);
     let hash = account.as_ref().map(|a| a.password_hash.clone());
-    let matched = guess_password(state, &keys, hash, password.clone(), |m| m && active).await?;
+    // With TOTP on, a right password stays counted until the code is right too
+    // (`settle_password_guess`): otherwise each login would wipe the count of wrong codes.
+    let settle = |m| m && active && !totp;
+    let matched = guess_password(state, &keys, hash, password.clone(), settle).await?;
     let account = match account {
         Some(a) if matched && active => a,
         _ => {
@@ -59,13 +71,18 @@ pub async fn log_in(
     // Only now, after the right password: the extra hash says nothing to someone without it.
     upgrade_password_hash(state, &account, password).await;
     check_verified_email(state, account.id).await?;
+    if totp {
+        let token = super::mfa::start_challenge(state, account.id, user_agent).await?;
+        return Ok(LoginOutcome::SecondFactorDue(token));
+    }
 
     let account = Account {
         id: account.id,
         email: account.email,
         held_tokens,
     };
-    issue_token(state, account, client, user_agent, None).await
+    let logged_in = issue_token(state, account, client, user_agent, None).await?;
+    Ok(LoginOutcome::LoggedIn(logged_in))
 }
 
 /// An account whose login is decided: who, and how many tokens it held when read.
@@ -124,9 +141,44 @@ pub async fn confirm_password(
     password: Password,
     action: &str,
 ) -> Result<bool, ApiError> {
+    check_password(state, user, client, password, action, true).await
+}
+
+/// Like [`confirm_password`], but a right password stays counted as a guess until
+/// [`settle_password_guess`]: for an action that needs a second factor as well, so a right
+/// password cannot wipe the count of wrong codes.
+pub(crate) async fn confirm_password_before_code(
+    state: &AppState,
+    user: &UserRow,
+    client: IpAddr,
+    password: Password,
+    action: &str,
+) -> Result<bool, ApiError> {
+    check_password(state, user, client, password, action, false).await
+}
+
+/// Takes back the password guess a right second factor completed.
+pub(crate) async fn settle_password_guess(
+    state: &AppState,
+    email: &str,
+    client: IpAddr,
+) -> Result<(), ApiError> {
+    let keys = LoginKeys::new(&Email::lookup_key(email), client);
+    db::settle_guess(&state.db, keys.address(), keys.account()).await?;
+    Ok(())
+}
+
+async fn check_password(
+    state: &AppState,
+    user: &UserRow,
+    client: IpAddr,
+    password: Password,
+    action: &str,
+    settle: bool,
+) -> Result<bool, ApiError> {
     let keys = LoginKeys::new(&Email::lookup_key(&user.email), client);
     let hash = db::find_password_hash(&state.db, user.id).await?;
-    let matched = guess_password(state, &keys, hash, password, |m| m).await?;
+    let matched = guess_password(state, &keys, hash, password, |m| m && settle).await?;
     if !matched {
         let event = Event::new(Kind::PasswordCheckFailed)
             .user(user.id)

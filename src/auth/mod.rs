@@ -32,7 +32,7 @@ pub use code_mail::{NO_USER, Recipient, queue_code_mail, send_code_mail};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use extractor::AuthUser;
 pub use hashing::{Hashing, PasswordHasher};
-pub use login::{Account, LoggedIn, confirm_password, issue_token, log_in};
+pub use login::{Account, LoggedIn, LoginOutcome, confirm_password, issue_token, log_in};
 pub use registration::{Registered, register};
 pub use throttle::{
     AddressGuess, DelayPolicy, Guess, LoginKeys, LoginThrottle, RateLimit, account_key, hit_all,

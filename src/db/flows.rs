@@ -58,6 +58,8 @@ pub struct LoginRead {
     pub tokens: i64,
     pub account_throttle: Option<ThrottleRow>,
     pub address_throttle: Option<ThrottleRow>,
+    /// Whether the account has TOTP on (a second step is due after the password).
+    pub totp: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -71,6 +73,7 @@ struct LoginRow {
     account_last_failure: Option<i64>,
     address_failures: Option<i32>,
     address_last_failure: Option<i64>,
+    totp: bool,
 }
 
 /// Reads the account with `email_key`, its token count and both throttle counters, in one
@@ -84,7 +87,9 @@ pub async fn read_login(
     const SQL: &str = "SELECT u.id, u.email, u.password_hash, u.is_active, \
          (SELECT count(*) FROM tokens WHERE tokens.user_id = u.id) AS tokens, \
          a.failures AS account_failures, a.last_failure AS account_last_failure, \
-         b.failures AS address_failures, b.last_failure AS address_last_failure \
+         b.failures AS address_failures, b.last_failure AS address_last_failure, \
+         EXISTS (SELECT 1 FROM user_totp WHERE user_totp.user_id = u.id \
+                 AND user_totp.confirmed_at IS NOT NULL) AS totp \
          FROM (SELECT 1 AS one) AS anchor \
          LEFT JOIN users u ON u.email_key = $1 \
          LEFT JOIN throttle a ON a.key = $2 \
@@ -116,6 +121,7 @@ pub async fn read_login(
         tokens: row.tokens,
         account_throttle: counter(row.account_failures, row.account_last_failure),
         address_throttle: counter(row.address_failures, row.address_last_failure),
+        totp: row.totp,
     })
 }
 

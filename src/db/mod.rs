@@ -8,6 +8,7 @@ mod email_keys;
 mod events;
 mod flows;
 mod inline_reads;
+mod mfa;
 mod passkeys;
 mod pools;
 mod rate_events;
@@ -26,6 +27,12 @@ pub use delivery_addresses::{
 pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
 pub use flows::{
     CodeUse, LoginRead, change_password, insert_user_with_token, read_login, store_login, use_code,
+};
+pub use mfa::{
+    MfaSummary, NewChallenge, TotpRead, delete_mfa_challenge, delete_second_factors_by_staff,
+    delete_totp, enable_totp, find_totp, insert_mfa_challenge, mfa_summary, purge_mfa_challenges,
+    replace_pending_totp, replace_recovery_codes, take_mfa_challenge_try, take_totp_step,
+    use_recovery_code,
 };
 pub use passkeys::{
     CeremonyRow, NewCeremony, PasskeyAccount, PasskeyRow, StoredPasskey, delete_passkey_of_user,

@@ -33,6 +33,7 @@ use crate::state::AppState;
         (name = "account", description = "Email verification, password reset and change"),
         (name = "passkeys", description = "The caller's passkeys (WebAuthn); logging in with one is under auth"),
         (name = "native apps", description = "The association files the iOS and Android apps need to use this site's passkeys"),
+        (name = "mfa", description = "Second factors: TOTP and recovery codes"),
         (name = "staff", description = "User administration, for staff and superusers"),
         (name = "operations", description = "Health, readiness and metrics, for operators"),
     )

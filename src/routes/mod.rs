@@ -5,6 +5,7 @@ pub mod account;
 pub mod addresses;
 pub mod audit;
 pub mod docs;
+pub mod mfa;
 pub mod ops;
 pub mod pages;
 pub mod passkeys;

@@ -123,12 +123,23 @@ pub async fn list_users(
     Ok(Json(listed).into_response())
 }
 
-/// One user's profile (staff only).
+/// A user's profile as staff see it: with the second factors in use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffProfile<'a> {
+    #[serde(flatten)]
+    pub profile: Profile<'a>,
+    /// Whether TOTP is on.
+    pub totp: bool,
+    /// Passkeys registered.
+    pub passkeys: i64,
+}
+
+/// One user's profile, with `totp` and `passkeys` (staff only).
 #[utoipa::path(
     get, path = "/users/{id}/", tag = "staff",
     security(("token" = [])),
     params(("id" = i64, Path, description = "The user's id")),
-    responses((status = 200, body = Profile), (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail))
+    responses((status = 200, body = StaffProfile), (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail))
 )]
 pub async fn get_user(
     State(state): State<AppState>,
@@ -139,11 +150,17 @@ pub async fn get_user(
     let user = db::find_user_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let factors = db::mfa_summary(&state.db, id).await?;
     let event = Event::new(Kind::StaffViewedUser)
         .user(id)
         .by(staff.user().id);
     event.ip(client).record(&state).await;
-    Ok(Json(Profile::of(&user, &state.pictures)).into_response())
+    let profile = StaffProfile {
+        profile: Profile::of(&user, &state.pictures),
+        totp: factors.totp,
+        passkeys: factors.passkeys,
+    };
+    Ok(Json(profile).into_response())
 }
 
 /// Change a user's flags: `is_active` (staff, on ordinary accounts), `is_staff` and
@@ -221,6 +238,33 @@ pub async fn revoke_user_tokens(
     let event = Event::new(Kind::TokensRevoked).user(id).by(staff.user().id);
     event.ip(client).detail(&detail).record(&state).await;
     Ok((SessionChange::User(id), Json(Revoked { revoked })))
+}
+
+/// Remove a user's second factors (TOTP, recovery codes, passkeys), e.g. for someone who lost
+/// their phone (staff, on ordinary accounts; a staff member's or superuser's only a superuser).
+#[utoipa::path(
+    delete, path = "/users/{id}/mfa/", tag = "staff",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Removed (or there were none); no body"),
+        (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail),
+    )
+)]
+pub async fn remove_second_factors(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    StaffUser(staff): StaffUser,
+    PathId(id): PathId,
+) -> Result<(SessionChange, axum::http::StatusCode), ApiError> {
+    let write = db::delete_second_factors_by_staff(&state.db, id, staff.user().id).await?;
+    let removed = refused(write)?;
+    let detail = format!("staff removed {removed} second-factor rows");
+    let event = Event::new(Kind::StaffRemovedSecondFactors)
+        .user(id)
+        .by(staff.user().id);
+    event.ip(client).detail(&detail).record(&state).await;
+    Ok((SessionChange::Nothing, axum::http::StatusCode::NO_CONTENT))
 }
 
 /// `is_active: true -> false, ...`, for the log.

@@ -4,12 +4,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schemas::{Detail, ValidationErrors};
 use crate::audit::{Event, Kind};
-use crate::auth::{self, AuthUser, ClientIp, SessionChange};
+use crate::auth::{self, AuthUser, ClientIp, LoginOutcome, SessionChange};
 use crate::body::{Body, Field};
 use crate::db;
 use crate::domain::Password;
@@ -51,6 +52,18 @@ pub struct ObtainedToken {
     pub email: String,
 }
 
+/// With TOTP on, the right password gets no token yet: bring `mfa_token` and a code to
+/// `POST /token/mfa/`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecondFactorDue {
+    #[schema(example = true)]
+    pub mfa_required: bool,
+    /// Lives 5 minutes, for 5 tries, once; it is not an API token.
+    pub mfa_token: String,
+    #[schema(example = json!(["totp", "recovery_code"]))]
+    pub methods: Vec<&'static str>,
+}
+
 /// `{"detail": "Logged out successfully."}`
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoggedOut {
@@ -67,7 +80,10 @@ pub struct LoggedOut {
         (CredentialsBody = "multipart/form-data"),
     )),
     responses(
-        (status = 200, description = "A new token; earlier tokens stay valid", body = ObtainedToken),
+        (status = 200, description = "A new token (earlier tokens stay valid); or, with TOTP on, `{\"mfa_required\": true, \"mfa_token\", \"methods\"}` and no token yet (see `POST /token/mfa/`)", content(
+            (ObtainedToken = "application/json"),
+            (SecondFactorDue = "application/json"),
+        )),
         (status = 400, description = "Missing fields, or `non_field_errors: [\"Unable to log in with provided credentials.\"]`", body = ValidationErrors),
         (status = 413, body = Detail), (status = 415, body = Detail),
         (status = 429, description = "Too many failed logins for this account or address; see `Retry-After`", body = Detail),
@@ -79,19 +95,26 @@ pub async fn obtain_token(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     Body(body): Body<CredentialsBody>,
-) -> Result<(SessionChange, Json<ObtainedToken>), ApiError> {
+) -> Result<(SessionChange, Response), ApiError> {
     let (email, password) = body.login()?;
     let user_agent = super::user_agent(&headers);
-    let login = auth::log_in(&state, &email, password, client, user_agent.as_deref()).await?;
-    // A new token changes no cached session (the service announced any it pushed out).
-    Ok((
-        SessionChange::Nothing,
-        Json(ObtainedToken {
+    let outcome = auth::log_in(&state, &email, password, client, user_agent.as_deref()).await?;
+    let answer = match outcome {
+        LoginOutcome::LoggedIn(login) => Json(ObtainedToken {
             token: login.token.expose().to_owned(),
             user_id: login.user_id,
             email: login.email,
-        }),
-    ))
+        })
+        .into_response(),
+        LoginOutcome::SecondFactorDue(mfa_token) => Json(SecondFactorDue {
+            mfa_required: true,
+            mfa_token: mfa_token.expose().to_owned(),
+            methods: vec!["totp", "recovery_code"],
+        })
+        .into_response(),
+    };
+    // A new token changes no cached session (the service announced any it pushed out).
+    Ok((SessionChange::Nothing, answer))
 }
 
 /// Log out: revoke the token this request presents (other devices stay logged in).

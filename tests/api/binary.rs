@@ -34,6 +34,7 @@ impl Server {
             .env("KITCHEN_API_BIND", "127.0.0.1:0")
             .env("KITCHEN_API_ARGON2_MEMORY_KIB", "64")
             .env("KITCHEN_API_ARGON2_ITERATIONS", "1")
+            .env("KITCHEN_API_MFA_KEY", crate::helpers::test_mfa_key())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in extra_env {

@@ -52,6 +52,7 @@ async fn a_config_file_sets_the_bind_address_and_the_database_of_the_server() {
     let mut child = Command::new(BIN)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KITCHEN_API_MFA_KEY", crate::helpers::test_mfa_key())
         .args(["--config", &file])
         .stderr(Stdio::piped())
         .spawn()

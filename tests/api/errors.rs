@@ -248,6 +248,7 @@ async fn an_unreachable_database_is_503() {
         db_acquire_timeout_secs: 1,
         argon2_memory_kib: 64,
         argon2_iterations: 1,
+        mfa_key: Some(crate::helpers::test_mfa_key().parse().unwrap()),
         ..Default::default()
     })
     .await

@@ -180,8 +180,17 @@ pub fn test_config(database_url: &str) -> Config {
         code_mails_per_account: 0,
         // Each app its own picture directory, removed with the app.
         picture_dir: std::env::temp_dir().join(format!("{PICTURE_DIR_PREFIX}{}", uuid_like())),
+        // A key of its own, so no test writes the default key file into the working directory.
+        mfa_key: Some(test_mfa_key().parse().unwrap()),
         ..Config::default()
     }
+}
+
+/// The TOTP sealing key of every test server (`KITCHEN_API_MFA_KEY`), so servers sharing a
+/// database open each other's secrets.
+pub fn test_mfa_key() -> String {
+    // The base64 of 32 bytes 'B'.
+    "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_owned()
 }
 
 pub async fn spawn_app() -> TestApp {

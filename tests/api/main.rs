@@ -55,4 +55,5 @@ mod staff;
 mod storage;
 mod throttling;
 mod token_lifetime;
+mod totp;
 mod verification;

@@ -14,6 +14,7 @@ async fn serve(config: kitchen_api::config::Config) -> (String, tokio::sync::one
         bind: "127.0.0.1:0".parse().unwrap(),
         argon2_memory_kib: 64,
         argon2_iterations: 1,
+        mfa_key: Some(crate::helpers::test_mfa_key().parse().unwrap()),
         ..config
     })
     .await
