@@ -27,6 +27,9 @@ pub mod defaults {
     /// Supabase Auth's sign-up limit: many customers can share one address (CGNAT).
     pub const REGISTRATIONS_PER_ADDRESS: u32 = 30;
     pub const REGISTRATION_WINDOW_SECS: u64 = 300;
+    /// Passkey logins begun per client address in any registration window: each stores a
+    /// ceremony for 5 minutes. Generous, as for registrations, for customers behind one CGNAT.
+    pub const PASSKEY_LOGINS_PER_ADDRESS: u32 = 300;
     pub const CODE_MAILS_PER_ADDRESS: u32 = 10;
     pub const CODE_MAILS_PER_ACCOUNT: u32 = 5;
     pub const RATE_WINDOW_SECS: u64 = 3600;
@@ -189,6 +192,11 @@ pub struct Config {
     /// Registrations per client address in any registration window. 0: no limit.
     #[arg(long, global = true, env = "KITCHEN_API_REGISTRATIONS_PER_ADDRESS", default_value_t = defaults::REGISTRATIONS_PER_ADDRESS)]
     pub registrations_per_address: u32,
+
+    /// Passkey logins begun (`POST /token/passkey/options/`) per client address in any
+    /// registration window. 0: no limit.
+    #[arg(long, global = true, env = "KITCHEN_API_PASSKEY_LOGINS_PER_ADDRESS", default_value_t = defaults::PASSKEY_LOGINS_PER_ADDRESS)]
+    pub passkey_logins_per_address: u32,
 
     /// The sliding window (seconds) of the registration limit.
     #[arg(long, global = true, env = "KITCHEN_API_REGISTRATION_WINDOW_SECS", default_value_t = defaults::REGISTRATION_WINDOW_SECS)]
@@ -379,6 +387,7 @@ impl Default for Config {
             header_read_timeout_ms: defaults::HEADER_READ_TIMEOUT_MS,
             registrations_per_address: defaults::REGISTRATIONS_PER_ADDRESS,
             registration_window_secs: defaults::REGISTRATION_WINDOW_SECS,
+            passkey_logins_per_address: defaults::PASSKEY_LOGINS_PER_ADDRESS,
             code_mails_per_address: defaults::CODE_MAILS_PER_ADDRESS,
             code_mails_per_account: defaults::CODE_MAILS_PER_ACCOUNT,
             rate_window_secs: defaults::RATE_WINDOW_SECS,
@@ -547,6 +556,14 @@ impl Config {
             max: self.registrations_per_address,
             window_secs: self.registration_window_secs,
             setting: "KITCHEN_API_REGISTRATIONS_PER_ADDRESS",
+        }
+    }
+
+    pub fn passkey_login_limit(&self) -> crate::auth::RateLimit {
+        crate::auth::RateLimit {
+            max: self.passkey_logins_per_address,
+            window_secs: self.registration_window_secs,
+            setting: "KITCHEN_API_PASSKEY_LOGINS_PER_ADDRESS",
         }
     }
 

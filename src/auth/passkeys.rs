@@ -180,8 +180,12 @@ pub async fn finish_registration(
     Ok(Ok(row))
 }
 
-/// Begins a login with any discoverable credential of this relying party.
-pub async fn begin_login(state: &AppState) -> Result<Begun, ApiError> {
+/// Begins a login with any discoverable credential of this relying party. Each stores a
+/// ceremony, so they are bounded per client address.
+pub async fn begin_login(state: &AppState, client: IpAddr) -> Result<Begun, ApiError> {
+    let key = format!("passkey-login-ip:{client}");
+    let limit = state.config.passkey_login_limit();
+    limit.hit(&state.db, &key, state.clock.now()).await?;
     let (options, authentication) = state
         .passkeys
         .webauthn

@@ -232,13 +232,15 @@ pub async fn delete_passkey(
     post, path = "/token/passkey/options/", tag = "auth",
     responses(
         (status = 200, description = "The ticket and the request options", body = CeremonyOptions),
+        (status = 429, description = "Too many passkey logins begun from this address; see `Retry-After`", body = Detail),
         (status = 503, body = Detail),
     )
 )]
 pub async fn begin_passkey_login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
 ) -> Result<(SessionChange, Json<CeremonyOptions>), ApiError> {
-    let begun = flow::begin_login(&state).await?;
+    let begun = flow::begin_login(&state, client).await?;
     Ok((SessionChange::Nothing, options(begun)))
 }
 

@@ -571,3 +571,71 @@ async fn a_passkey_login_keeps_the_verified_email_policy() {
     .await;
     assert_eq!(log_in(&app, &mut phone).await.status(), 200);
 }
+
+#[tokio::test]
+async fn passkey_logins_begun_are_bounded_per_address() {
+    let app = spawn_app_with(|c| c.passkey_logins_per_address = 2).await;
+    for _ in 0..2 {
+        login_options(&app).await;
+    }
+    let res = app.post_json("/token/passkey/options/", &json!({})).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let sql = "SELECT count(*) FROM webauthn_ceremonies";
+    let stored: i64 = match &app.db {
+        kitchen_api::db::Db::Sqlite(pools) => sqlx::query_scalar(sql)
+            .fetch_one(pools.read())
+            .await
+            .unwrap(),
+        kitchen_api::db::Db::Postgres(pool) => {
+            sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+        }
+    };
+    assert_eq!(stored, 2, "the refused one stored nothing");
+}
+
+#[tokio::test]
+async fn with_totp_on_adding_a_passkey_needs_a_code_and_a_passkey_login_needs_none() {
+    let app = spawn_app().await;
+    let email = "both@example.com";
+    let (_, token, secret, _) = crate::totp::with_totp(&app, email).await;
+    let path = "/users/me/passkeys/options/";
+    let password_only = json!({"password": GOOD_PASSWORD});
+    let res = app
+        .send_as(Method::POST, path, &token, Some(&password_only))
+        .await;
+    assert_json(res, 400, json!({"code": ["This field is required."]})).await;
+    let wrong = json!({"password": GOOD_PASSWORD, "code": "000000"});
+    let wrong = if crate::totp::now_code(&app, &secret) == "000000" {
+        json!({"password": GOOD_PASSWORD, "code": "111111"})
+    } else {
+        wrong
+    };
+    let res = app.send_as(Method::POST, path, &token, Some(&wrong)).await;
+    assert_json(res, 400, json!({"code": ["Invalid code."]})).await;
+    let code = crate::totp::now_code(&app, &secret);
+    let stepped_up = json!({"password": GOOD_PASSWORD, "code": code});
+    let res = app
+        .send_as(Method::POST, path, &token, Some(&stepped_up))
+        .await;
+    assert_eq!(res.status(), 200);
+    let options = body(res).await;
+    let mut phone = Phone::new();
+    let made = phone.create(&options["publicKey"]);
+    let res = finish_registration(&app, &token, &options["ticket"], &made).await;
+    assert_eq!(res.status(), 201);
+    let res = app
+        .send_as(Method::GET, "/users/me/mfa/", &token, None)
+        .await;
+    let status = body(res).await;
+    assert_eq!(status["totp"], json!(true));
+    assert_eq!(status["passkeys"], json!(1));
+    // The password alone asks for a code; the passkey alone is enough.
+    crate::totp::start_login(&app, email).await;
+    let res = log_in(&app, &mut phone).await;
+    assert_eq!(res.status(), 200);
+    let login = body(res).await;
+    assert_eq!(login["email"], json!(email));
+    let me = app.get_me(login["token"].as_str().unwrap()).await;
+    assert_eq!(me.status(), 200);
+}

@@ -17,7 +17,7 @@ fn code_at(secret: &str, at: DateTime<Utc>) -> String {
     totp.generate(at.timestamp() as u64)
 }
 
-fn now_code(app: &TestApp, secret: &str) -> String {
+pub(crate) fn now_code(app: &TestApp, secret: &str) -> String {
     code_at(secret, app.clock.now_for_tests())
 }
 
@@ -52,7 +52,7 @@ async fn enrol(app: &TestApp, token: &str) -> String {
 
 /// Registers `email`, turns TOTP on; (user id, token, secret, recovery codes). The clock is then
 /// moved a step on, so the confirming code's step is behind.
-async fn with_totp(app: &TestApp, email: &str) -> (i64, String, String, Vec<String>) {
+pub(crate) async fn with_totp(app: &TestApp, email: &str) -> (i64, String, String, Vec<String>) {
     let (id, token) = app.register(email).await;
     let secret = enrol(app, &token).await;
     let code = now_code(app, &secret);
@@ -75,7 +75,7 @@ async fn with_totp(app: &TestApp, email: &str) -> (i64, String, String, Vec<Stri
     (id, token, secret, codes)
 }
 
-async fn start_login(app: &TestApp, email: &str) -> String {
+pub(crate) async fn start_login(app: &TestApp, email: &str) -> String {
     let res = app
         .post_json(
             "/token/",
