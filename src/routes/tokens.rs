@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -64,6 +63,14 @@ pub struct SecondFactorDue {
     pub methods: Vec<&'static str>,
 }
 
+/// What the right password gets: a token, or, with TOTP on, the second step.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Token(ObtainedToken),
+    SecondFactorDue(SecondFactorDue),
+}
+
 /// `{"detail": "Logged out successfully."}`
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoggedOut {
@@ -80,10 +87,7 @@ pub struct LoggedOut {
         (CredentialsBody = "multipart/form-data"),
     )),
     responses(
-        (status = 200, description = "A new token (earlier tokens stay valid); or, with TOTP on, `{\"mfa_required\": true, \"mfa_token\", \"methods\"}` and no token yet (see `POST /token/mfa/`)", content(
-            (ObtainedToken = "application/json"),
-            (SecondFactorDue = "application/json"),
-        )),
+        (status = 200, description = "A new token (earlier tokens stay valid); or, with TOTP on, `{\"mfa_required\": true, \"mfa_token\", \"methods\"}` and no token yet (see `POST /token/mfa/`)", body = LoginAnswer),
         (status = 400, description = "Missing fields, or `non_field_errors: [\"Unable to log in with provided credentials.\"]`", body = ValidationErrors),
         (status = 413, body = Detail), (status = 415, body = Detail),
         (status = 429, description = "Too many failed logins for this account or address; see `Retry-After`", body = Detail),
@@ -95,26 +99,24 @@ pub async fn obtain_token(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     Body(body): Body<CredentialsBody>,
-) -> Result<(SessionChange, Response), ApiError> {
+) -> Result<(SessionChange, Json<LoginAnswer>), ApiError> {
     let (email, password) = body.login()?;
     let user_agent = super::user_agent(&headers);
     let outcome = auth::log_in(&state, &email, password, client, user_agent.as_deref()).await?;
     let answer = match outcome {
-        LoginOutcome::LoggedIn(login) => Json(ObtainedToken {
+        LoginOutcome::LoggedIn(login) => LoginAnswer::Token(ObtainedToken {
             token: login.token.expose().to_owned(),
             user_id: login.user_id,
             email: login.email,
-        })
-        .into_response(),
-        LoginOutcome::SecondFactorDue(mfa_token) => Json(SecondFactorDue {
+        }),
+        LoginOutcome::SecondFactorDue(mfa_token) => LoginAnswer::SecondFactorDue(SecondFactorDue {
             mfa_required: true,
             mfa_token: mfa_token.expose().to_owned(),
             methods: vec!["totp", "recovery_code"],
-        })
-        .into_response(),
+        }),
     };
     // A new token changes no cached session (the service announced any it pushed out).
-    Ok((SessionChange::Nothing, answer))
+    Ok((SessionChange::Nothing, Json(answer)))
 }
 
 /// Log out: revoke the token this request presents (other devices stay logged in).
