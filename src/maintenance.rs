@@ -16,6 +16,10 @@ pub const PURGE_CHUNK: i64 = 1000;
 pub struct Purged {
     pub throttle_rows: u64,
     pub security_events: u64,
+    /// Halfway logins (`mfa_token`s) past their 5 minutes.
+    pub mfa_challenges: u64,
+    /// Passkey ceremonies past their 5 minutes.
+    pub ceremonies: u64,
 }
 
 pub async fn purge_periodically(state: AppState) {
@@ -25,26 +29,17 @@ pub async fn purge_periodically(state: AppState) {
     loop {
         tick.tick().await;
         purge_expired_tokens(&state).await;
-        purge_expired_mfa_challenges(&state).await;
         match purge_old_records(&state.db, &state.config, state.clock.now()).await {
             Ok(purged) if purged == Purged::default() => {}
             Ok(purged) => tracing::info!(
                 throttle_rows = purged.throttle_rows,
                 security_events = purged.security_events,
-                "old throttle counters and security events purged"
+                mfa_challenges = purged.mfa_challenges,
+                ceremonies = purged.ceremonies,
+                "old throttle counters, security events and expired challenges purged"
             ),
-            Err(e) => tracing::warn!(error = %e, "could not purge old throttle counters or events"),
+            Err(e) => tracing::warn!(error = %e, "could not purge old records"),
         }
-    }
-}
-
-/// Halfway logins past their 5 minutes.
-async fn purge_expired_mfa_challenges(state: &AppState) {
-    let now = state.clock.now();
-    match in_chunks(|| db::purge_mfa_challenges(&state.db, now, PURGE_CHUNK)).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(purged = n, "expired second-factor challenges purged"),
-        Err(e) => tracing::warn!(error = %e, "could not purge expired second-factor challenges"),
     }
 }
 
@@ -68,9 +63,6 @@ async fn purge_expired_tokens(state: &AppState) {
         if let Err(e) = db::purge_session_changes(&state.db, before).await {
             tracing::warn!(error = %e, "could not purge recorded session changes");
         }
-    }
-    if let Err(e) = db::purge_ceremonies(&state.db, now).await {
-        tracing::warn!(error = %e, "could not purge expired passkey ceremonies");
     }
     let config = &state.config;
     match db::purge_expired_tokens(
@@ -101,9 +93,13 @@ pub async fn purge_old_records(
             Some(before) => in_chunks(|| db::purge_events(db, before, PURGE_CHUNK)).await?,
             None => 0,
         };
+    let mfa_challenges = in_chunks(|| db::purge_mfa_challenges(db, now, PURGE_CHUNK)).await?;
+    let ceremonies = db::purge_ceremonies(db, now).await?;
     Ok(Purged {
         throttle_rows,
         security_events,
+        mfa_challenges,
+        ceremonies,
     })
 }
 

@@ -113,3 +113,25 @@ async fn the_retention_setting_defaults_to_a_year_and_refuses_absurd_values() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn expired_mfa_challenges_and_passkey_ceremonies_are_purged_and_live_ones_kept() {
+    let (app, config) = spawn_with_config(|_| {}).await;
+    crate::totp::with_totp(&app, "cook@example.com").await;
+    crate::totp::start_login(&app, "cook@example.com").await;
+    let begun = app.post_json("/token/passkey/options/", &json!({})).await;
+    assert_eq!(begun.status(), 200);
+    let now = app.clock.now_for_tests();
+    let purged = purge_old_records(&app.db, &config, now).await.unwrap();
+    assert_eq!(
+        (purged.mfa_challenges, purged.ceremonies),
+        (0, 0),
+        "both live"
+    );
+    advance(&app, TimeDelta::minutes(6));
+    let now = app.clock.now_for_tests();
+    let purged = purge_old_records(&app.db, &config, now).await.unwrap();
+    assert_eq!((purged.mfa_challenges, purged.ceremonies), (1, 1));
+    assert_eq!(rows(&app.dump_table("mfa_challenges").await), 0);
+    assert_eq!(rows(&app.dump_table("webauthn_ceremonies").await), 0);
+}
