@@ -269,12 +269,5 @@ pub async fn obtain_token_mfa(
     let user_agent = super::user_agent(&headers);
     let login =
         auth::mfa::finish_login(&state, &mfa_token, &code, client, user_agent.as_deref()).await?;
-    Ok((
-        SessionChange::Nothing,
-        Json(ObtainedToken {
-            token: login.token.expose().to_owned(),
-            user_id: login.user_id,
-            email: login.email,
-        }),
-    ))
+    Ok((SessionChange::Nothing, Json(login.into())))
 }

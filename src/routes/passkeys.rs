@@ -277,14 +277,7 @@ pub async fn log_in_with_passkey(
         user_agent.as_deref(),
     )
     .await?;
-    Ok((
-        SessionChange::Nothing,
-        Json(ObtainedToken {
-            token: login.token.expose().to_owned(),
-            user_id: login.user_id,
-            email: login.email,
-        }),
-    ))
+    Ok((SessionChange::Nothing, Json(login.into())))
 }
 
 fn json_file(file: Option<&String>) -> Result<Response, ApiError> {

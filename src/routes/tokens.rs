@@ -51,6 +51,16 @@ pub struct ObtainedToken {
     pub email: String,
 }
 
+impl From<auth::LoggedIn> for ObtainedToken {
+    fn from(login: auth::LoggedIn) -> Self {
+        ObtainedToken {
+            token: login.token.expose().to_owned(),
+            user_id: login.user_id,
+            email: login.email,
+        }
+    }
+}
+
 /// With TOTP on, the right password gets no token yet: bring `mfa_token` and a code to
 /// `POST /token/mfa/`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,11 +114,7 @@ pub async fn obtain_token(
     let user_agent = super::user_agent(&headers);
     let outcome = auth::log_in(&state, &email, password, client, user_agent.as_deref()).await?;
     let answer = match outcome {
-        LoginOutcome::LoggedIn(login) => LoginAnswer::Token(ObtainedToken {
-            token: login.token.expose().to_owned(),
-            user_id: login.user_id,
-            email: login.email,
-        }),
+        LoginOutcome::LoggedIn(login) => LoginAnswer::Token(login.into()),
         LoginOutcome::SecondFactorDue(mfa_token) => LoginAnswer::SecondFactorDue(SecondFactorDue {
             mfa_required: true,
             mfa_token: mfa_token.expose().to_owned(),
