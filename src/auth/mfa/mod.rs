@@ -368,21 +368,7 @@ fn new_recovery_codes() -> (Vec<String>, Vec<[u8; 32]>) {
 
 /// RFC 4648 base32, lowercase, unpadded.
 fn base32_lower(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
+    base32::encode(base32::Alphabet::Rfc4648Lower { padding: false }, bytes)
 }
 
 #[cfg(test)]
