@@ -195,16 +195,16 @@ async fn password_then_code(
     code: &str,
     action: &str,
 ) -> Result<(), ApiError> {
-    let on = db::find_totp(&state.db, user.id)
+    let row = db::find_totp(&state.db, user.id)
         .await?
-        .is_some_and(|row| row.enabled());
-    if !on {
-        return Err(ApiError::field("non_field_errors", NOT_ON));
-    }
+        .filter(TotpRead::enabled)
+        .ok_or_else(|| ApiError::field("non_field_errors", NOT_ON))?;
     if !confirm_password_before_code(state, user, client, password, action).await? {
         return Err(ApiError::field("password", WRONG_PASSWORD));
     }
-    require_code(state, user.id, client, Some(code)).await?;
+    // The row read before the password still serves: taking a step or a recovery code is a
+    // conditional write that sees any change made meanwhile.
+    check_required_code(state, user.id, &row, client, Some(code)).await?;
     settle_password_guess(state, &user.email, client).await
 }
 
@@ -224,10 +224,21 @@ pub async fn require_code(
     else {
         return Ok(());
     };
+    check_required_code(state, user_id, &row, client, code).await
+}
+
+/// The step-up check for a user whose TOTP is on (`row`).
+async fn check_required_code(
+    state: &AppState,
+    user_id: i64,
+    row: &TotpRead,
+    client: IpAddr,
+    code: Option<&str>,
+) -> Result<(), ApiError> {
     let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
         return Err(ApiError::field("code", CODE_REQUIRED));
     };
-    match check_code(state, user_id, &row, client, code, "step_up").await? {
+    match check_code(state, user_id, row, client, code, "step_up").await? {
         Some(_) => Ok(()),
         None => Err(ApiError::field("code", INVALID_CODE)),
     }
