@@ -720,3 +720,30 @@ async fn deleting_the_account_leaves_no_second_factor_rows() {
         assert_eq!(n, 0, "{table}");
     }
 }
+
+/// An attacker who has the password and has seen one code sends it with many `mfa_token`s at
+/// once (each its own login): the code is taken once, and so is a recovery code.
+#[tokio::test]
+async fn one_code_sent_with_twenty_mfa_tokens_at_once_gives_one_token() {
+    // Each right password stays counted until its code (TOTP on): room for the 40 logins begun.
+    let app = spawn_app_with(|c| {
+        c.login_account_free_failures = 1000;
+        c.login_address_free_failures = 1000;
+    })
+    .await;
+    let (_, _, secret, codes) = with_totp(&app, EMAIL).await;
+    for code in [now_code(&app, &secret), codes[0].clone()] {
+        let mut mfa_tokens = Vec::new();
+        for _ in 0..20 {
+            mfa_tokens.push(start_login(&app, EMAIL).await);
+        }
+        let finishes = mfa_tokens.iter().map(|t| finish(&app, t, &code));
+        let answers = futures::future::join_all(finishes).await;
+        let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+        let ok = statuses.iter().filter(|&&s| s == 200).count();
+        assert_eq!(ok, 1, "{code}: {statuses:?}");
+        for refused in answers.into_iter().filter(|r| r.status() != 200) {
+            assert_json(refused, 400, invalid_code()).await;
+        }
+    }
+}
