@@ -70,6 +70,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         ))
         .declare(routes!(sessions::delete_session))
         .declare(routes!(passkeys::begin_passkey_registration))
+        .declare(routes!(passkeys::begin_step_up))
         .declare(routes!(passkeys::list_passkeys, passkeys::add_passkey))
         .declare(routes!(passkeys::delete_passkey))
         .declare(routes!(passkeys::begin_passkey_login))

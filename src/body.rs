@@ -179,6 +179,11 @@ impl Field {
         ApiError::field(&self.name, message)
     }
 
+    /// Whether the field was left out or sent as null.
+    pub fn is_absent(&self) -> bool {
+        matches!(self.get(), FieldValue::Missing | FieldValue::Null)
+    }
+
     /// A required text field: missing, null, wrong type and blank each add their message. The
     /// text is returned untrimmed.
     pub fn text(&self, errors: &mut FieldErrors) -> Option<String> {

@@ -21,6 +21,7 @@ pub mod import_django;
 pub mod linger;
 pub mod mail;
 pub mod maintenance;
+pub mod notices;
 pub mod metrics;
 pub mod pictures;
 pub mod public_url;

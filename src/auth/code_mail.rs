@@ -53,8 +53,17 @@ pub async fn send_code_mail(
 
 /// Without the code-mail limits: for registration, which has a limit of its own.
 pub fn queue_code_mail(state: &AppState, slot: MailSlot, purpose: CodePurpose, to: Recipient) {
+    slot.prepare(code_mail_job(state, purpose, to));
+}
+
+/// The queue's work for one code mail: the recipient's look-up, the code, the mail.
+pub fn code_mail_job(
+    state: &AppState,
+    purpose: CodePurpose,
+    to: Recipient,
+) -> impl std::future::Future<Output = anyhow::Result<Option<Mail>>> + Send + 'static {
     let state = state.clone();
-    slot.prepare(async move {
+    async move {
         let target = match to {
             Recipient::UserId(id) => db::find_mail_target_by_id(&state.db, id).await?,
             Recipient::EmailKey(key) => db::find_mail_target_by_email_key(&state.db, &key).await?,
@@ -62,7 +71,7 @@ pub fn queue_code_mail(state: &AppState, slot: MailSlot, purpose: CodePurpose, t
         };
         let target = target.filter(|t| !(purpose == CodePurpose::VerifyEmail && t.email_verified));
         issue_code(&state, purpose, target.as_ref()).await
-    });
+    }
 }
 
 async fn issue_code(
@@ -83,6 +92,7 @@ async fn issue_code(
         now + CODE_LIFETIME,
     )
     .await?;
-    let mail = Mail::with_code(target.map_or("", |t| t.email.as_str()), purpose, &code);
+    let service = &state.config.mail.service_name;
+    let mail = Mail::with_code(service, target.map_or("", |t| t.email.as_str()), purpose, &code)?;
     Ok(stored.then_some(mail))
 }

@@ -18,6 +18,8 @@ const SALT_LEN: usize = 16;
 pub enum CodePurpose {
     VerifyEmail,
     ResetPassword,
+    /// Bound to the new address too: the code's row holds it.
+    ChangeEmail,
 }
 
 impl CodePurpose {
@@ -25,6 +27,7 @@ impl CodePurpose {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
+            Self::ChangeEmail => "change_email",
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::{LoginKeys, PlainToken, SessionChange, announce_session_change};
+use super::{Device, LoginKeys, PlainToken, SessionChange, announce_session_change};
 use crate::audit::{self, Event, Kind};
 use crate::db::{self, NewToken, UserRow};
 use crate::domain::{Email, Password};
@@ -81,7 +81,7 @@ pub async fn log_in(
         email: account.email,
         held_tokens,
     };
-    let logged_in = issue_token(state, account, client, user_agent, None).await?;
+    let logged_in = issue_token(state, account, &Device::new(client, user_agent), None).await?;
     Ok(LoginOutcome::LoggedIn(logged_in))
 }
 
@@ -100,12 +100,11 @@ pub struct Account {
 pub async fn issue_token(
     state: &AppState,
     account: Account,
-    client: IpAddr,
-    user_agent: Option<&str>,
+    device: &Device,
     how: Option<&str>,
 ) -> Result<LoggedIn, ApiError> {
     let token = PlainToken::generate();
-    let event = Event::new(Kind::LoginSucceeded).user(account.id).ip(client);
+    let event = Event::new(Kind::LoginSucceeded).user(account.id).ip(device.ip);
     let event = match how {
         Some(how) => event.detail(how),
         None => event,
@@ -115,7 +114,7 @@ pub async fn issue_token(
     let new_token = NewToken {
         digest: digest.as_bytes(),
         created_at: state.clock.now(),
-        user_agent,
+        user_agent: device.user_agent.as_deref(),
     };
     let keep = i64::from(state.config.max_tokens_per_user);
     let held = account.held_tokens;
@@ -126,6 +125,7 @@ pub async fn issue_token(
     }
     audit::log(&event);
     crate::metrics::record_login(true);
+    crate::notices::signed_in(state, account.id, &account.email, device);
     Ok(LoggedIn {
         token,
         user_id: account.id,

@@ -10,14 +10,15 @@ use chrono::TimeDelta;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
-    CredentialID, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
+    CredentialID, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
 };
 
 use super::login::check_verified_email;
-use super::{Account, LoggedIn, PlainToken, issue_token};
+use super::{Account, LoggedIn, LoginKeys, PlainToken, issue_token};
 use crate::audit::{Event, Kind};
-use crate::db::{self, NewCeremony, PasskeyRow};
+use crate::db::{self, NewCeremony, PasskeyRow, UserRow};
+use crate::domain::Email;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -32,6 +33,7 @@ pub const KNOWN_CREDENTIAL: &str = "This passkey is already registered.";
 
 const REGISTER: &str = "register";
 const LOGIN: &str = "login";
+const STEP_UP: &str = "step_up";
 
 /// The WebAuthn user handle of `user_id`: stable, derived (nothing stored), and no database
 /// id in clear on the authenticator. A login maps it back through the credential's owner.
@@ -141,7 +143,7 @@ pub enum RegistrationRefused {
 pub async fn finish_registration(
     state: &AppState,
     user_id: i64,
-    client: IpAddr,
+    device: &super::Device,
     ticket: &str,
     credential: &RegisterPublicKeyCredential,
     name: &str,
@@ -175,8 +177,11 @@ pub async fn finish_registration(
         }
         Err(e) => return Err(e.into()),
     };
-    let event = Event::new(Kind::PasskeyAdded).user(user_id).ip(client);
+    let event = Event::new(Kind::PasskeyAdded).user(user_id).ip(device.ip);
     event.record(state).await;
+    let to = crate::notices::NoticeTo::User(user_id);
+    let kind = crate::mail::NoticeKind::PasskeyAdded;
+    crate::notices::send(state, to, kind, device, Some(row.name.clone()));
     Ok(Ok(row))
 }
 
@@ -222,7 +227,8 @@ pub async fn log_in_with_passkey(
     };
     guess.succeeded(&state.db).await?;
     check_verified_email(state, account.id).await?;
-    issue_token(state, account, client, user_agent, Some("passkey")).await
+    let device = super::Device::new(client, user_agent);
+    issue_token(state, account, &device, Some("passkey")).await
 }
 
 /// The account a valid assertion proves, or why not (for the event; never for the client),
@@ -280,6 +286,98 @@ async fn verify_assertion(
         )),
         _ => Ok((Some(user_id), Err("inactive or deleted account"))),
     }
+}
+
+/// Begins a step-up: an assertion by one of `user_id`'s own passkeys, with user verification,
+/// to stand in for the password (and code) of one sensitive action. `None` without a passkey.
+pub async fn begin_step_up(state: &AppState, user_id: i64) -> Result<Option<Begun>, ApiError> {
+    let stored = db::find_passkeys_of_user(&state.db, user_id).await?;
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let passkeys = stored
+        .iter()
+        .map(|p| serde_json::from_str::<Passkey>(&p.passkey))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::internal)?;
+    let (options, authentication) = state
+        .passkeys
+        .webauthn
+        .start_passkey_authentication(&passkeys)
+        .map_err(ApiError::internal)?;
+    let public_key = serde_json::to_value(&options.public_key).map_err(ApiError::internal)?;
+    let begun = store_ceremony(state, STEP_UP, Some(user_id), &authentication, public_key).await?;
+    Ok(Some(begun))
+}
+
+/// Whether `credential` answers `user`'s step-up ceremony `ticket` (taken once): one of their
+/// passkeys, the user verified, its counter moving on. Counted by the login throttle under the
+/// account and the address like a password, before anything is checked.
+pub async fn confirm_step_up(
+    state: &AppState,
+    user: &UserRow,
+    client: IpAddr,
+    ticket: &str,
+    credential: &PublicKeyCredential,
+    action: &str,
+) -> Result<bool, ApiError> {
+    let keys = LoginKeys::new(&Email::lookup_key(&user.email), client);
+    let throttle = state.config.login_throttle();
+    let guess = throttle.guess(&state.db, &keys, state.clock.now()).await?;
+    match verify_step_up(state, user.id, ticket, credential).await? {
+        Ok(()) => {
+            guess.succeeded(&state.db).await?;
+            Ok(true)
+        }
+        Err(why) => {
+            tracing::info!(why, action, "passkey step-up refused");
+            let event = Event::new(Kind::SecondFactorFailed)
+                .user(user.id)
+                .ip(client);
+            event.detail(action).record(state).await;
+            Ok(false)
+        }
+    }
+}
+
+async fn verify_step_up(
+    state: &AppState,
+    user_id: i64,
+    ticket: &str,
+    credential: &PublicKeyCredential,
+) -> Result<Result<(), &'static str>, ApiError> {
+    let Some(authentication) =
+        take_ceremony::<PasskeyAuthentication>(state, ticket, STEP_UP, Some(user_id)).await?
+    else {
+        return Ok(Err("unknown, used, expired or another user's ticket"));
+    };
+    let webauthn = &state.passkeys.webauthn;
+    let result = match webauthn.finish_passkey_authentication(credential, &authentication) {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::info!(error = %e, "passkey step-up assertion refused");
+            return Ok(Err("assertion refused"));
+        }
+    };
+    if !result.user_verified() {
+        return Ok(Err("no user verification"));
+    }
+    let stored = db::find_passkeys_of_user(&state.db, user_id).await?;
+    for row in stored {
+        let mut passkey: Passkey =
+            serde_json::from_str(&row.passkey).map_err(ApiError::internal)?;
+        if passkey.cred_id() != result.cred_id() {
+            continue;
+        }
+        passkey.update_credential(&result);
+        let serialised = serde_json::to_string(&passkey).map_err(ApiError::internal)?;
+        let now = state.clock.now();
+        return match db::record_passkey_use(&state.db, user_id, row.id, &serialised, now).await? {
+            true => Ok(Ok(())),
+            false => Ok(Err("passkey deleted meanwhile")),
+        };
+    }
+    Ok(Err("passkey deleted meanwhile"))
 }
 
 /// Removes the user's passkey `id`; `false` if the user has none with that id.

@@ -2,7 +2,8 @@
 
 use std::net::IpAddr;
 
-use super::{CodePurpose, PlainToken, Recipient, queue_code_mail};
+use super::code_mail::code_mail_job;
+use super::{CodePurpose, Device, PlainToken, Recipient};
 use crate::db::{self, MailTarget, NewToken, NewUser};
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
@@ -51,7 +52,17 @@ pub async fn register(
         email: user.email.clone(),
         email_verified: user.email_verified,
     });
-    queue_code_mail(state, slot, CodePurpose::VerifyEmail, to);
+    // The device the account is made on is known from the start: signing in from it again is
+    // no new device. Remembered off the request, with the verification mail.
+    let mail = code_mail_job(state, CodePurpose::VerifyEmail, to);
+    let (device, remembered) = (Device::new(client, user_agent), state.clone());
+    let user_id = user.id;
+    slot.prepare(async move {
+        if let Err(e) = crate::notices::remember(&remembered, user_id, &device).await {
+            tracing::warn!(user_id, error = format!("{e:#}"), "could not remember a device");
+        }
+        mail.await
+    });
     Ok(Registered {
         token,
         user_id: user.id,

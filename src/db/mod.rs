@@ -3,6 +3,7 @@
 
 mod codes;
 mod data_migrations;
+mod devices;
 mod delivery_addresses;
 mod email_keys;
 mod events;
@@ -19,6 +20,7 @@ mod tx;
 mod users;
 
 pub use codes::{CodeOwner, CodeTry, replace_code, take_code_try};
+pub use devices::remember_device;
 pub use delivery_addresses::{
     DeliveryAddressChanges, DeliveryAddressRow, ImportedDeliveryAddress, NewDeliveryAddress,
     delete_address_of_user, find_address_of_user, find_address_owner, insert_address_within_limit,

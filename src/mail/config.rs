@@ -10,6 +10,7 @@ use crate::config::ConfigError;
 
 pub mod defaults {
     pub const FROM: &str = "Rayvers Kitchen <no-reply@localhost>";
+    pub const SERVICE_NAME: &str = "Rayvers Kitchen";
     pub const SMTP_HOST: &str = "localhost";
     pub const SMTP_TIMEOUT_SECS: u64 = 10;
     pub const QUEUE_CAPACITY: usize = 1000;
@@ -64,13 +65,18 @@ impl std::fmt::Debug for SmtpPassword {
 /// Every mail setting.
 #[derive(Debug, Clone, Args)]
 pub struct MailConfig {
-    /// Where code mails go: `log` (written to the log, not sent) or `smtp`.
+    /// Where mails go: `log` (written to the log, not sent) or `smtp`.
     #[arg(long = "mail-backend", global = true, env = "KITCHEN_API_MAIL_BACKEND", value_enum, default_value_t = MailBackend::Log)]
     pub backend: MailBackend,
 
     /// Sender of every mail, e.g. `Rayvers Kitchen <no-reply@example.com>`.
     #[arg(long = "mail-from", global = true, env = "KITCHEN_API_MAIL_FROM", default_value = defaults::FROM)]
     pub from: String,
+
+    /// The product's name, as every mail says it (the sender's display name is in
+    /// `KITCHEN_API_MAIL_FROM`).
+    #[arg(long = "service-name", global = true, env = "KITCHEN_API_SERVICE_NAME", default_value = defaults::SERVICE_NAME)]
+    pub service_name: String,
 
     /// SMTP server host name.
     #[arg(long, global = true, env = "KITCHEN_API_SMTP_HOST", default_value = defaults::SMTP_HOST)]
@@ -118,6 +124,7 @@ impl Default for MailConfig {
         Self {
             backend: MailBackend::Log,
             from: defaults::FROM.to_owned(),
+            service_name: defaults::SERVICE_NAME.to_owned(),
             smtp_host: defaults::SMTP_HOST.to_owned(),
             smtp_port: None,
             smtp_tls: SmtpTls::Starttls,
@@ -142,6 +149,9 @@ impl MailConfig {
         };
         if self.sender().is_err() {
             return bad("KITCHEN_API_MAIL_FROM", "is not a valid mailbox");
+        }
+        if self.service_name.trim().is_empty() {
+            return bad("KITCHEN_API_SERVICE_NAME", "must not be empty");
         }
         if self.smtp_host.trim().is_empty() {
             return bad("KITCHEN_API_SMTP_HOST", "must not be empty");

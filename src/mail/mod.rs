@@ -1,4 +1,4 @@
-//! Outgoing code mails through a bounded queue (a full one is a 503 before anything changed)
+//! Outgoing mails (codes and security notices) through a bounded queue (a full one is a 503 before anything changed)
 //! and a background sender that retries with backoff; over SMTP, or to the log in development.
 
 mod config;
@@ -7,7 +7,7 @@ mod queue;
 mod transport;
 
 pub use config::{MailBackend, MailConfig, SmtpPassword, SmtpTls};
-pub use message::Mail;
+pub use message::{Mail, MailKind, Notice, NoticeKind, masked_address};
 pub use queue::{MailSlot, MailStats, Mailer, MailerSettings, PrepareMail};
 pub use transport::{LogTransport, MailTransport, SendError, SendFuture, SmtpTransport};
 

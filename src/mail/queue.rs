@@ -236,14 +236,14 @@ async fn deliver(
             }
         },
     };
-    let purpose = mail.purpose().as_str();
+    let kind = mail.kind().as_str();
     let attempts = settings.max_attempts.max(1);
     let mut delay = settings.retry_base;
     for attempt in 1..=attempts {
         let error = match transport.send(&mail).await {
             Ok(()) => {
                 if transport.sends_mail() {
-                    tracing::info!(to = mail.to(), purpose, attempt, "mail sent");
+                    tracing::info!(to = mail.to(), kind, attempt, "mail sent");
                 }
                 return counters.finish(&counters.delivered);
             }
@@ -251,7 +251,7 @@ async fn deliver(
             Err(SendError::Transient(e)) if attempt < attempts => {
                 tracing::warn!(
                     to = mail.to(),
-                    purpose,
+                    kind,
                     attempt,
                     error = format!("{e:#}"),
                     retry_in_ms = delay.as_millis() as u64,
@@ -266,7 +266,7 @@ async fn deliver(
         };
         tracing::error!(
             to = mail.to(),
-            purpose,
+            kind,
             attempt,
             error = format!("{error:#}"),
             "mail not sent; giving up"

@@ -4,8 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::Context;
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
+use lettre::message::{Mailbox, Message, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -35,7 +34,8 @@ pub trait MailTransport: Send + Sync + 'static {
     }
 }
 
-/// The development transport: one INFO line per mail, code included; nothing is sent.
+/// The development transport: one INFO line per mail, a code mail's code included; nothing is
+/// sent.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogTransport;
 
@@ -44,8 +44,8 @@ impl MailTransport for LogTransport {
         Box::pin(async move {
             tracing::info!(
                 to = mail.to(),
-                purpose = mail.purpose().as_str(),
-                code = mail.code().expose(),
+                kind = mail.kind().as_str(),
+                code = mail.code().map(|c| c.expose()),
                 "mail not sent (mail backend `log`): {}",
                 mail.subject()
             );
@@ -100,8 +100,10 @@ impl SmtpTransport {
             .from(self.from.clone())
             .to(to)
             .subject(mail.subject())
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.text().to_owned())
+            .multipart(MultiPart::alternative_plain_html(
+                mail.text().to_owned(),
+                mail.html().to_owned(),
+            ))
             .context("cannot build the message")
             .map_err(permanent)
     }

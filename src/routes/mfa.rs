@@ -10,10 +10,11 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::schemas::{Detail, ValidationErrors};
+use super::schemas::{Detail, StepUpPasskey, ValidationErrors};
 use super::tokens::ObtainedToken;
 use super::validated;
-use crate::auth::{self, AuthUser, ClientIp, SessionChange};
+use crate::auth::step_up::{self, Proof};
+use crate::auth::{self, AuthUser, ClientIp, Device, SessionChange};
 use crate::body::{Body, Field};
 use crate::db;
 use crate::domain::Password;
@@ -34,14 +35,18 @@ pub struct MfaCodeBody {
     pub code: Field,
 }
 
-/// The current password and a TOTP or recovery code.
+/// The current password and a TOTP or recovery code; or a passkey step-up instead of both.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MfaPasswordCodeBody {
-    #[schema(value_type = String)]
+    /// Required unless `passkey` is sent.
+    #[schema(value_type = Option<String>)]
     pub password: Field,
     /// A current TOTP code, or an unused recovery code (case, dashes and spaces do not matter).
-    #[schema(value_type = String, example = "123456")]
+    /// Required unless `passkey` is sent.
+    #[schema(value_type = Option<String>, example = "123456")]
     pub code: Field,
+    #[schema(value_type = Option<StepUpPasskey>)]
+    pub passkey: Field,
 }
 
 /// The `mfa_token` `POST /token/` answered and a TOTP or recovery code.
@@ -140,25 +145,24 @@ pub async fn enrol_totp(
 )]
 pub async fn confirm_totp(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    device: Device,
     auth: AuthUser,
     Body(body): Body<MfaCodeBody>,
 ) -> Result<(SessionChange, Json<RecoveryCodes>), ApiError> {
     let mut errors = FieldErrors::new();
     let code = body.code.text(&mut errors);
     let code = validated(errors, code)?;
-    let recovery_codes = auth::mfa::confirm_totp(&state, auth.user().id, client, &code).await?;
+    let recovery_codes = auth::mfa::confirm_totp(&state, auth.user().id, &device, &code).await?;
     Ok((
         SessionChange::Nothing,
         Json(RecoveryCodes { recovery_codes }),
     ))
 }
 
-fn password_and_code(body: &MfaPasswordCodeBody) -> Result<(Password, String), ApiError> {
+fn step_up_proof(body: &MfaPasswordCodeBody) -> Result<Proof, ApiError> {
     let mut errors = FieldErrors::new();
-    let password = password(&body.password, &mut errors);
-    let code = body.code.text(&mut errors);
-    validated(errors, password.zip(code))
+    let proof = step_up::proof(&body.password, &body.code, &body.passkey, &mut errors);
+    validated(errors, proof)
 }
 
 /// Turn TOTP off (its secret and recovery codes are deleted).
@@ -172,7 +176,7 @@ fn password_and_code(body: &MfaPasswordCodeBody) -> Result<(Password, String), A
     )),
     responses(
         (status = 204, description = "TOTP is off; no body"),
-        (status = 400, description = "Missing fields, `password: [\"Wrong password.\"]`, `code: [\"Invalid code.\"]`, or `non_field_errors: [\"Two-factor authentication is not on.\"]`", body = ValidationErrors),
+        (status = 400, description = "Missing fields, `password: [\"Wrong password.\"]`, `code: [\"Invalid code.\"]`, `passkey: [\"The passkey could not be verified.\"]`, or `non_field_errors: [\"Two-factor authentication is not on.\"]`", body = ValidationErrors),
         (status = 401, body = Detail), (status = 413, body = Detail), (status = 415, body = Detail),
         (status = 429, description = "Too many wrong passwords or codes (shared with login); see `Retry-After`", body = Detail),
         (status = 503, body = Detail),
@@ -180,12 +184,12 @@ fn password_and_code(body: &MfaPasswordCodeBody) -> Result<(Password, String), A
 )]
 pub async fn disable_totp(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    device: Device,
     auth: AuthUser,
     Body(body): Body<MfaPasswordCodeBody>,
 ) -> Result<(SessionChange, axum::http::StatusCode), ApiError> {
-    let (password, code) = password_and_code(&body)?;
-    auth::mfa::disable_totp(&state, auth.user(), client, password, &code).await?;
+    let proof = step_up_proof(&body)?;
+    auth::mfa::disable_totp(&state, auth.user(), &device, proof).await?;
     Ok((SessionChange::Nothing, axum::http::StatusCode::NO_CONTENT))
 }
 
@@ -200,7 +204,7 @@ pub async fn disable_totp(
     )),
     responses(
         (status = 200, body = RecoveryCodes),
-        (status = 400, description = "Missing fields, `password: [\"Wrong password.\"]`, `code: [\"Invalid code.\"]`, or `non_field_errors: [\"Two-factor authentication is not on.\"]`", body = ValidationErrors),
+        (status = 400, description = "Missing fields, `password: [\"Wrong password.\"]`, `code: [\"Invalid code.\"]`, `passkey: [\"The passkey could not be verified.\"]`, or `non_field_errors: [\"Two-factor authentication is not on.\"]`", body = ValidationErrors),
         (status = 401, body = Detail), (status = 413, body = Detail), (status = 415, body = Detail),
         (status = 429, description = "Too many wrong passwords or codes (shared with login); see `Retry-After`", body = Detail),
         (status = 503, body = Detail),
@@ -208,13 +212,13 @@ pub async fn disable_totp(
 )]
 pub async fn renew_recovery_codes(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    device: Device,
     auth: AuthUser,
     Body(body): Body<MfaPasswordCodeBody>,
 ) -> Result<(SessionChange, Json<RecoveryCodes>), ApiError> {
-    let (password, code) = password_and_code(&body)?;
+    let proof = step_up_proof(&body)?;
     let recovery_codes =
-        auth::mfa::renew_recovery_codes(&state, auth.user(), client, password, &code).await?;
+        auth::mfa::renew_recovery_codes(&state, auth.user(), &device, proof).await?;
     Ok((
         SessionChange::Nothing,
         Json(RecoveryCodes { recovery_codes }),

@@ -17,21 +17,13 @@ pub mod tokens;
 pub mod users;
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
-use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 
 use crate::body::Field;
 use crate::domain::{Email, Invalid, Password, PasswordPolicy};
 use crate::error::{ApiError, FieldErrors};
 
-/// The caller's `User-Agent`, cut to a sane length, for the sessions list.
-pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
-    let raw = headers.get(USER_AGENT)?;
-    let text = String::from_utf8_lossy(raw.as_bytes());
-    let text: String = text.chars().filter(|c| !c.is_control()).take(256).collect();
-    (!text.is_empty()).then_some(text)
-}
+pub(crate) use crate::auth::device::user_agent;
 
 /// The `{id}` of a path, as Django's `<int:pk>` matches it: ASCII digits that fit an `i64`.
 /// Anything else (a word, a sign, a number too large, bytes that are not UTF-8) is a 404, like

@@ -13,30 +13,32 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::account::WRONG_PASSWORD;
-use super::schemas::{Detail, ValidationErrors};
+use super::schemas::{Detail, StepUpPasskey, ValidationErrors};
 use super::tokens::ObtainedToken;
 use super::{PathId, validated};
 use crate::auth::passkeys::{self as flow, BAD_TICKET, RegistrationRefused};
-use crate::auth::{AuthUser, ClientIp, SessionChange, confirm_password, mfa};
+use crate::auth::{AuthUser, ClientIp, Device, SessionChange, step_up};
 use crate::body::{Body, Field};
 use crate::db::PasskeyRow;
-use crate::domain::Password;
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 
 /// The longest passkey name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 const INVALID_CREDENTIAL: &str = "Not a valid WebAuthn credential.";
+const NO_PASSKEY: &str = "You have no passkey.";
 
-/// The current password, and a current code where TOTP is on.
+/// The current password, and a current code where TOTP is on; or a passkey step-up instead.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasskeyOptionsBody {
-    #[schema(value_type = String)]
+    /// Required unless `passkey` is sent.
+    #[schema(value_type = Option<String>)]
     pub password: Field,
     /// A current TOTP code or an unused recovery code; needed where TOTP is on.
     #[schema(value_type = Option<String>, example = "123456")]
     pub code: Field,
+    #[schema(value_type = Option<StepUpPasskey>)]
+    pub passkey: Field,
 }
 
 /// A ceremony begun: finish it with `ticket` within 5 minutes, once.
@@ -113,7 +115,7 @@ fn options(begun: flow::Begun) -> Json<CeremonyOptions> {
     )),
     responses(
         (status = 200, description = "The ticket and the creation options", body = CeremonyOptions),
-        (status = 400, description = "Missing fields, `password: [\"Wrong password.\"]`, or a missing or wrong `code` where TOTP is on", body = ValidationErrors),
+        (status = 400, description = "Missing fields, `password: [\"Wrong password.\"]`, a missing or wrong `code` where TOTP is on, or `passkey: [\"The passkey could not be verified.\"]`", body = ValidationErrors),
         (status = 401, body = Detail), (status = 413, body = Detail), (status = 415, body = Detail),
         (status = 429, description = "Too many wrong passwords or codes (shared with login); see `Retry-After`", body = Detail),
         (status = 503, body = Detail),
@@ -121,21 +123,47 @@ fn options(begun: flow::Begun) -> Json<CeremonyOptions> {
 )]
 pub async fn begin_passkey_registration(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    device: Device,
     auth: AuthUser,
     Body(body): Body<PasskeyOptionsBody>,
 ) -> Result<(SessionChange, Json<CeremonyOptions>), ApiError> {
     let mut errors = FieldErrors::new();
-    let password = body.password.text(&mut errors).map(Password::new);
-    let code = body.code.optional_text(&mut errors).flatten();
-    let password = validated(errors, password)?;
+    let proof = step_up::proof(&body.password, &body.code, &body.passkey, &mut errors);
+    let proof = validated(errors, proof)?;
     let user = auth.user();
-    if !confirm_password(&state, user, client, password, "add_passkey").await? {
-        return Err(body.password.error(WRONG_PASSWORD));
-    }
-    mfa::require_code(&state, user.id, client, code.as_deref()).await?;
+    step_up::confirm(&state, user, &device, proof, "add_passkey").await?;
     let begun = flow::begin_registration(&state, user.id, &user.email).await?;
     Ok((SessionChange::Nothing, options(begun)))
+}
+
+/// Begin a passkey step-up: options for `navigator.credentials.get()` with the caller's own
+/// passkeys. A sensitive action's `passkey` field then carries the ticket and the assertion in
+/// place of the password and code (TOTP off, new recovery codes, adding a passkey, deleting the
+/// account, changing the email). The body, `{}` or none, is not read.
+#[utoipa::path(
+    post, path = "/users/me/step-up/passkey/", tag = "passkeys",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The ticket and the request options", body = CeremonyOptions),
+        (status = 400, description = "`non_field_errors: [\"You have no passkey.\"]`", body = ValidationErrors),
+        (status = 401, body = Detail),
+        (status = 429, description = "Too many step-ups begun for this account; see `Retry-After`", body = Detail),
+        (status = 503, body = Detail),
+    )
+)]
+pub async fn begin_step_up(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<(SessionChange, Json<CeremonyOptions>), ApiError> {
+    let user_id = auth.user().id;
+    // Each stores a ceremony: bounded per account like passkey logins per address.
+    let key = format!("passkey-step-up-user:{user_id}");
+    let limit = state.config.passkey_login_limit();
+    limit.hit(&state.db, &key, state.clock.now()).await?;
+    match flow::begin_step_up(&state, user_id).await? {
+        Some(begun) => Ok((SessionChange::Nothing, options(begun))),
+        None => Err(ApiError::field("non_field_errors", NO_PASSKEY)),
+    }
 }
 
 /// Finish adding a passkey with the ticket and the browser's credential.
@@ -152,7 +180,7 @@ pub async fn begin_passkey_registration(
 )]
 pub async fn add_passkey(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    device: Device,
     auth: AuthUser,
     Body(body): Body<AddPasskeyBody>,
 ) -> Result<(SessionChange, (StatusCode, Json<PasskeyInfo>)), ApiError> {
@@ -173,7 +201,7 @@ pub async fn add_passkey(
     let ((ticket, credential), name) = validated(errors, ticket.zip(credential).zip(name))?;
     let user_id = auth.user().id;
     let added =
-        flow::finish_registration(&state, user_id, client, &ticket, &credential, &name).await?;
+        flow::finish_registration(&state, user_id, &device, &ticket, &credential, &name).await?;
     match added {
         Ok(row) => Ok((
             SessionChange::Nothing,

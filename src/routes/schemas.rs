@@ -23,6 +23,16 @@ pub enum ValidationErrors {
     Malformed(Detail),
 }
 
+/// A passkey assertion standing in for the password (and code) of a sensitive action: the
+/// `ticket` of `POST /users/me/step-up/passkey/` and the WebAuthn JSON of
+/// `navigator.credentials.get()`'s result. Good for one action, within 5 minutes.
+#[derive(Debug, ToSchema)]
+pub struct StepUpPasskey {
+    pub ticket: String,
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
 /// Field errors: each key is a field name (or `non_field_errors`), each value its messages.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldMessages(pub BTreeMap<String, Vec<String>>);

@@ -105,7 +105,7 @@ async fn the_log_backend_writes_each_code_in_one_info_line_and_nowhere_else() {
     let mail_line = next_line_after(rx, &mut others, |l| l.get("code").is_some());
     assert_eq!(mail_line["level"], "INFO");
     assert_eq!(mail_line["to"], "cook@example.com");
-    assert_eq!(mail_line["purpose"], "verify_email");
+    assert_eq!(mail_line["kind"], "verify_email");
     let code = mail_line["code"].as_str().unwrap().to_owned();
     let res = client
         .post(format!("{base}/users/verify/"))

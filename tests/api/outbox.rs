@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use kitchen_api::auth::CodePurpose;
-use kitchen_api::mail::{Mail, MailTransport, SendError, SendFuture};
+use kitchen_api::mail::{Mail, MailKind, MailTransport, NoticeKind, SendError, SendFuture};
 use reqwest::{Method, Response};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -16,9 +16,10 @@ use crate::helpers::TestApp;
 #[derive(Debug, Clone)]
 pub struct SentMail {
     pub to: String,
-    pub purpose: CodePurpose,
+    pub kind: MailKind,
     pub subject: String,
     pub text: String,
+    pub html: String,
 }
 
 /// A mail transport that keeps what it is given.
@@ -77,9 +78,10 @@ impl MailTransport for Outbox {
             }
             self.sent.lock().unwrap().push(SentMail {
                 to: mail.to().to_owned(),
-                purpose: mail.purpose(),
+                kind: mail.kind(),
                 subject: mail.subject().to_owned(),
                 text: mail.text().to_owned(),
+                html: mail.html().to_owned(),
             });
             Ok(())
         })
@@ -120,9 +122,29 @@ impl TestApp {
             .sent()
             .into_iter()
             .rev()
-            .find(|m| m.to.eq_ignore_ascii_case(email) && m.purpose == purpose)
+            .find(|m| m.to.eq_ignore_ascii_case(email) && m.kind == MailKind::Code(purpose))
             .unwrap_or_else(|| panic!("no {purpose:?} mail to {email}"));
         code_in(&mail.text).expect("no code in the mail")
+    }
+
+    /// Every security notice of `kind` sent to `email`, once the queue has settled.
+    pub async fn notices_to(&self, email: &str, kind: NoticeKind) -> Vec<SentMail> {
+        self.mail_settled().await;
+        self.outbox
+            .sent()
+            .into_iter()
+            .filter(|m| m.to.eq_ignore_ascii_case(email) && m.kind == MailKind::Notice(kind))
+            .collect()
+    }
+
+    /// Every security notice sent to `email`, once the queue has settled.
+    pub async fn all_notices_to(&self, email: &str) -> Vec<SentMail> {
+        self.mail_settled().await;
+        self.outbox
+            .sent()
+            .into_iter()
+            .filter(|m| m.to.eq_ignore_ascii_case(email) && matches!(m.kind, MailKind::Notice(_)))
+            .collect()
     }
 
     pub async fn verification_code_sent_to(&self, email: &str) -> String {

@@ -639,3 +639,183 @@ async fn with_totp_on_adding_a_passkey_needs_a_code_and_a_passkey_login_needs_no
     let me = app.get_me(login["token"].as_str().unwrap()).await;
     assert_eq!(me.status(), 200);
 }
+
+/// `POST /users/me/step-up/passkey/`, then the phone's assertion: the `passkey` field of a
+/// sensitive action.
+async fn step_up(app: &TestApp, token: &str, phone: &mut Phone) -> Value {
+    let res = app
+        .send_as(Method::POST, "/users/me/step-up/passkey/", token, None)
+        .await;
+    assert_eq!(res.status(), 200);
+    let options = body(res).await;
+    let allowed = options["publicKey"]["allowCredentials"].as_array().unwrap();
+    assert_eq!(allowed.len(), phone.credentials.len(), "only the user's own");
+    let signed = phone.get(&options["publicKey"]);
+    json!({"ticket": options["ticket"], "credential": signed})
+}
+
+fn passkey_refused() -> Value {
+    json!({"passkey": ["The passkey could not be verified."]})
+}
+
+#[tokio::test]
+async fn a_passkey_step_up_stands_in_for_password_and_code_once() {
+    let app = spawn_app().await;
+    let email = "stepper@example.com";
+    let (_, token, secret, _) = crate::totp::with_totp(&app, email).await;
+    let code = crate::totp::now_code(&app, &secret);
+    let stepped_up = json!({"password": GOOD_PASSWORD, "code": code});
+    let res = app
+        .send_as(
+            Method::POST,
+            "/users/me/passkeys/options/",
+            &token,
+            Some(&stepped_up),
+        )
+        .await;
+    let options = body(res).await;
+    let mut phone = Phone::new();
+    let made = phone.create(&options["publicKey"]);
+    let res = finish_registration(&app, &token, &options["ticket"], &made).await;
+    assert_eq!(res.status(), 201);
+
+    // New recovery codes with the passkey alone: no password, no code.
+    let passkey = step_up(&app, &token, &mut phone).await;
+    let path = "/users/me/mfa/recovery-codes/";
+    let with_passkey = json!({"passkey": passkey});
+    let res = app
+        .send_as(Method::POST, path, &token, Some(&with_passkey))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(body(res).await["recovery_codes"].as_array().unwrap().len(), 10);
+    // The same assertion again: the ceremony was taken.
+    let res = app
+        .send_as(Method::POST, path, &token, Some(&with_passkey))
+        .await;
+    assert_json(res, 400, passkey_refused()).await;
+
+    // TOTP off with a fresh one, then the account itself.
+    let passkey = step_up(&app, &token, &mut phone).await;
+    let res = app
+        .send_as(
+            Method::DELETE,
+            "/users/me/mfa/totp/",
+            &token,
+            Some(&json!({"passkey": passkey})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let passkey = step_up(&app, &token, &mut phone).await;
+    let res = app
+        .send_as(
+            Method::DELETE,
+            "/users/me/",
+            &token,
+            Some(&json!({"passkey": passkey})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM users").await, 0);
+}
+
+#[tokio::test]
+async fn a_step_up_of_another_user_or_a_tampered_one_is_refused_and_counted() {
+    let app = spawn_app().await;
+    let (_, alice) = app.register("alice@example.com").await;
+    let (_, bob) = app.register("bob@example.com").await;
+    let mut alice_phone = Phone::new();
+    add_passkey(&app, &alice, &mut alice_phone).await;
+    let mut bob_phone = Phone::new();
+    add_passkey(&app, &bob, &mut bob_phone).await;
+
+    // Alice's step-up sent by Bob: not his ceremony, nothing deleted.
+    let passkey = step_up(&app, &alice, &mut alice_phone).await;
+    let delete = json!({"passkey": passkey});
+    let res = app
+        .send_as(Method::DELETE, "/users/me/", &bob, Some(&delete))
+        .await;
+    assert_json(res, 400, passkey_refused()).await;
+    // Bob's ceremony answered by Alice's phone.
+    let res = app
+        .send_as(Method::POST, "/users/me/step-up/passkey/", &bob, None)
+        .await;
+    let options = body(res).await;
+    let mut foreign = options["publicKey"].clone();
+    foreign["allowCredentials"] = json!([]);
+    let signed = alice_phone.get(&foreign);
+    let delete = json!({"passkey": {"ticket": options["ticket"], "credential": signed}});
+    let res = app
+        .send_as(Method::DELETE, "/users/me/", &bob, Some(&delete))
+        .await;
+    assert_json(res, 400, passkey_refused()).await;
+    // A flipped signature byte.
+    let mut passkey = step_up(&app, &bob, &mut bob_phone).await;
+    let signature = passkey["credential"]["response"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut bytes = base64_url_decode(&signature);
+    bytes[10] ^= 1;
+    passkey["credential"]["response"]["signature"] = json!(base64_url_encode(&bytes));
+    let res = app
+        .send_as(
+            Method::DELETE,
+            "/users/me/",
+            &bob,
+            Some(&json!({"passkey": passkey})),
+        )
+        .await;
+    assert_json(res, 400, passkey_refused()).await;
+    // Not even an object: a field error, not a 500.
+    let res = app
+        .send_as(
+            Method::DELETE,
+            "/users/me/",
+            &bob,
+            Some(&json!({"passkey": "yes"})),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(body(res).await["passkey"].is_array());
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM users").await, 2);
+    let failures = app
+        .scalar_i64(
+            "SELECT count(*) FROM security_events WHERE kind = 'second_factor_failed' \
+             AND detail = 'delete_account'",
+        )
+        .await;
+    assert_eq!(failures, 3);
+    // Without a passkey there is nothing to begin.
+    let (_, carol) = app.register("carol@example.com").await;
+    let res = app
+        .send_as(Method::POST, "/users/me/step-up/passkey/", &carol, None)
+        .await;
+    assert_json(
+        res,
+        400,
+        json!({"non_field_errors": ["You have no passkey."]}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn adding_a_passkey_tells_the_user_with_its_name_escaped() {
+    let app = spawn_app().await;
+    let email = "named@example.com";
+    let (_, token) = app.register(email).await;
+    let options = creation_options(&app, &token).await;
+    let mut phone = Phone::new();
+    let made = phone.create(&options["publicKey"]);
+    let named = json!({"ticket": options["ticket"], "credential": made, "name": "<b>Pixel</b>"});
+    let res = app
+        .send_as(Method::POST, "/users/me/passkeys/", &token, Some(&named))
+        .await;
+    assert_eq!(res.status(), 201);
+    let notices = app
+        .notices_to(email, kitchen_api::mail::NoticeKind::PasskeyAdded)
+        .await;
+    assert_eq!(notices.len(), 1);
+    assert!(notices[0].text.contains("\"<b>Pixel</b>\""), "{}", notices[0].text);
+    assert!(notices[0].html.contains("&lt;b&gt;Pixel&lt;/b&gt;"));
+    assert!(!notices[0].html.contains("<b>Pixel"));
+}

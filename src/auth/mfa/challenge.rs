@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{INVALID_CODE, check_code};
 use crate::audit::{Event, Kind};
-use crate::auth::PlainToken;
+use crate::auth::{Device, PlainToken};
 use crate::auth::login::{
     Account, LoggedIn, check_verified_email, issue_token, settle_password_guess,
 };
@@ -78,7 +78,8 @@ pub async fn finish_login(
             return Err(invalid_token());
         }
     };
-    let Some(method) = check_code(state, user_id, &row, client, code, "login").await? else {
+    let device = Device::new(client, user_agent);
+    let Some(method) = check_code(state, user_id, &row, &device, code, "login").await? else {
         return Err(ApiError::field("code", INVALID_CODE));
     };
     if !db::delete_mfa_challenge(&state.db, &digest).await? {
@@ -93,5 +94,5 @@ pub async fn finish_login(
         email: row.email,
         held_tokens: row.held_tokens,
     };
-    issue_token(state, account, client, user_agent, Some(method.as_str())).await
+    issue_token(state, account, &device, Some(method.as_str())).await
 }

@@ -16,12 +16,15 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
-use super::login::{confirm_password_before_code, settle_password_guess};
+use super::step_up::{self, Proof};
+use super::Device;
 use super::{LoginKeys, confirm_password};
 use crate::audit::{Event, Kind};
 use crate::db::{self, TotpRead, UserRow};
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
+use crate::mail::NoticeKind;
+use crate::notices::{self, NoticeTo};
 use crate::state::AppState;
 
 pub use challenge::{finish_login, start_challenge};
@@ -34,7 +37,7 @@ pub const ALREADY_ON: &str = "Two-factor authentication is already on.";
 pub const NOT_ON: &str = "Two-factor authentication is not on.";
 pub const NO_PENDING: &str =
     "No TOTP secret is waiting for confirmation; ask for one with POST /users/me/mfa/totp/.";
-pub const WRONG_PASSWORD: &str = "Wrong password.";
+pub use super::step_up::WRONG_PASSWORD;
 
 /// Recovery codes in a set.
 pub const RECOVERY_CODES: usize = 10;
@@ -111,7 +114,7 @@ pub async fn begin_totp(
 pub async fn confirm_totp(
     state: &AppState,
     user_id: i64,
-    client: IpAddr,
+    device: &Device,
     code: &str,
 ) -> Result<Vec<String>, ApiError> {
     let row = db::find_totp(&state.db, user_id)
@@ -124,7 +127,7 @@ pub async fn confirm_totp(
         return Err(ApiError::field("non_field_errors", NO_PENDING));
     };
     let secret = open(state, user_id, sealed)?;
-    let keys = LoginKeys::new(&Email::lookup_key(&row.email), client);
+    let keys = LoginKeys::new(&Email::lookup_key(&row.email), device.ip);
     let now = state.clock.now();
     let guess = state
         .config
@@ -141,104 +144,81 @@ pub async fn confirm_totp(
         None => false,
     };
     if !enabled {
-        failed(state, user_id, client, "confirm_totp").await;
+        failed(state, user_id, device, "confirm_totp").await;
         return Err(ApiError::field("code", INVALID_CODE));
     }
     guess.succeeded(&state.db).await?;
-    let event = Event::new(Kind::TotpEnabled).user(user_id).ip(client);
+    let event = Event::new(Kind::TotpEnabled).user(user_id).ip(device.ip);
     event.record(state).await;
+    tell(state, user_id, NoticeKind::TotpEnabled, device);
     Ok(codes)
 }
 
-/// Turns TOTP off after the password and a code.
+/// Turns TOTP off after the step-up (the password and a code, or a passkey).
 pub async fn disable_totp(
     state: &AppState,
     user: &UserRow,
-    client: IpAddr,
-    password: Password,
-    code: &str,
+    device: &Device,
+    proof: Proof,
 ) -> Result<(), ApiError> {
-    password_then_code(state, user, client, password, code, "disable_totp").await?;
+    totp_on_then_step_up(state, user, device, proof, "disable_totp").await?;
     db::delete_totp(&state.db, user.id).await?;
-    let event = Event::new(Kind::TotpDisabled).user(user.id).ip(client);
+    let event = Event::new(Kind::TotpDisabled).user(user.id).ip(device.ip);
     event.record(state).await;
+    tell(state, user.id, NoticeKind::TotpDisabled, device);
     Ok(())
 }
 
-/// A new set of recovery codes after the password and a code; the old set is void.
+/// A new set of recovery codes after the step-up; the old set is void.
 pub async fn renew_recovery_codes(
     state: &AppState,
     user: &UserRow,
-    client: IpAddr,
-    password: Password,
-    code: &str,
+    device: &Device,
+    proof: Proof,
 ) -> Result<Vec<String>, ApiError> {
-    password_then_code(state, user, client, password, code, "renew_recovery_codes").await?;
+    totp_on_then_step_up(state, user, device, proof, "renew_recovery_codes").await?;
     let (codes, digests) = new_recovery_codes();
     if !db::replace_recovery_codes(&state.db, user.id, &digests).await? {
         return Err(ApiError::field("non_field_errors", NOT_ON));
     }
     let event = Event::new(Kind::RecoveryCodesRegenerated)
         .user(user.id)
-        .ip(client);
+        .ip(device.ip);
     event.record(state).await;
+    tell(state, user.id, NoticeKind::RecoveryCodesRenewed, device);
     Ok(codes)
 }
 
-/// TOTP must be on, the password right (checked first: a wrong one spends no code), then the
-/// step-up check.
-async fn password_then_code(
+/// TOTP must be on, then the step-up. The row read here serves the code check: taking a step
+/// or a recovery code is a conditional write that sees any change made meanwhile.
+async fn totp_on_then_step_up(
     state: &AppState,
     user: &UserRow,
-    client: IpAddr,
-    password: Password,
-    code: &str,
+    device: &Device,
+    proof: Proof,
     action: &str,
 ) -> Result<(), ApiError> {
     let row = db::find_totp(&state.db, user.id)
         .await?
         .filter(TotpRead::enabled)
         .ok_or_else(|| ApiError::field("non_field_errors", NOT_ON))?;
-    if !confirm_password_before_code(state, user, client, password, action).await? {
-        return Err(ApiError::field("password", WRONG_PASSWORD));
-    }
-    // The row read before the password still serves: taking a step or a recovery code is a
-    // conditional write that sees any change made meanwhile.
-    check_required_code(state, user.id, &row, client, Some(code)).await?;
-    settle_password_guess(state, &user.email, client).await
+    step_up::confirm_with(state, user, device, proof, Some(&row), action).await
 }
 
-/// Where `user_id` has TOTP on, `code` must be a current TOTP code or an unused recovery code
-/// (counted by the login throttle like a password guess); where it is off, nothing is asked.
-/// A missing code is `400 {"code": ["This field is required."]}`, a wrong one
-/// `400 {"code": ["Invalid code."]}`.
-pub async fn require_code(
-    state: &AppState,
-    user_id: i64,
-    client: IpAddr,
-    code: Option<&str>,
-) -> Result<(), ApiError> {
-    let Some(row) = db::find_totp(&state.db, user_id)
-        .await?
-        .filter(TotpRead::enabled)
-    else {
-        return Ok(());
-    };
-    check_required_code(state, user_id, &row, client, code).await
-}
-
-/// The step-up check for a user whose TOTP is on (`row`).
-async fn check_required_code(
+/// The code check of a step-up for a user whose TOTP is on (`row`): a missing code is
+/// `400 {"code": ["This field is required."]}`, a wrong one `400 {"code": ["Invalid code."]}`.
+pub(crate) async fn check_required_code(
     state: &AppState,
     user_id: i64,
     row: &TotpRead,
-    client: IpAddr,
+    device: &Device,
     code: Option<&str>,
+    action: &str,
 ) -> Result<(), ApiError> {
     let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
         return Err(ApiError::field("code", CODE_REQUIRED));
     };
-    match check_code(state, user_id, row, client, code, "step_up").await? {
+    match check_code(state, user_id, row, device, code, action).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::field("code", INVALID_CODE)),
     }
@@ -250,11 +230,11 @@ async fn check_code(
     state: &AppState,
     user_id: i64,
     row: &TotpRead,
-    client: IpAddr,
+    device: &Device,
     code: &str,
     action: &str,
 ) -> Result<Option<Method>, ApiError> {
-    let keys = LoginKeys::new(&Email::lookup_key(&row.email), client);
+    let keys = LoginKeys::new(&Email::lookup_key(&row.email), device.ip);
     let now = state.clock.now();
     let guess = state
         .config
@@ -263,7 +243,7 @@ async fn check_code(
         .await?;
     let method = try_code(state, user_id, row, now, code).await?;
     let Some(method) = method else {
-        failed(state, user_id, client, action).await;
+        failed(state, user_id, device, action).await;
         return Ok(None);
     };
     guess.succeeded(&state.db).await?;
@@ -271,15 +251,22 @@ async fn check_code(
         Method::Totp => Kind::SecondFactorSucceeded,
         Method::RecoveryCode => Kind::RecoveryCodeUsed,
     };
-    let event = Event::new(kind).user(user_id).ip(client);
+    let event = Event::new(kind).user(user_id).ip(device.ip);
     event.detail(action).record(state).await;
+    if method == Method::RecoveryCode {
+        tell(state, user_id, NoticeKind::RecoveryCodeUsed, device);
+    }
     Ok(Some(method))
 }
 
-async fn failed(state: &AppState, user_id: i64, client: IpAddr, action: &str) {
+fn tell(state: &AppState, user_id: i64, kind: NoticeKind, device: &Device) {
+    notices::send(state, NoticeTo::User(user_id), kind, device, None);
+}
+
+async fn failed(state: &AppState, user_id: i64, device: &Device, action: &str) {
     let event = Event::new(Kind::SecondFactorFailed)
         .user(user_id)
-        .ip(client);
+        .ip(device.ip);
     event.detail(action).record(state).await;
 }
 

@@ -1,30 +1,36 @@
 //! `DELETE /users/me/`: the account and everything of it (tokens, codes) go, for good. The
-//! current password is required, so a token left on a shared device cannot do it alone. The
+//! current password is required (and a code where TOTP is on, or a passkey instead of both:
+//! [`step_up`]), so a token left on a shared device cannot do it alone. The
 //! last active superuser cannot go: nobody would be left to manage the staff. The uploaded
 //! profile picture goes from the picture store too.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::WRONG_PASSWORD;
 use crate::audit::{Event, Kind};
-use crate::auth::{AuthUser, ClientIp, SessionChange, confirm_password};
+use crate::auth::{AuthUser, Device, SessionChange, step_up};
 use crate::body::{Body, Field};
 use crate::db;
-use crate::domain::Password;
 use crate::error::{ApiError, FieldErrors};
-use crate::routes::schemas::{Detail, ValidationErrors};
+use crate::routes::schemas::{Detail, StepUpPasskey, ValidationErrors};
 use crate::routes::validated;
 use crate::state::AppState;
 
 const LAST_SUPERUSER: &str =
     "The last active superuser cannot delete their account; make another superuser first.";
 
-/// The current password, to confirm.
+/// The current password (and a current code where TOTP is on) to confirm; or a passkey
+/// step-up instead.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct DeleteAccountBody {
-    #[schema(value_type = String)]
+    /// Required unless `passkey` is sent.
+    #[schema(value_type = Option<String>)]
     pub password: Field,
+    /// A current TOTP code or an unused recovery code; needed where TOTP is on.
+    #[schema(value_type = Option<String>, example = "123456")]
+    pub code: Field,
+    #[schema(value_type = Option<StepUpPasskey>)]
+    pub passkey: Field,
 }
 
 /// Delete the caller's account, profile and tokens. The address can register again.
@@ -38,7 +44,7 @@ pub struct DeleteAccountBody {
     )),
     responses(
         (status = 204, description = "Deleted; no body"),
-        (status = 400, description = "Missing `password`, `password: [\"Wrong password.\"]`, or `non_field_errors` when the caller is the last active superuser", body = ValidationErrors),
+        (status = 400, description = "Missing `password`, `password: [\"Wrong password.\"]`, a missing or wrong `code` where TOTP is on, `passkey: [\"The passkey could not be verified.\"]`, or `non_field_errors` when the caller is the last active superuser", body = ValidationErrors),
         (status = 401, body = Detail), (status = 413, body = Detail), (status = 415, body = Detail),
         (status = 429, description = "Too many wrong passwords for this account or address (shared with login); see `Retry-After`", body = Detail),
         (status = 503, body = Detail),
@@ -46,17 +52,14 @@ pub struct DeleteAccountBody {
 )]
 pub async fn delete_me(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    device: Device,
     auth: AuthUser,
     Body(body): Body<DeleteAccountBody>,
 ) -> Result<(SessionChange, StatusCode), ApiError> {
     let mut errors = FieldErrors::new();
-    let password = body.password.text(&mut errors).map(Password::new);
-    let password = validated(errors, password)?;
-    let action = "delete_account";
-    if !confirm_password(&state, auth.user(), client, password, action).await? {
-        return Err(body.password.error(WRONG_PASSWORD));
-    }
+    let proof = step_up::proof(&body.password, &body.code, &body.passkey, &mut errors);
+    let proof = validated(errors, proof)?;
+    step_up::confirm(&state, auth.user(), &device, proof, "delete_account").await?;
     match db::delete_user(&state.db, auth.user().id).await? {
         // NotFound: deleted a moment ago by another request of the same user; the same answer.
         db::Deletion::Deleted { picture_key } => {
@@ -73,7 +76,7 @@ pub async fn delete_me(
     }
     let event = Event::new(Kind::AccountDeleted)
         .user(auth.user().id)
-        .ip(client);
+        .ip(device.ip);
     event.record(&state).await;
     Ok((SessionChange::User(auth.user().id), StatusCode::NO_CONTENT))
 }

@@ -10,13 +10,15 @@ use utoipa::ToSchema;
 use super::{WRONG_PASSWORD, code_field, invalid_code, take_valid_code};
 use crate::audit::{Event, Kind};
 use crate::auth::{
-    AuthUser, ClientIp, CodePurpose, OneTimeCode, Recipient, SessionChange, confirm_password,
-    send_code_mail,
+    AuthUser, ClientIp, CodePurpose, Device, OneTimeCode, Recipient, SessionChange,
+    confirm_password, send_code_mail,
 };
 use crate::body::{Body, Field};
 use crate::db::{self, CodeOwner, CodeUse};
 use crate::domain::{Email, Password, PasswordPolicy};
 use crate::error::{ApiError, FieldErrors};
+use crate::mail::NoticeKind;
+use crate::notices::{self, NoticeTo};
 use crate::routes::schemas::{Detail, ValidationErrors};
 use crate::routes::{new_password, validated};
 use crate::state::AppState;
@@ -125,7 +127,7 @@ pub async fn request_password_reset(
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    device: Device,
     Body(body): Body<ResetPasswordBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let (email, code, password) = body.parse(&state.policy)?;
@@ -140,8 +142,10 @@ pub async fn reset_password(
     }
     let event = Event::new(Kind::PasswordReset)
         .user(valid.user_id)
-        .ip(client);
+        .ip(device.ip);
     event.record(&state).await;
+    let to = NoticeTo::User(valid.user_id);
+    notices::send(&state, to, NoticeKind::PasswordReset, &device, None);
     let change = SessionChange::User(valid.user_id);
     Ok((change, detail("Password has been reset.")))
 }
@@ -166,7 +170,7 @@ pub async fn reset_password(
 )]
 pub async fn change_password(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    device: Device,
     auth: AuthUser,
     Body(body): Body<ChangePasswordBody>,
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
@@ -177,7 +181,7 @@ pub async fn change_password(
     let new = new_password(fields, &state.policy, email.as_ref(), &mut errors);
     if let Some(old) = old {
         let action = "change_password";
-        if !confirm_password(&state, auth.user(), client, old, action).await? {
+        if !confirm_password(&state, auth.user(), device.ip, old, action).await? {
             body.old_password
                 .reject(&mut errors, [WRONG_PASSWORD.to_owned()]);
         }
@@ -187,8 +191,10 @@ pub async fn change_password(
     db::change_password(&state.db, auth.user().id, &hash, auth.token_id()).await?;
     let event = Event::new(Kind::PasswordChanged)
         .user(auth.user().id)
-        .ip(client);
+        .ip(device.ip);
     event.record(&state).await;
+    let to = NoticeTo::User(auth.user().id);
+    notices::send(&state, to, NoticeKind::PasswordChanged, &device, None);
     let change = SessionChange::User(auth.user().id);
     Ok((change, detail("Password changed.")))
 }

@@ -1,0 +1,53 @@
+//! Queries on `known_devices`: the user agent families and client networks an account has
+//! signed in from, so a sign-in from another is told to the user.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Db, on_db};
+
+/// A known device's last sign-in is written at most this often.
+const LAST_SEEN_EVERY: TimeDelta = TimeDelta::days(1);
+
+/// Notes that `user_id` signed in from `family` on `network` at `now`; `true` when the account
+/// had not used that pair before (of two concurrent first sign-ins, exactly one). A deleted
+/// account is no new device. A known device costs one read, and a write once a day at most.
+pub async fn remember_device(
+    db: &Db,
+    user_id: i64,
+    family: &str,
+    network: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    const LAST_SEEN: &str =
+        "SELECT last_seen FROM known_devices WHERE user_id = $1 AND family = $2 AND network = $3";
+    const INSERT: &str = "INSERT INTO known_devices (user_id, family, network, first_seen, \
+         last_seen) SELECT $1, $2, $3, $4, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+         ON CONFLICT (user_id, family, network) DO NOTHING";
+    const TOUCH: &str = "UPDATE known_devices SET last_seen = $4 \
+         WHERE user_id = $1 AND family = $2 AND network = $3 AND last_seen < $4";
+    let last_seen: Option<DateTime<Utc>> = on_db!(db, pool => sqlx::query_scalar(LAST_SEEN)
+        .bind(user_id)
+        .bind(family)
+        .bind(network)
+        .fetch_optional(pool)
+        .await)?;
+    match last_seen {
+        None => on_db!(write db, pool => sqlx::query(INSERT)
+            .bind(user_id)
+            .bind(family)
+            .bind(network)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() == 1)),
+        Some(seen) if now - seen >= LAST_SEEN_EVERY => on_db!(write db, pool => sqlx::query(TOUCH)
+            .bind(user_id)
+            .bind(family)
+            .bind(network)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| false)),
+        Some(_) => Ok(false),
+    }
+}
