@@ -78,7 +78,10 @@ fn reserve(state: &AppState, kind: NoticeKind) -> Option<crate::mail::MailSlot> 
     match state.mailer.reserve() {
         Ok(slot) => Some(slot),
         Err(_) => {
-            tracing::warn!(kind = kind.as_str(), "mail queue full; security notice dropped");
+            tracing::warn!(
+                kind = kind.as_str(),
+                "mail queue full; security notice dropped"
+            );
             None
         }
     }

@@ -93,6 +93,11 @@ async fn issue_code(
     )
     .await?;
     let service = &state.config.mail.service_name;
-    let mail = Mail::with_code(service, target.map_or("", |t| t.email.as_str()), purpose, &code)?;
+    let mail = Mail::with_code(
+        service,
+        target.map_or("", |t| t.email.as_str()),
+        purpose,
+        &code,
+    )?;
     Ok(stored.then_some(mail))
 }

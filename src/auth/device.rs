@@ -126,17 +126,26 @@ mod tests {
             device("192.0.2.1", Some("RayversKitchen/2.3 (iPhone; iOS 17.1)")).family(),
             "RayversKitchen"
         );
-        assert_eq!(device("192.0.2.1", Some("okhttp/4.12.0")).family(), "okhttp");
+        assert_eq!(
+            device("192.0.2.1", Some("okhttp/4.12.0")).family(),
+            "okhttp"
+        );
         assert_eq!(device("192.0.2.1", None).family(), "Unknown device");
         assert_eq!(device("192.0.2.1", Some("   ")).family(), "Unknown device");
         let long = "x".repeat(300);
-        assert_eq!(device("192.0.2.1", Some(&long)).family().chars().count(), 60);
+        assert_eq!(
+            device("192.0.2.1", Some(&long)).family().chars().count(),
+            60
+        );
     }
 
     #[test]
     fn networks_clear_the_host_part() {
         assert_eq!(device("203.0.113.77", None).network(), "203.0.113.0/24");
-        assert_eq!(device("::ffff:203.0.113.77", None).network(), "203.0.113.0/24");
+        assert_eq!(
+            device("::ffff:203.0.113.77", None).network(),
+            "203.0.113.0/24"
+        );
         assert_eq!(
             device("2001:db8:1:2:3:4:5:6", None).network(),
             "2001:db8:1::/48"

@@ -104,7 +104,9 @@ pub async fn issue_token(
     how: Option<&str>,
 ) -> Result<LoggedIn, ApiError> {
     let token = PlainToken::generate();
-    let event = Event::new(Kind::LoginSucceeded).user(account.id).ip(device.ip);
+    let event = Event::new(Kind::LoginSucceeded)
+        .user(account.id)
+        .ip(device.ip);
     let event = match how {
         Some(how) => event.detail(how),
         None => event,

@@ -59,7 +59,11 @@ pub async fn register(
     let user_id = user.id;
     slot.prepare(async move {
         if let Err(e) = crate::notices::remember(&remembered, user_id, &device).await {
-            tracing::warn!(user_id, error = format!("{e:#}"), "could not remember a device");
+            tracing::warn!(
+                user_id,
+                error = format!("{e:#}"),
+                "could not remember a device"
+            );
         }
         mail.await
     });

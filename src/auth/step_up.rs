@@ -48,12 +48,23 @@ struct PasskeyProof {
     credential: PublicKeyCredential,
 }
 
+/// How a body's `code` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeField {
+    /// Asked for only where TOTP turns out to be on.
+    WhereTotpIsOn,
+    /// The action needs TOTP on (turning it off, new recovery codes): a missing code is a
+    /// field error with the others.
+    Required,
+}
+
 /// Reads a sensitive action's proof from its body: `passkey` (`{"ticket", "credential"}`) where
-/// sent, otherwise `password` (required) and `code` (needed where TOTP is on).
+/// sent, otherwise `password` (required) and `code`.
 pub fn proof(
     password: &Field,
     code: &Field,
     passkey: &Field,
+    code_field: CodeField,
     errors: &mut FieldErrors,
 ) -> Option<Proof> {
     if !passkey.is_absent() {
@@ -64,7 +75,10 @@ pub fn proof(
         });
     }
     let password = password.text(errors).map(Password::new);
-    let code = code.optional_text(errors).flatten();
+    let code = match code_field {
+        CodeField::WhereTotpIsOn => code.optional_text(errors).flatten(),
+        CodeField::Required => Some(code.text(errors)?),
+    };
     password.map(|password| Proof::Password { password, code })
 }
 
@@ -116,8 +130,7 @@ pub(crate) async fn confirm_with(
             if !confirm_password_before_code(state, user, device.ip, password, action).await? {
                 return Err(ApiError::field("password", WRONG_PASSWORD));
             }
-            mfa::check_required_code(state, user.id, row, device, code.as_deref(), action)
-                .await?;
+            mfa::check_required_code(state, user.id, row, device, code.as_deref(), action).await?;
             settle_password_guess(state, &user.email, device.ip).await
         }
     }

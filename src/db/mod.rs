@@ -3,8 +3,8 @@
 
 mod codes;
 mod data_migrations;
-mod devices;
 mod delivery_addresses;
+mod devices;
 mod email_keys;
 mod events;
 mod flows;
@@ -20,12 +20,12 @@ mod tx;
 mod users;
 
 pub use codes::{CodeOwner, CodeTry, replace_code, take_code_try};
-pub use devices::remember_device;
 pub use delivery_addresses::{
     DeliveryAddressChanges, DeliveryAddressRow, ImportedDeliveryAddress, NewDeliveryAddress,
     delete_address_of_user, find_address_of_user, find_address_owner, insert_address_within_limit,
     insert_imported_address, list_addresses_of_user, update_address_of_user,
 };
+pub use devices::remember_device;
 pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
 pub use flows::{
     CodeUse, LoginRead, change_password, insert_user_with_token, read_login, store_login, use_code,

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::schemas::{Detail, StepUpPasskey, ValidationErrors};
 use super::tokens::ObtainedToken;
 use super::validated;
-use crate::auth::step_up::{self, Proof};
+use crate::auth::step_up::{CodeField, Proof};
 use crate::auth::{self, AuthUser, ClientIp, Device, SessionChange};
 use crate::body::{Body, Field};
 use crate::db;
@@ -159,10 +159,9 @@ pub async fn confirm_totp(
     ))
 }
 
-fn step_up_proof(body: &MfaPasswordCodeBody) -> Result<Proof, ApiError> {
-    let mut errors = FieldErrors::new();
-    let proof = step_up::proof(&body.password, &body.code, &body.passkey, &mut errors);
-    validated(errors, proof)
+fn required_proof(body: &MfaPasswordCodeBody) -> Result<Proof, ApiError> {
+    let (password, code, passkey) = (&body.password, &body.code, &body.passkey);
+    super::step_up_proof(password, code, passkey, CodeField::Required)
 }
 
 /// Turn TOTP off (its secret and recovery codes are deleted).
@@ -188,7 +187,7 @@ pub async fn disable_totp(
     auth: AuthUser,
     Body(body): Body<MfaPasswordCodeBody>,
 ) -> Result<(SessionChange, axum::http::StatusCode), ApiError> {
-    let proof = step_up_proof(&body)?;
+    let proof = required_proof(&body)?;
     auth::mfa::disable_totp(&state, auth.user(), &device, proof).await?;
     Ok((SessionChange::Nothing, axum::http::StatusCode::NO_CONTENT))
 }
@@ -216,7 +215,7 @@ pub async fn renew_recovery_codes(
     auth: AuthUser,
     Body(body): Body<MfaPasswordCodeBody>,
 ) -> Result<(SessionChange, Json<RecoveryCodes>), ApiError> {
-    let proof = step_up_proof(&body)?;
+    let proof = required_proof(&body)?;
     let recovery_codes =
         auth::mfa::renew_recovery_codes(&state, auth.user(), &device, proof).await?;
     Ok((

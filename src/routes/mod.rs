@@ -19,6 +19,7 @@ pub mod users;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use crate::auth::step_up::{self, CodeField, Proof};
 use crate::body::Field;
 use crate::domain::{Email, Invalid, Password, PasswordPolicy};
 use crate::error::{ApiError, FieldErrors};
@@ -54,6 +55,18 @@ fn parse_id(raw: &str) -> Option<i64> {
 pub(crate) fn validated<T>(errors: FieldErrors, parsed: Option<T>) -> Result<T, ApiError> {
     errors.into_result()?;
     parsed.ok_or_else(|| ApiError::internal(anyhow::anyhow!("validated fields missing")))
+}
+
+/// The step-up of a body with no other field to read: `400` with every missing part.
+pub(crate) fn step_up_proof(
+    password: &Field,
+    code: &Field,
+    passkey: &Field,
+    code_field: CodeField,
+) -> Result<Proof, ApiError> {
+    let mut errors = FieldErrors::new();
+    let proof = step_up::proof(password, code, passkey, code_field, &mut errors);
+    validated(errors, proof)
 }
 
 /// A required new password under the policy (like Django's, run even when `email` is invalid),

@@ -15,9 +15,10 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::schemas::{Detail, StepUpPasskey, ValidationErrors};
 use super::tokens::ObtainedToken;
-use super::{PathId, validated};
+use super::{PathId, step_up_proof, validated};
 use crate::auth::passkeys::{self as flow, BAD_TICKET, RegistrationRefused};
-use crate::auth::{AuthUser, ClientIp, Device, SessionChange, step_up};
+use crate::auth::step_up::{self, CodeField};
+use crate::auth::{AuthUser, ClientIp, Device, SessionChange};
 use crate::body::{Body, Field};
 use crate::db::PasskeyRow;
 use crate::error::{ApiError, FieldErrors};
@@ -127,9 +128,8 @@ pub async fn begin_passkey_registration(
     auth: AuthUser,
     Body(body): Body<PasskeyOptionsBody>,
 ) -> Result<(SessionChange, Json<CeremonyOptions>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let proof = step_up::proof(&body.password, &body.code, &body.passkey, &mut errors);
-    let proof = validated(errors, proof)?;
+    let (password, code, passkey) = (&body.password, &body.code, &body.passkey);
+    let proof = step_up_proof(password, code, passkey, CodeField::WhereTotpIsOn)?;
     let user = auth.user();
     step_up::confirm(&state, user, &device, proof, "add_passkey").await?;
     let begun = flow::begin_registration(&state, user.id, &user.email).await?;

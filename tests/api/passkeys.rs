@@ -649,7 +649,11 @@ async fn step_up(app: &TestApp, token: &str, phone: &mut Phone) -> Value {
     assert_eq!(res.status(), 200);
     let options = body(res).await;
     let allowed = options["publicKey"]["allowCredentials"].as_array().unwrap();
-    assert_eq!(allowed.len(), phone.credentials.len(), "only the user's own");
+    assert_eq!(
+        allowed.len(),
+        phone.credentials.len(),
+        "only the user's own"
+    );
     let signed = phone.get(&options["publicKey"]);
     json!({"ticket": options["ticket"], "credential": signed})
 }
@@ -687,7 +691,10 @@ async fn a_passkey_step_up_stands_in_for_password_and_code_once() {
         .send_as(Method::POST, path, &token, Some(&with_passkey))
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(body(res).await["recovery_codes"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        body(res).await["recovery_codes"].as_array().unwrap().len(),
+        10
+    );
     // The same assertion again: the ceremony was taken.
     let res = app
         .send_as(Method::POST, path, &token, Some(&with_passkey))
@@ -815,7 +822,11 @@ async fn adding_a_passkey_tells_the_user_with_its_name_escaped() {
         .notices_to(email, kitchen_api::mail::NoticeKind::PasskeyAdded)
         .await;
     assert_eq!(notices.len(), 1);
-    assert!(notices[0].text.contains("\"<b>Pixel</b>\""), "{}", notices[0].text);
-    assert!(notices[0].html.contains("&lt;b&gt;Pixel&lt;/b&gt;"));
+    assert!(
+        notices[0].text.contains("\"<b>Pixel</b>\""),
+        "{}",
+        notices[0].text
+    );
+    assert!(notices[0].html.contains("&#60;b&#62;Pixel&#60;/b&#62;"));
     assert!(!notices[0].html.contains("<b>Pixel"));
 }

@@ -12,12 +12,16 @@ const EMAIL: &str = "cook@example.com";
 
 /// A code that is not the current one.
 fn wrong_code(right: &str) -> &'static str {
-    if right == "000000" { "111111" } else { "000000" }
+    if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
 }
 
 #[tokio::test]
 async fn deleting_the_account_with_totp_on_needs_a_current_code() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.login_account_free_failures = 10).await;
     let (_, token, secret, _) = with_totp(&app, EMAIL).await;
     let password_only = json!({"password": GOOD_PASSWORD});
     let res = app

@@ -674,7 +674,7 @@ async fn a_staff_member_cannot_remove_a_superusers_factors_but_a_superuser_can()
 #[tokio::test]
 async fn deleting_the_account_leaves_no_second_factor_rows() {
     let app = spawn_app().await;
-    let (id, token, _, _) = with_totp(&app, EMAIL).await;
+    let (id, token, secret, _) = with_totp(&app, EMAIL).await;
     start_login(&app, EMAIL).await;
     let bytes = |hex: &str| match &app.db {
         kitchen_api::db::Db::Sqlite(_) => format!("X'{hex}'"),
@@ -709,7 +709,7 @@ async fn deleting_the_account_leaves_no_second_factor_rows() {
         Method::DELETE,
         "/users/me/",
         &token,
-        json!({"password": GOOD_PASSWORD}),
+        json!({"password": GOOD_PASSWORD, "code": now_code(&app, &secret)}),
     )
     .await;
     assert_eq!(res.status(), 204);

@@ -10,10 +10,10 @@ use sha2::{Digest, Sha256};
 
 use super::{INVALID_CODE, check_code};
 use crate::audit::{Event, Kind};
-use crate::auth::{Device, PlainToken};
 use crate::auth::login::{
     Account, LoggedIn, check_verified_email, issue_token, settle_password_guess,
 };
+use crate::auth::{Device, PlainToken};
 use crate::db::{self, NewChallenge, TotpRead};
 use crate::error::ApiError;
 use crate::state::AppState;

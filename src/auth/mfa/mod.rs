@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
-use super::step_up::{self, Proof};
 use super::Device;
+use super::step_up::{self, Proof};
 use super::{LoginKeys, confirm_password};
 use crate::audit::{Event, Kind};
 use crate::db::{self, TotpRead, UserRow};

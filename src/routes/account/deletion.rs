@@ -8,12 +8,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::audit::{Event, Kind};
-use crate::auth::{AuthUser, Device, SessionChange, step_up};
+use crate::auth::step_up::{self, CodeField};
+use crate::auth::{AuthUser, Device, SessionChange};
 use crate::body::{Body, Field};
 use crate::db;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::ApiError;
 use crate::routes::schemas::{Detail, StepUpPasskey, ValidationErrors};
-use crate::routes::validated;
+use crate::routes::step_up_proof;
 use crate::state::AppState;
 
 const LAST_SUPERUSER: &str =
@@ -56,9 +57,8 @@ pub async fn delete_me(
     auth: AuthUser,
     Body(body): Body<DeleteAccountBody>,
 ) -> Result<(SessionChange, StatusCode), ApiError> {
-    let mut errors = FieldErrors::new();
-    let proof = step_up::proof(&body.password, &body.code, &body.passkey, &mut errors);
-    let proof = validated(errors, proof)?;
+    let (password, code, passkey) = (&body.password, &body.code, &body.passkey);
+    let proof = step_up_proof(password, code, passkey, CodeField::WhereTotpIsOn)?;
     step_up::confirm(&state, auth.user(), &device, proof, "delete_account").await?;
     match db::delete_user(&state.db, auth.user().id).await? {
         // NotFound: deleted a moment ago by another request of the same user; the same answer.
