@@ -82,6 +82,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .declare(routes!(account::password::request_password_reset))
         .declare(routes!(account::password::reset_password))
         .declare(routes!(account::password::change_password))
+        .declare(routes!(account::email::request_email_change))
+        .declare(routes!(account::email::confirm_email_change))
         .declare(routes!(staff::get_user, staff::update_user))
         .declare(routes!(staff::revoke_user_tokens))
         .declare(routes!(staff::remove_second_factors))

@@ -19,6 +19,8 @@ pub enum Kind {
     TokensRevoked,
     PasswordChanged,
     PasswordReset,
+    /// The address moved to a new one (which of them is not recorded: personal data).
+    EmailChanged,
     AccountDeleted,
     StaffUpdatedUser,
     /// Reads of personal data are staff actions too.
@@ -49,6 +51,7 @@ impl Kind {
             Kind::TokensRevoked => "tokens_revoked",
             Kind::PasswordChanged => "password_changed",
             Kind::PasswordReset => "password_reset",
+            Kind::EmailChanged => "email_changed",
             Kind::AccountDeleted => "account_deleted",
             Kind::StaffUpdatedUser => "staff_updated_user",
             Kind::StaffListedUsers => "staff_listed_users",

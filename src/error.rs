@@ -209,22 +209,39 @@ struct KnownConstraint {
     message: &'static str,
 }
 
-const KNOWN_CONSTRAINTS: &[KnownConstraint] = &[KnownConstraint {
+/// An address another account uses (registration's message, and the email change's).
+pub const EMAIL_TAKEN: &str = "User with email already exists.";
+
+const EMAIL_KEY_UNIQUE: KnownConstraint = KnownConstraint {
     name: "users_email_key_unique",
     columns: "users.email_key",
     field: "email",
-    message: "User with email already exists.",
-}];
+    message: EMAIL_TAKEN,
+};
+
+const KNOWN_CONSTRAINTS: &[KnownConstraint] = &[EMAIL_KEY_UNIQUE];
+
+impl KnownConstraint {
+    fn violated_by(&self, db: &dyn sqlx::error::DatabaseError) -> bool {
+        db.is_unique_violation()
+            && (db.constraint() == Some(self.name) || db.message().ends_with(self.columns))
+    }
+}
+
+/// Whether `err` is another account holding the address (one account per mailbox), for a
+/// caller whose field is not `email`.
+pub fn is_email_taken(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if EMAIL_KEY_UNIQUE.violated_by(db.as_ref()))
+}
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         use sqlx::Error as E;
         match &err {
             E::Database(db) if db.is_unique_violation() => {
-                let message = db.message();
                 let known = KNOWN_CONSTRAINTS
                     .iter()
-                    .find(|c| db.constraint() == Some(c.name) || message.ends_with(c.columns));
+                    .find(|c| c.violated_by(db.as_ref()));
                 match known {
                     Some(c) => ApiError::field(c.field, c.message),
                     None => ApiError::Internal(err.into()),

@@ -1,11 +1,13 @@
 //! Mailing a one-time code: a queue place, then the limits, then the code, so a refusal uses no
 //! quota and voids no code. The recipient's look-up runs in the mail queue, so a request does
-//! the same work whether or not the recipient exists (no enumeration).
+//! the same work whether or not the recipient exists (no enumeration). An email change code
+//! goes to the address it switches to, not to the account's.
 
 use std::net::IpAddr;
 
 use super::{CODE_LIFETIME, CodePurpose, OneTimeCode, account_key, hit_all};
 use crate::db::{self, MailTarget};
+use crate::domain::Email;
 use crate::error::ApiError;
 use crate::mail::{Mail, MailSlot};
 use crate::state::AppState;
@@ -18,13 +20,21 @@ pub enum Recipient {
     UserId(i64),
     EmailKey(String),
     Known(MailTarget),
+    /// An email change: the code is the user's, the mail goes to (and the code row holds) the
+    /// new address.
+    NewAddress {
+        user_id: i64,
+        email: Email,
+    },
 }
 
 impl Recipient {
     /// A digest, so the limits table holds no address.
     fn limit_key(&self) -> String {
         match self {
-            Self::UserId(id) => account_key("code-mail-user", &id.to_string()),
+            Self::UserId(id) | Self::NewAddress { user_id: id, .. } => {
+                account_key("code-mail-user", &id.to_string())
+            }
             Self::Known(target) => account_key("code-mail-user", &target.id.to_string()),
             Self::EmailKey(key) => account_key("code-mail-email", key),
         }
@@ -64,13 +74,23 @@ pub fn code_mail_job(
 ) -> impl std::future::Future<Output = anyhow::Result<Option<Mail>>> + Send + 'static {
     let state = state.clone();
     async move {
+        let mut new_email = None;
         let target = match to {
             Recipient::UserId(id) => db::find_mail_target_by_id(&state.db, id).await?,
             Recipient::EmailKey(key) => db::find_mail_target_by_email_key(&state.db, &key).await?,
             Recipient::Known(target) => Some(target),
+            Recipient::NewAddress { user_id, email } => {
+                let target = MailTarget {
+                    id: user_id,
+                    email: email.as_str().to_owned(),
+                    email_verified: false,
+                };
+                new_email = Some(email);
+                Some(target)
+            }
         };
         let target = target.filter(|t| !(purpose == CodePurpose::VerifyEmail && t.email_verified));
-        issue_code(&state, purpose, target.as_ref()).await
+        issue_code(&state, purpose, target.as_ref(), new_email.as_ref()).await
     }
 }
 
@@ -78,6 +98,7 @@ async fn issue_code(
     state: &AppState,
     purpose: CodePurpose,
     target: Option<&MailTarget>,
+    new_email: Option<&Email>,
 ) -> anyhow::Result<Option<Mail>> {
     let code = OneTimeCode::generate();
     let user_id = target.map_or(NO_USER, |t| t.id);
@@ -90,6 +111,7 @@ async fn issue_code(
         &sealed,
         now,
         now + CODE_LIFETIME,
+        new_email,
     )
     .await?;
     let service = &state.config.mail.service_name;

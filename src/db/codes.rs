@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Db, Tx, on_db, on_tx};
 use crate::auth::{CodePurpose, MAX_CODE_ATTEMPTS, SealedCode};
+use crate::domain::Email;
 
 /// Whose code: a user by id, or by normalized address (the reset form knows only that).
 #[derive(Debug, Clone, Copy)]
@@ -21,10 +22,13 @@ pub struct CodeTry {
     pub salt: Vec<u8>,
     pub digest: Vec<u8>,
     pub expires_at: DateTime<Utc>,
+    /// The address an email change code switches to (`None` for the other purposes).
+    pub new_email: Option<String>,
 }
 
 /// Stores a new code for `user_id`, voiding any earlier one; `false` with no such user (the
-/// unknown-address path of a reset runs it too, so both cost the same).
+/// unknown-address path of a reset runs it too, so both cost the same). `new_email` is the
+/// address an email change code switches to, and only that purpose has one (a CHECK holds it).
 pub async fn replace_code(
     db: &Db,
     user_id: i64,
@@ -32,12 +36,15 @@ pub async fn replace_code(
     sealed: &SealedCode,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    new_email: Option<&Email>,
 ) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "INSERT INTO codes (user_id, purpose, salt, digest, created_at, expires_at) \
-         SELECT id, $2, $3, $4, $5, $6 FROM users WHERE id = $1 \
+    const SQL: &str = "INSERT INTO codes \
+         (user_id, purpose, salt, digest, created_at, expires_at, new_email, new_email_key) \
+         SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM users WHERE id = $1 \
          ON CONFLICT (user_id, purpose) DO UPDATE SET salt = excluded.salt, \
          digest = excluded.digest, created_at = excluded.created_at, \
-         expires_at = excluded.expires_at, attempts = 0, used_at = NULL";
+         expires_at = excluded.expires_at, attempts = 0, used_at = NULL, \
+         new_email = excluded.new_email, new_email_key = excluded.new_email_key";
     on_db!(write db, pool => sqlx::query(SQL)
         .bind(user_id)
         .bind(purpose.as_str())
@@ -45,6 +52,8 @@ pub async fn replace_code(
         .bind(sealed.digest.as_slice())
         .bind(created_at)
         .bind(expires_at)
+        .bind(new_email.map(Email::as_str))
+        .bind(new_email.map(Email::key))
         .execute(pool)
         .await
         .map(|r| r.rows_affected() > 0))
@@ -62,7 +71,7 @@ pub async fn take_code_try(
                 "UPDATE codes SET attempts = attempts + 1 WHERE purpose = $1 AND user_id = ",
                 $owner,
                 " AND used_at IS NULL AND attempts < $3 \
-                 RETURNING id, user_id, salt, digest, expires_at"
+                 RETURNING id, user_id, salt, digest, expires_at, new_email"
             )
         };
     }

@@ -12,10 +12,11 @@ use super::tokens::{
     insert_token,
 };
 use super::users::{
-    Credentials, NewUser, UserRow, insert_user, insert_user_sql, mark_email_verified,
+    Credentials, NewUser, UserRow, insert_user, insert_user_sql, mark_email_verified, set_email,
     set_password_hash, user_columns,
 };
 use super::{Db, Tx, on_db};
+use crate::domain::Email;
 
 /// Creates a user and their first token; an address already taken fails the whole.
 pub async fn insert_user_with_token(
@@ -212,6 +213,26 @@ pub async fn use_code(
         }
         mark_email_verified(&mut tx, code.user_id).await?;
         Ok(true)
+    }
+    .await;
+    tx.finish(done).await
+}
+
+/// Marks an email change code used and moves its user to `email` (verified: the code arrived
+/// there), as one; `None` if another request used the code first. An address another account
+/// took since the code was sent fails on `users_email_key_unique`, and nothing changes.
+pub async fn change_email(
+    db: &Db,
+    code: &CodeTry,
+    email: &Email,
+    now: DateTime<Utc>,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    let mut tx = Tx::begin(db).await?;
+    let done = async {
+        if !mark_code_used(&mut tx, code.id, now).await? {
+            return Ok(None);
+        }
+        set_email(&mut tx, code.user_id, email).await.map(Some)
     }
     .await;
     tx.finish(done).await

@@ -28,7 +28,8 @@ pub use delivery_addresses::{
 pub use devices::remember_device;
 pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
 pub use flows::{
-    CodeUse, LoginRead, change_password, insert_user_with_token, read_login, store_login, use_code,
+    CodeUse, LoginRead, change_email, change_password, insert_user_with_token, read_login,
+    store_login, use_code,
 };
 pub use mfa::{
     MfaSummary, NewChallenge, TotpRead, delete_mfa_challenge, delete_second_factors_by_staff,

@@ -22,8 +22,8 @@ pub struct SecurityEvent {
     /// RFC 3339, UTC.
     pub at: String,
     /// `login_succeeded`, `login_failed`, `password_check_failed`, `logged_out`, `tokens_revoked`, `password_changed`,
-    /// `password_reset`, `account_deleted`, `staff_updated_user`, `staff_listed_users`,
-    /// `staff_viewed_user`, `totp_enabled`, `totp_disabled`, `recovery_codes_regenerated`,
+    /// `password_reset`, `email_changed`, `account_deleted`, `staff_updated_user`,
+    /// `staff_listed_users`, `staff_viewed_user`, `totp_enabled`, `totp_disabled`, `recovery_codes_regenerated`,
     /// `recovery_code_used`, `second_factor_failed`, `second_factor_succeeded`,
     /// `staff_removed_second_factors`.
     pub kind: String,

@@ -15,6 +15,7 @@ mod connections;
 mod database_gone;
 mod disconnects;
 mod docs;
+mod email_change;
 mod email_forms;
 mod errors;
 mod guessing;

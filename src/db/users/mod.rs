@@ -331,6 +331,26 @@ pub(in crate::db) async fn mark_email_verified(
     on_tx!(tx, conn => sqlx::query(SQL).bind(user_id).execute(conn).await.map(drop))
 }
 
+/// Moves the user to `email`, now verified, and returns the row; an address another account
+/// took meanwhile fails on `users_email_key_unique`.
+pub(in crate::db) async fn set_email(
+    tx: &mut Tx,
+    user_id: i64,
+    email: &Email,
+) -> Result<UserRow, sqlx::Error> {
+    const SQL: &str = concat!(
+        "UPDATE users SET email = $2, email_key = $3, email_verified = TRUE WHERE id = $1 \
+         RETURNING ",
+        user_columns!()
+    );
+    on_tx!(tx, conn => sqlx::query_as(SQL)
+        .bind(user_id)
+        .bind(email.as_str())
+        .bind(email.key())
+        .fetch_one(conn)
+        .await)
+}
+
 /// The search term as a `LIKE` pattern, its wildcards taken literally.
 fn contains_pattern(term: &str) -> String {
     let mut pattern = String::with_capacity(term.len() + 2);

@@ -1,8 +1,9 @@
 //! The account beyond registration and login: verifying the address, resetting and changing the
-//! password, deleting the account, and the user id and code fields they share. Every unusable
-//! code gets the same answer, which tells an attacker nothing about why.
+//! password, changing the address, deleting the account, and the user id and code fields they
+//! share. Every unusable code gets the same answer, which tells an attacker nothing about why.
 
 pub mod deletion;
+pub mod email;
 pub mod password;
 pub mod verification;
 
