@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::{code_field, invalid_code, take_valid_code};
 use crate::audit::{Event, Kind};
+use crate::auth::step_up::CodeField;
 use crate::auth::{
     AuthUser, CodePurpose, Device, Recipient, SessionChange, send_code_mail, step_up,
 };
@@ -80,7 +81,14 @@ pub async fn request_email_change(
 ) -> Result<(SessionChange, Json<Detail>), ApiError> {
     let mut errors = FieldErrors::new();
     let new_email = body.new_email.parse(&mut errors, Email::parse);
-    let proof = step_up::proof(&body.password, &body.code, &body.passkey, &mut errors);
+    let (password, code, passkey) = (&body.password, &body.code, &body.passkey);
+    let proof = step_up::proof(
+        password,
+        code,
+        passkey,
+        CodeField::WhereTotpIsOn,
+        &mut errors,
+    );
     let (new_email, proof) = validated(errors, new_email.zip(proof))?;
     step_up::confirm(&state, auth.user(), &device, proof, "change_email").await?;
     let user_id = auth.user().id;
