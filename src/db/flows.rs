@@ -219,14 +219,15 @@ pub async fn use_code(
 }
 
 /// Marks an email change code used and moves its user to `email` (verified: the code arrived
-/// there), as one; `None` if another request used the code first. An address another account
+/// there), as one; the old address and the row after, or `None` if another request used the
+/// code first. An address another account
 /// took since the code was sent fails on `users_email_key_unique`, and nothing changes.
 pub async fn change_email(
     db: &Db,
     code: &CodeTry,
     email: &Email,
     now: DateTime<Utc>,
-) -> Result<Option<UserRow>, sqlx::Error> {
+) -> Result<Option<(String, UserRow)>, sqlx::Error> {
     let mut tx = Tx::begin(db).await?;
     let done = async {
         if !mark_code_used(&mut tx, code.id, now).await? {

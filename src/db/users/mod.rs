@@ -333,11 +333,17 @@ pub(in crate::db) async fn mark_email_verified(
 
 /// Moves the user to `email`, now verified, and returns the row; an address another account
 /// took meanwhile fails on `users_email_key_unique`.
+/// Moves the user to `email` (verified); answers the address it replaced and the row after.
 pub(in crate::db) async fn set_email(
     tx: &mut Tx,
     user_id: i64,
     email: &Email,
-) -> Result<UserRow, sqlx::Error> {
+) -> Result<(String, UserRow), sqlx::Error> {
+    const OLD: &str = "SELECT email FROM users WHERE id = $1";
+    let old: String = on_tx!(tx, conn => sqlx::query_scalar(OLD)
+        .bind(user_id)
+        .fetch_one(&mut *conn)
+        .await)?;
     const SQL: &str = concat!(
         "UPDATE users SET email = $2, email_key = $3, email_verified = TRUE WHERE id = $1 \
          RETURNING ",
@@ -349,6 +355,7 @@ pub(in crate::db) async fn set_email(
         .bind(email.key())
         .fetch_one(conn)
         .await)
+    .map(|row| (old, row))
 }
 
 /// The search term as a `LIKE` pattern, its wildcards taken literally.

@@ -146,8 +146,8 @@ pub async fn confirm_email_change(
         .and_then(|stored| Email::parse_existing(stored).ok())
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("change_email code without address")))?;
     let now = state.clock.now();
-    let changed = match db::change_email(&state.db, &valid, &new_email, now).await {
-        Ok(Some(row)) => row,
+    let (old_email, changed) = match db::change_email(&state.db, &valid, &new_email, now).await {
+        Ok(Some(changed)) => changed,
         Ok(None) => return Err(invalid_code()),
         Err(e) if error::is_email_taken(&e) => {
             return Err(ApiError::field("new_email", EMAIL_TAKEN));
@@ -159,7 +159,7 @@ pub async fn confirm_email_change(
         .ip(device.ip)
         .record(&state)
         .await;
-    let to = NoticeTo::Address(user.email.clone());
+    let to = NoticeTo::Address(old_email);
     let masked = Some(masked_address(changed.email.as_str()));
     notices::send(&state, to, NoticeKind::EmailChanged, &device, masked);
     let profile = Json(Profile::of(&changed, &state.pictures)).into_response();
