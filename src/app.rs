@@ -134,6 +134,7 @@ pub fn router(state: AppState) -> Router {
     api.route("/", get(docs::to_docs_page))
         .method_not_allowed_fallback(docs::method_not_allowed)
         .merge(docs::docs_page(document))
+        .merge(crate::console::router(&state))
         .fallback(docs::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -42,6 +42,32 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, for filters.
+    pub const ALL: [Kind; 22] = [
+        Kind::LoginSucceeded,
+        Kind::LoginFailed,
+        Kind::PasswordCheckFailed,
+        Kind::LoggedOut,
+        Kind::TokensRevoked,
+        Kind::PasswordChanged,
+        Kind::PasswordReset,
+        Kind::EmailChanged,
+        Kind::AccountDeleted,
+        Kind::StaffUpdatedUser,
+        Kind::StaffListedUsers,
+        Kind::StaffViewedUser,
+        Kind::PasskeyAdded,
+        Kind::PasskeyRemoved,
+        Kind::PasskeyLoginFailed,
+        Kind::TotpEnabled,
+        Kind::TotpDisabled,
+        Kind::RecoveryCodesRegenerated,
+        Kind::RecoveryCodeUsed,
+        Kind::SecondFactorFailed,
+        Kind::SecondFactorSucceeded,
+        Kind::StaffRemovedSecondFactors,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::LoginSucceeded => "login_succeeded",

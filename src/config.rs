@@ -9,6 +9,8 @@ use clap::{Args, ValueEnum};
 pub mod defaults {
     pub const DATABASE_URL: &str = "sqlite://kitchen.db";
     pub const BIND: &str = "127.0.0.1:8000";
+    pub const CONSOLE_IDLE_MINUTES: u64 = 30;
+    pub const CONSOLE_SESSION_HOURS: u64 = 12;
     /// OWASP's minimum for Argon2id: m=19456 KiB (19 MiB), t=2, p=1.
     pub const ARGON2_MEMORY_KIB: u32 = 19_456;
     pub const ARGON2_ITERATIONS: u32 = 2;
@@ -284,6 +286,18 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Serve the staff console at `/console/` (`false`: every console path is a 404).
+    #[arg(long, global = true, env = "KITCHEN_API_CONSOLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub console: bool,
+
+    /// A console session ends after this many minutes without a request.
+    #[arg(long, global = true, env = "KITCHEN_API_CONSOLE_IDLE_MINUTES", default_value_t = defaults::CONSOLE_IDLE_MINUTES)]
+    pub console_idle_minutes: u64,
+
+    /// A console session ends this many hours after its sign-in, however busy.
+    #[arg(long, global = true, env = "KITCHEN_API_CONSOLE_SESSION_HOURS", default_value_t = defaults::CONSOLE_SESSION_HOURS)]
+    pub console_session_hours: u64,
+
     /// Refuse logins until the address is verified (checked after the password).
     #[arg(long, global = true, env = "KITCHEN_API_REQUIRE_VERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set)]
     pub require_verified_email: bool,
@@ -405,6 +419,9 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
             require_verified_email: false,
+            console: true,
+            console_idle_minutes: defaults::CONSOLE_IDLE_MINUTES,
+            console_session_hours: defaults::CONSOLE_SESSION_HOURS,
             metrics_token: None,
             poll_session_changes: false,
             webauthn_rp_id: None,

@@ -25,6 +25,11 @@ impl FieldErrors {
         }
     }
 
+    /// Whether `field` has a message.
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|(name, _)| name == field)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -28,6 +28,24 @@ pub struct LoggedIn {
     pub email: String,
 }
 
+/// Who a login is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// An API token, for any active account.
+    Api,
+    /// A staff console session: staff and superusers only. A plain account's right password is
+    /// refused exactly as a wrong one (and counted as one).
+    Console,
+}
+
+/// A right password of an account the audience admits.
+#[derive(Debug)]
+pub struct Verified {
+    pub account: Account,
+    /// TOTP is on: a code is due, and the password stays counted until it is right.
+    pub totp: bool,
+}
+
 /// Logs in with `email` as typed: throttle, verify, rehash, verified-email policy, event, token.
 pub async fn log_in(
     state: &AppState,
@@ -36,6 +54,25 @@ pub async fn log_in(
     client: IpAddr,
     user_agent: Option<&str>,
 ) -> Result<LoginOutcome, ApiError> {
+    let Verified { account, totp } =
+        verify_login(state, email, password, client, Audience::Api).await?;
+    if totp {
+        let token = super::mfa::start_challenge(state, account.id, user_agent).await?;
+        return Ok(LoginOutcome::SecondFactorDue(token));
+    }
+    let logged_in = issue_token(state, account, &Device::new(client, user_agent), None).await?;
+    Ok(LoginOutcome::LoggedIn(logged_in))
+}
+
+/// The first half of every password login: throttle, verify, rehash, the verified-email
+/// policy; a failure is the one answer for every cause, with its security event.
+pub async fn verify_login(
+    state: &AppState,
+    email: &str,
+    password: Password,
+    client: IpAddr,
+    audience: Audience,
+) -> Result<Verified, ApiError> {
     // A malformed address is just an unknown one, and costs the same.
     let key = Email::lookup_key(email);
     let keys = LoginKeys::new(&key, client);
@@ -49,7 +86,11 @@ pub async fn log_in(
     // While delayed, even the right password is refused, mostly without a write.
     let throttle = state.config.login_throttle();
     throttle.check(account_throttle, address_throttle, state.clock.now())?;
-    let active = account.as_ref().is_some_and(|a| a.is_active);
+    let admitted = |a: &db::Credentials| match audience {
+        Audience::Api => true,
+        Audience::Console => a.is_staff,
+    };
+    let active = account.as_ref().is_some_and(|a| a.is_active && admitted(a));
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     // With TOTP on, a right password stays counted until the code is right too
     // (`settle_password_guess`): otherwise each login would wipe the count of wrong codes.
@@ -61,7 +102,10 @@ pub async fn log_in(
             tracing::info!("login failed");
             crate::metrics::record_login(false);
             // Written for known and unknown addresses alike: the same work either way.
-            let why = failure_reason(account.as_ref().map(|a| a.is_active), matched, email);
+            let why = match &account {
+                Some(a) if matched && a.is_active => "not staff (console)".to_owned(),
+                _ => failure_reason(account.as_ref().map(|a| a.is_active), matched, email),
+            };
             let known = account.as_ref().map(|a| a.id);
             let event = Event::new(Kind::LoginFailed).maybe_user(known);
             event.ip(client).detail(&why).record(state).await;
@@ -71,18 +115,12 @@ pub async fn log_in(
     // Only now, after the right password: the extra hash says nothing to someone without it.
     upgrade_password_hash(state, &account, password).await;
     check_verified_email(state, account.id).await?;
-    if totp {
-        let token = super::mfa::start_challenge(state, account.id, user_agent).await?;
-        return Ok(LoginOutcome::SecondFactorDue(token));
-    }
-
     let account = Account {
         id: account.id,
         email: account.email,
         held_tokens,
     };
-    let logged_in = issue_token(state, account, &Device::new(client, user_agent), None).await?;
-    Ok(LoginOutcome::LoggedIn(logged_in))
+    Ok(Verified { account, totp })
 }
 
 /// An account whose login is decided: who, and how many tokens it held when read.

@@ -35,7 +35,10 @@ pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, Seal
 pub use device::Device;
 pub use extractor::AuthUser;
 pub use hashing::{Hashing, PasswordHasher};
-pub use login::{Account, LoggedIn, LoginOutcome, confirm_password, issue_token, log_in};
+pub use login::{
+    Account, Audience, LoggedIn, LoginOutcome, Verified, confirm_password, issue_token, log_in,
+    verify_login,
+};
 pub use registration::{Registered, register};
 pub use throttle::{
     AddressGuess, DelayPolicy, Guess, LoginKeys, LoginThrottle, RateLimit, account_key, hit_all,

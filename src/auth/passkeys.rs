@@ -210,6 +210,27 @@ pub async fn log_in_with_passkey(
     client: IpAddr,
     user_agent: Option<&str>,
 ) -> Result<LoggedIn, ApiError> {
+    let proved = pass_passkey(state, ticket, credential, client).await?;
+    let device = super::Device::new(client, user_agent);
+    issue_token(state, proved.account, &device, Some("passkey")).await
+}
+
+/// Who a passkey assertion proves.
+#[derive(Debug)]
+pub struct PasskeyProved {
+    pub account: Account,
+    /// Staff or superuser (the staff console admits only them).
+    pub is_staff: bool,
+}
+
+/// A passkey login up to the account it proves: for a caller that ends the login its own way
+/// (the staff console opens a session instead of a token).
+pub async fn pass_passkey(
+    state: &AppState,
+    ticket: &str,
+    credential: &PublicKeyCredential,
+    client: IpAddr,
+) -> Result<PasskeyProved, ApiError> {
     let throttle = state.config.login_throttle();
     let guess = throttle
         .guess_from_address(&state.db, client, state.clock.now())
@@ -226,9 +247,8 @@ pub async fn log_in_with_passkey(
         }
     };
     guess.succeeded(&state.db).await?;
-    check_verified_email(state, account.id).await?;
-    let device = super::Device::new(client, user_agent);
-    issue_token(state, account, &device, Some("passkey")).await
+    check_verified_email(state, account.account.id).await?;
+    Ok(account)
 }
 
 /// The account a valid assertion proves, or why not (for the event; never for the client),
@@ -237,7 +257,7 @@ async fn verify_assertion(
     state: &AppState,
     ticket: &str,
     credential: &PublicKeyCredential,
-) -> Result<(Option<i64>, Result<Account, &'static str>), ApiError> {
+) -> Result<(Option<i64>, Result<PasskeyProved, &'static str>), ApiError> {
     let Some(authentication) =
         take_ceremony::<DiscoverableAuthentication>(state, ticket, LOGIN, None).await?
     else {
@@ -278,10 +298,13 @@ async fn verify_assertion(
     match db::find_passkey_account(&state.db, user_id).await? {
         Some(a) if a.is_active => Ok((
             Some(user_id),
-            Ok(Account {
-                id: user_id,
-                email: a.email,
-                held_tokens: a.tokens,
+            Ok(PasskeyProved {
+                account: Account {
+                    id: user_id,
+                    email: a.email,
+                    held_tokens: a.tokens,
+                },
+                is_staff: a.is_staff,
             }),
         )),
         _ => Ok((Some(user_id), Err("inactive or deleted account"))),

@@ -78,11 +78,29 @@ pub async fn list_events(
     offset: i64,
 ) -> Result<(i64, Vec<EventRow>), sqlx::Error> {
     const COUNT: &str = "SELECT COUNT(*) FROM security_events WHERE ($1 IS NULL OR user_id = $1)";
+    let rows = find_events(db, user_id, None, limit, offset).await?;
+    let count: i64 =
+        on_db!(db, pool => sqlx::query_scalar(COUNT).bind(user_id).fetch_one(pool).await)?;
+    Ok((count, rows))
+}
+
+/// Newest first, about `user_id` and of `kind` where given; no total (a count of a large log
+/// is a scan).
+pub async fn find_events(
+    db: &Db,
+    user_id: Option<i64>,
+    kind: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     const PAGE: &str = "SELECT id, at, kind, user_id, actor_id, ip, detail FROM security_events \
-                        WHERE ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT $2 OFFSET $3";
-    on_db!(db, pool => {
-        let count: i64 = sqlx::query_scalar(COUNT).bind(user_id).fetch_one(pool).await?;
-        let rows = sqlx::query_as(PAGE).bind(user_id).bind(limit).bind(offset).fetch_all(pool).await?;
-        Ok((count, rows))
-    })
+                        WHERE ($1 IS NULL OR user_id = $1) AND ($4 IS NULL OR kind = $4) \
+                        ORDER BY id DESC LIMIT $2 OFFSET $3";
+    on_db!(db, pool => sqlx::query_as(PAGE)
+        .bind(user_id)
+        .bind(limit)
+        .bind(offset)
+        .bind(kind)
+        .fetch_all(pool)
+        .await)
 }

@@ -69,6 +69,7 @@ struct LoginRow {
     email: Option<String>,
     password_hash: Option<String>,
     is_active: Option<bool>,
+    is_staff: Option<bool>,
     tokens: i64,
     account_failures: Option<i32>,
     account_last_failure: Option<i64>,
@@ -86,6 +87,7 @@ pub async fn read_login(
     address_key: &str,
 ) -> Result<LoginRead, sqlx::Error> {
     const SQL: &str = "SELECT u.id, u.email, u.password_hash, u.is_active, \
+         (u.is_staff OR u.is_superuser) AS is_staff, \
          (SELECT count(*) FROM tokens WHERE tokens.user_id = u.id) AS tokens, \
          a.failures AS account_failures, a.last_failure AS account_last_failure, \
          b.failures AS address_failures, b.last_failure AS address_last_failure, \
@@ -114,6 +116,7 @@ pub async fn read_login(
             email,
             password_hash,
             is_active,
+            is_staff: row.is_staff.unwrap_or(false),
         }),
         _ => None,
     };

@@ -2,6 +2,7 @@
 //! engines accept; [`on_db!`] expands it per engine, so each copy is type-checked by its driver.
 
 mod codes;
+mod console;
 mod data_migrations;
 mod delivery_addresses;
 mod devices;
@@ -20,13 +21,18 @@ mod tx;
 mod users;
 
 pub use codes::{CodeOwner, CodeTry, replace_code, take_code_try};
+pub use console::{
+    ConsoleSessionRow, SEARCH_POSTGRES, SEARCH_SQLITE, delete_console_session,
+    find_console_session, insert_console_session, purge_console_sessions, search_prefix,
+    search_users, touch_console_session,
+};
 pub use delivery_addresses::{
     DeliveryAddressChanges, DeliveryAddressRow, ImportedDeliveryAddress, NewDeliveryAddress,
     delete_address_of_user, find_address_of_user, find_address_owner, insert_address_within_limit,
     insert_imported_address, list_addresses_of_user, update_address_of_user,
 };
 pub use devices::remember_device;
-pub use events::{EventRow, NewEvent, insert_event, list_events, purge_events};
+pub use events::{EventRow, NewEvent, find_events, insert_event, list_events, purge_events};
 pub use flows::{
     CodeUse, LoginRead, change_email, change_password, insert_user_with_token, read_login,
     store_login, use_code,
@@ -53,9 +59,9 @@ pub use throttle::{
     uncount_guess,
 };
 pub use tokens::{
-    NewToken, SessionInfo, SessionLookup, SessionRow, delete_token_of_user, delete_tokens_of_user,
-    delete_tokens_of_user_by_staff, insert_token, list_tokens_of_user, purge_expired_tokens,
-    touch_tokens,
+    NewToken, SessionInfo, SessionLookup, SessionRow, delete_token_of_user,
+    delete_token_of_user_by_staff, delete_tokens_of_user, delete_tokens_of_user_by_staff,
+    insert_token, list_tokens_of_user, purge_expired_tokens, touch_tokens,
 };
 pub use tx::{On, Tx};
 pub(crate) use tx::{on, on_tx};
@@ -64,8 +70,8 @@ pub use users::{
     PictureChange, ProfileChanges, StaffWrite, Updated, UserRow, deactivate_user_by_email_key,
     delete_user, find_address_by_email_key, find_address_by_id, find_mail_target_by_email_key,
     find_mail_target_by_id, find_password_hash, find_user_by_id, insert_imported_user,
-    insert_superuser, list_users, restart_imported_ids, set_user_flags, update_password_hash,
-    update_profile,
+    insert_superuser, list_users, may_act_on, restart_imported_ids, set_user_flags,
+    update_password_hash, update_profile,
 };
 
 use std::str::FromStr;

@@ -103,6 +103,8 @@ pub async fn find_passkey_by_credential_id(
 pub struct PasskeyAccount {
     pub email: String,
     pub is_active: bool,
+    /// Staff or superuser.
+    pub is_staff: bool,
     pub tokens: i64,
 }
 
@@ -110,7 +112,7 @@ pub async fn find_passkey_account(
     db: &Db,
     user_id: i64,
 ) -> Result<Option<PasskeyAccount>, sqlx::Error> {
-    const SQL: &str = "SELECT u.email, u.is_active, \
+    const SQL: &str = "SELECT u.email, u.is_active, (u.is_staff OR u.is_superuser) AS is_staff, \
          (SELECT count(*) FROM tokens WHERE tokens.user_id = u.id) AS tokens \
          FROM users u WHERE u.id = $1";
     on_db!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_optional(pool).await)

@@ -19,7 +19,7 @@ use super::users::Profile;
 use crate::audit::{Event, Kind};
 use crate::auth::{AuthUser, ClientIp, SessionChange};
 use crate::body::{Body, Field};
-use crate::db::{self, FlagChanges, StaffWrite};
+use crate::db::{self, FlagChanges};
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 
@@ -188,34 +188,9 @@ pub async fn update_user(
     Body(body): Body<UserFlags>,
 ) -> Result<(SessionChange, Response), ApiError> {
     let changes = body.changes()?;
-    if (changes.is_staff.is_some() || changes.is_superuser.is_some()) && !staff.user().is_superuser
-    {
-        return Err(ApiError::Forbidden);
-    }
-    // Read only for the log's "before" values: the update itself enforces who may change what.
-    let before = db::find_user_by_id(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let user = refused(db::set_user_flags(&state.db, id, staff.user().id, changes).await?)?;
-    let detail = flag_changes_detail(&before, &user);
-    let event = Event::new(Kind::StaffUpdatedUser)
-        .user(id)
-        .by(staff.user().id);
-    event.ip(client).detail(&detail).record(&state).await;
+    let user = crate::staff::set_flags(&state, staff.user(), client, id, changes).await?;
     let profile = Json(Profile::of(&user, &state.pictures)).into_response();
     Ok((SessionChange::User(id), profile))
-}
-
-fn refused<T>(outcome: StaffWrite<T>) -> Result<T, ApiError> {
-    match outcome {
-        StaffWrite::Done(done) => Ok(done),
-        StaffWrite::NotFound => Err(ApiError::NotFound),
-        StaffWrite::Forbidden => Err(ApiError::Forbidden),
-        StaffWrite::LastSuperuser => Err(ApiError::field(
-            "non_field_errors",
-            "The last active superuser cannot be demoted or deactivated.",
-        )),
-    }
 }
 
 /// Revoke every token of a user: they are logged out everywhere (staff, on ordinary accounts;
@@ -232,11 +207,7 @@ pub async fn revoke_user_tokens(
     StaffUser(staff): StaffUser,
     PathId(id): PathId,
 ) -> Result<(SessionChange, Json<Revoked>), ApiError> {
-    let revoked =
-        refused(db::delete_tokens_of_user_by_staff(&state.db, id, staff.user().id).await?)?;
-    let detail = format!("staff revoked {revoked} tokens");
-    let event = Event::new(Kind::TokensRevoked).user(id).by(staff.user().id);
-    event.ip(client).detail(&detail).record(&state).await;
+    let revoked = crate::staff::revoke_sessions(&state, staff.user(), client, id).await?;
     Ok((SessionChange::User(id), Json(Revoked { revoked })))
 }
 
@@ -257,31 +228,6 @@ pub async fn remove_second_factors(
     StaffUser(staff): StaffUser,
     PathId(id): PathId,
 ) -> Result<(SessionChange, axum::http::StatusCode), ApiError> {
-    let write = db::delete_second_factors_by_staff(&state.db, id, staff.user().id).await?;
-    let removed = refused(write)?;
-    let detail = format!("staff removed {removed} second-factor rows");
-    let event = Event::new(Kind::StaffRemovedSecondFactors)
-        .user(id)
-        .by(staff.user().id);
-    event.ip(client).detail(&detail).record(&state).await;
+    crate::staff::remove_second_factors(&state, staff.user(), client, id).await?;
     Ok((SessionChange::Nothing, axum::http::StatusCode::NO_CONTENT))
-}
-
-/// `is_active: true -> false, ...`, for the log.
-fn flag_changes_detail(before: &db::UserRow, after: &db::UserRow) -> String {
-    let flags = [
-        ("is_active", before.is_active, after.is_active),
-        ("is_staff", before.is_staff, after.is_staff),
-        ("is_superuser", before.is_superuser, after.is_superuser),
-    ];
-    let changed: Vec<String> = flags
-        .iter()
-        .filter(|(_, was, is)| was != is)
-        .map(|(name, was, is)| format!("{name}: {was} -> {is}"))
-        .collect();
-    if changed.is_empty() {
-        "no change".to_owned()
-    } else {
-        changed.join(", ")
-    }
 }

@@ -366,6 +366,37 @@ impl TestApp {
         }
     }
 
+    /// The query plan of `sql`, one line per step: SQLite's `EXPLAIN QUERY PLAN`, or
+    /// PostgreSQL's `EXPLAIN` with sequential scans off (a scratch table of a few rows is
+    /// cheaper to scan; the plan then shows whether an index can serve the query at all).
+    pub async fn query_plan(&self, sql: &str) -> String {
+        match &self.db {
+            Db::Sqlite(pools) => {
+                use sqlx::Row;
+                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(pools.read())
+                    .await
+                    .unwrap();
+                let details: Vec<String> =
+                    rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+                details.join("\n")
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {sql}"))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.rollback().await.unwrap();
+                lines.join("\n")
+            }
+        }
+    }
+
     /// Text of every column of every row of `table`, to search for leaked secrets.
     pub async fn dump_table(&self, table: &str) -> String {
         let sql = match &self.db {

@@ -12,6 +12,7 @@ mod code_mail_limits;
 mod command_line;
 mod config_file;
 mod connections;
+mod console;
 mod database_gone;
 mod disconnects;
 mod docs;

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 
-use super::{INVALID_CODE, check_code};
+use super::{INVALID_CODE, Method, check_code};
 use crate::audit::{Event, Kind};
 use crate::auth::login::{
     Account, LoggedIn, check_verified_email, issue_token, settle_password_guess,
@@ -56,6 +56,20 @@ pub async fn finish_login(
     client: IpAddr,
     user_agent: Option<&str>,
 ) -> Result<LoggedIn, ApiError> {
+    let device = Device::new(client, user_agent);
+    let (account, method) = pass_challenge(state, mfa_token, code, &device).await?;
+    issue_token(state, account, &device, Some(method.as_str())).await
+}
+
+/// The second step up to the account it proves, and how the code was given: for a caller that
+/// ends the login its own way (the staff console opens a session instead of a token).
+pub async fn pass_challenge(
+    state: &AppState,
+    mfa_token: &str,
+    code: &str,
+    device: &Device,
+) -> Result<(Account, Method), ApiError> {
+    let client = device.ip;
     let digest: [u8; 32] = Sha256::digest(mfa_token.trim().as_bytes()).into();
     let now = state.clock.now();
     let user_id = db::take_mfa_challenge_try(&state.db, &digest, now)
@@ -78,8 +92,7 @@ pub async fn finish_login(
             return Err(invalid_token());
         }
     };
-    let device = Device::new(client, user_agent);
-    let Some(method) = check_code(state, user_id, &row, &device, code, "login").await? else {
+    let Some(method) = check_code(state, user_id, &row, device, code, "login").await? else {
         return Err(ApiError::field("code", INVALID_CODE));
     };
     if !db::delete_mfa_challenge(&state.db, &digest).await? {
@@ -94,5 +107,5 @@ pub async fn finish_login(
         email: row.email,
         held_tokens: row.held_tokens,
     };
-    issue_token(state, account, &device, Some(method.as_str())).await
+    Ok((account, method))
 }

@@ -27,7 +27,7 @@ use crate::mail::NoticeKind;
 use crate::notices::{self, NoticeTo};
 use crate::state::AppState;
 
-pub use challenge::{finish_login, start_challenge};
+pub use challenge::{finish_login, pass_challenge, start_challenge};
 pub use key::{MfaKey, MfaKeyText};
 
 /// A code that is neither a current TOTP code nor an unused recovery code.

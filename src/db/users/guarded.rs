@@ -68,6 +68,11 @@ pub(in crate::db) async fn refusal<T>(
     })
 }
 
+/// Whether `actor_id` may manage user `id`: `Done(())`, or why not.
+pub async fn may_act_on(db: &Db, id: i64, actor_id: i64) -> Result<StaffWrite<()>, sqlx::Error> {
+    refusal(db, id, actor_id, StaffWrite::Done(())).await
+}
+
 /// Applies `changes` by `actor_id`, guarded in the UPDATE itself.
 pub async fn set_user_flags(
     db: &Db,

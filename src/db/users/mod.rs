@@ -9,7 +9,7 @@ pub use addresses::{
     find_address_by_email_key, find_address_by_id, insert_imported_user, list_addresses_after,
     restart_imported_ids, set_email_key,
 };
-pub use guarded::{Deletion, FlagChanges, StaffWrite, delete_user, set_user_flags};
+pub use guarded::{Deletion, FlagChanges, StaffWrite, delete_user, may_act_on, set_user_flags};
 pub(super) use guarded::{may_manage, refusal};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -63,6 +63,8 @@ pub struct Credentials {
     pub email: String,
     pub password_hash: String,
     pub is_active: bool,
+    /// Staff or superuser: may use the staff console.
+    pub is_staff: bool,
 }
 
 impl std::fmt::Debug for Credentials {
