@@ -8,6 +8,8 @@ mod account_deletion;
 mod addresses;
 mod authentication;
 mod binary;
+mod browser;
+mod browser_docs;
 mod code_mail_limits;
 mod command_line;
 mod config_file;
