@@ -42,6 +42,8 @@ where
             harden_docs
         } else if path.starts_with("/media/") {
             harden_media
+        } else if path == "/console" || path.starts_with("/console/") {
+            harden_console
         } else {
             harden_api
         };
@@ -72,6 +74,17 @@ fn harden_media(response: Response) -> Response {
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    response
+}
+
+/// The console's forms need their `Origin` (checked on every POST), which browsers send as
+/// `null` under `no-referrer`: its pages name their origin to themselves only.
+fn harden_console(response: Response) -> Response {
+    let mut response = harden_api(response);
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }
 

@@ -20,6 +20,8 @@ pub struct Purged {
     pub mfa_challenges: u64,
     /// Passkey ceremonies past their 5 minutes.
     pub ceremonies: u64,
+    /// Staff console sessions past their idle or absolute timeout.
+    pub console_sessions: u64,
 }
 
 pub async fn purge_periodically(state: AppState) {
@@ -36,6 +38,7 @@ pub async fn purge_periodically(state: AppState) {
                 security_events = purged.security_events,
                 mfa_challenges = purged.mfa_challenges,
                 ceremonies = purged.ceremonies,
+                console_sessions = purged.console_sessions,
                 "old throttle counters, security events and expired challenges purged"
             ),
             Err(e) => tracing::warn!(error = %e, "could not purge old records"),
@@ -95,11 +98,20 @@ pub async fn purge_old_records(
         };
     let mfa_challenges = in_chunks(|| db::purge_mfa_challenges(db, now, PURGE_CHUNK)).await?;
     let ceremonies = db::purge_ceremonies(db, now).await?;
+    let minutes = |n: u64| TimeDelta::try_minutes(i64::try_from(n).unwrap_or(i64::MAX));
+    let idle = minutes(config.console_idle_minutes).and_then(|d| now.checked_sub_signed(d));
+    let begun = minutes(config.console_session_hours.saturating_mul(60))
+        .and_then(|d| now.checked_sub_signed(d));
+    let console_sessions = match (idle, begun) {
+        (Some(idle), Some(begun)) => db::purge_console_sessions(db, idle, begun).await?,
+        _ => 0,
+    };
     Ok(Purged {
         throttle_rows,
         security_events,
         mfa_challenges,
         ceremonies,
+        console_sessions,
     })
 }
 

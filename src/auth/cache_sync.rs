@@ -92,7 +92,8 @@ pub fn is_read(method: &Method) -> bool {
 /// answer, or everything when it named none; nothing when the request failed. It is announced
 /// before the client gets the answer, so a logout on one process holds on every other.
 pub fn change_made_by(response: &Response) -> SessionChange {
-    if !response.status().is_success() {
+    // A redirect is the console's success (Post/Redirect/Get).
+    if !(response.status().is_success() || response.status().is_redirection()) {
         return SessionChange::Nothing;
     }
     response

@@ -96,9 +96,10 @@ fn service(state: &AppState) -> &str {
     &state.config.mail.service_name
 }
 
-/// A `303 See Other` to `to`, setting `cookies`.
+/// A `303 See Other` to `to`, setting `cookies`. It changes no API session unless the caller
+/// says otherwise (`(SessionChange::User(id), see_other(…))`).
 pub(super) fn see_other(to: &str, cookies: &[HeaderValue]) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
+    let mut response = (SessionChange::Nothing, StatusCode::SEE_OTHER).into_response();
     let headers = response.headers_mut();
     headers.insert(
         LOCATION,

@@ -146,6 +146,8 @@ async fn staff_sign_in_find_a_user_sign_them_out_and_deactivate_them() {
     assert!(list.contains("customer@example.com"), "{list}");
     let support_link = format!("href=\"/console/users/{support}\"");
     assert!(!list.contains(&support_link), "only the match");
+    // The customer's session is in use (and so in the session cache) when staff end it.
+    assert_eq!(app.get_me(&customer_token).await.status(), 200);
     let user_path = format!("/console/users/{customer}");
     let page = console.page(&user_path).await;
     assert!(page.contains("Sign out of all sessions"));

@@ -15,6 +15,7 @@ mod command_line;
 mod config_file;
 mod connections;
 mod console;
+mod console_browser;
 mod database_gone;
 mod disconnects;
 mod docs;

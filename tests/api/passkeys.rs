@@ -830,3 +830,50 @@ async fn adding_a_passkey_tells_the_user_with_its_name_escaped() {
     assert!(notices[0].html.contains("&#60;b&#62;Pixel&#60;/b&#62;"));
     assert!(!notices[0].html.contains("<b>Pixel"));
 }
+
+#[tokio::test]
+async fn a_staff_members_passkey_signs_in_to_the_console_and_a_plain_users_does_not() {
+    let app = spawn_app().await;
+    let (staff, staff_token) =
+        crate::console::staff_member(&app, "support@example.com", "is_staff = TRUE").await;
+    let mut staff_phone = Phone::new();
+    add_passkey(&app, &staff_token, &mut staff_phone).await;
+    let (_, plain_token) = app.register("plain@example.com").await;
+    let mut plain_phone = Phone::new();
+    add_passkey(&app, &plain_token, &mut plain_phone).await;
+
+    for (phone, admitted) in [(&mut plain_phone, false), (&mut staff_phone, true)] {
+        let mut console = crate::console::Console::new(&app);
+        let csrf = console.csrf_of("/console/sign-in").await;
+        let options = login_options(&app).await;
+        let signed = phone.get(&options["publicKey"]);
+        let ticket = options["ticket"].as_str().unwrap().to_owned();
+        let credential = signed.to_string();
+        let form = [
+            ("ticket", ticket.as_str()),
+            ("credential", credential.as_str()),
+            ("csrf", csrf.as_str()),
+        ];
+        let res = console.post("/console/sign-in/passkey", &form).await;
+        if admitted {
+            assert_eq!(res.status(), 303);
+            assert_eq!(console.get("/console/users").await.status(), 200);
+        } else {
+            assert_eq!(res.status(), 400);
+            let page = res.text().await.unwrap();
+            assert!(page.contains("Unable to sign in with these credentials."));
+            assert_eq!(console.get("/console/users").await.status(), 303);
+        }
+    }
+    let sessions = app
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM console_sessions WHERE user_id = {staff}"
+        ))
+        .await;
+    assert_eq!(sessions, 1);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM console_sessions")
+            .await,
+        1
+    );
+}

@@ -135,3 +135,22 @@ async fn expired_mfa_challenges_and_passkey_ceremonies_are_purged_and_live_ones_
     assert_eq!(rows(&app.dump_table("mfa_challenges").await), 0);
     assert_eq!(rows(&app.dump_table("webauthn_ceremonies").await), 0);
 }
+
+#[tokio::test]
+async fn console_sessions_past_their_idle_timeout_are_purged() {
+    let (app, config) = spawn_with_config(|c| c.console_idle_minutes = 30).await;
+    crate::console::staff_member(&app, "support@example.com", "is_staff = TRUE").await;
+    let mut console = crate::console::Console::new(&app);
+    let res = console
+        .sign_in("support@example.com", crate::helpers::GOOD_PASSWORD)
+        .await;
+    assert_eq!(res.status(), 303);
+    let now = app.clock.now_for_tests();
+    let purged = purge_old_records(&app.db, &config, now).await.unwrap();
+    assert_eq!(purged.console_sessions, 0, "live");
+    advance(&app, TimeDelta::minutes(31));
+    let now = app.clock.now_for_tests();
+    let purged = purge_old_records(&app.db, &config, now).await.unwrap();
+    assert_eq!(purged.console_sessions, 1);
+    assert_eq!(rows(&app.dump_table("console_sessions").await), 0);
+}
