@@ -220,6 +220,9 @@ async fn cached_superuser(app: &TestApp) -> (i64, String) {
     ))
     .await;
     assert_eq!(app.get_me(&token).await.status(), 200);
+    // The registration's mail job (its code, its device) writes too: let it finish, or the
+    // drop below can deadlock with it instead of happening under an idle server.
+    app.mail_settled().await;
     (id, token)
 }
 
