@@ -25,6 +25,13 @@ impl FieldErrors {
         }
     }
 
+    /// Every message, field by field, for people (the console shows them).
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .flat_map(|(_, m)| m.iter().map(String::as_str))
+    }
+
     /// Whether `field` has a message.
     pub fn has(&self, field: &str) -> bool {
         self.0.iter().any(|(name, _)| name == field)

@@ -124,7 +124,10 @@ pub(super) fn error_page(state: &AppState, nav: Option<Nav>, error: ApiError) ->
             "Too many attempts",
             format!("Too many attempts. Try again in {retry_after_secs} seconds."),
         ),
-        ApiError::Validation(_) => ("Not done", "The request was not valid.".to_owned()),
+        ApiError::Validation(errors) => {
+            let said: Vec<&str> = errors.messages().collect();
+            ("Not done", said.join(" "))
+        }
         _ => (
             "Something went wrong",
             "The service could not do this just now. Try again in a moment.".to_owned(),

@@ -486,7 +486,12 @@ async fn a_staff_member_cannot_act_on_a_superuser_nor_grant_roles() {
         )
         .await;
     assert_eq!(res.status(), 400);
-    assert!(res.text().await.unwrap().contains("Not done"));
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Not done"), "{page}");
+    assert!(
+        page.contains("The last active superuser cannot be demoted or deactivated."),
+        "{page}"
+    );
 }
 
 #[tokio::test]
