@@ -53,7 +53,8 @@ pub async fn revoke_sessions(
     client: IpAddr,
     id: i64,
 ) -> Result<u64, ApiError> {
-    let revoked = refused(db::delete_tokens_of_user_by_staff(&state.db, id, actor.id).await?)?;
+    let revoked =
+        refused(db::delete_tokens_of_user_by_staff(&state.db, id, None, actor.id).await?)?;
     let detail = format!("staff revoked {revoked} tokens");
     let event = Event::new(Kind::TokensRevoked).user(id).by(actor.id);
     event.ip(client).detail(&detail).record(state).await;
@@ -68,7 +69,7 @@ pub async fn revoke_session(
     id: i64,
     token_id: i64,
 ) -> Result<(), ApiError> {
-    let write = db::delete_token_of_user_by_staff(&state.db, id, token_id, actor.id).await?;
+    let write = db::delete_tokens_of_user_by_staff(&state.db, id, Some(token_id), actor.id).await?;
     if refused(write)? == 0 {
         return Err(ApiError::NotFound);
     }

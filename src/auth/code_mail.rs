@@ -9,7 +9,7 @@ use super::{CODE_LIFETIME, CodePurpose, OneTimeCode, account_key, hit_all};
 use crate::db::{self, MailTarget};
 use crate::domain::Email;
 use crate::error::ApiError;
-use crate::mail::{Mail, MailSlot};
+use crate::mail::Mail;
 use crate::state::AppState;
 
 /// No user has id 0, so a code issued to it is stored nowhere.
@@ -57,13 +57,8 @@ pub async fn send_code_mail(
         (config.code_mails_per_account_limit(), account.as_str()),
     ];
     hit_all(&state.db, &limits, state.clock.now()).await?;
-    queue_code_mail(state, slot, purpose, to);
-    Ok(())
-}
-
-/// Without the code-mail limits: for registration, which has a limit of its own.
-pub fn queue_code_mail(state: &AppState, slot: MailSlot, purpose: CodePurpose, to: Recipient) {
     slot.prepare(code_mail_job(state, purpose, to));
+    Ok(())
 }
 
 /// The queue's work for one code mail: the recipient's look-up, the code, the mail.

@@ -30,7 +30,7 @@ pub use cache_sync::{
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, SystemClock};
-pub use code_mail::{NO_USER, Recipient, queue_code_mail, send_code_mail};
+pub use code_mail::{NO_USER, Recipient, send_code_mail};
 pub use codes::{CODE_LIFETIME, CodePurpose, MAX_CODE_ATTEMPTS, OneTimeCode, SealedCode};
 pub use device::Device;
 pub use extractor::AuthUser;

@@ -59,9 +59,9 @@ pub use throttle::{
     uncount_guess,
 };
 pub use tokens::{
-    NewToken, SessionInfo, SessionLookup, SessionRow, delete_token_of_user,
-    delete_token_of_user_by_staff, delete_tokens_of_user, delete_tokens_of_user_by_staff,
-    insert_token, list_tokens_of_user, purge_expired_tokens, touch_tokens,
+    NewToken, SessionInfo, SessionLookup, SessionRow, delete_token_of_user, delete_tokens_of_user,
+    delete_tokens_of_user_by_staff, insert_token, list_tokens_of_user, purge_expired_tokens,
+    touch_tokens,
 };
 pub use tx::{On, Tx};
 pub(crate) use tx::{on, on_tx};

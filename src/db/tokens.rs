@@ -235,41 +235,16 @@ pub async fn touch_tokens(db: &Db, uses: &[(i64, DateTime<Utc>)]) -> Result<(), 
     Ok(())
 }
 
-/// Revokes every token of user `id` if `actor_id` may manage it ([`may_manage!`], in the DELETE).
-/// Deletes token `token_id` of user `id` if `actor_id` may manage the user: `Done(1)` or
-/// `Done(0)` (no such token of theirs), or why not.
-pub async fn delete_token_of_user_by_staff(
-    db: &Db,
-    id: i64,
-    token_id: i64,
-    actor_id: i64,
-) -> Result<StaffWrite<u64>, sqlx::Error> {
-    const SQL: &str = concat!(
-        "DELETE FROM tokens WHERE id = $3 AND user_id = $1 \
-         AND EXISTS (SELECT 1 FROM users WHERE users.id = $1 AND ",
-        may_manage!(),
-        ")"
-    );
-    let revoked = on_db!(write db, pool => sqlx::query(SQL)
-        .bind(id)
-        .bind(actor_id)
-        .bind(token_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    if revoked > 0 {
-        return Ok(StaffWrite::Done(revoked));
-    }
-    refusal(db, id, actor_id, StaffWrite::Done(0)).await
-}
-
+/// Revokes the tokens of user `id` (every one, or only token `only`) if `actor_id` may manage
+/// the user ([`may_manage!`], in the DELETE): `Done(n)`, or why not.
 pub async fn delete_tokens_of_user_by_staff(
     db: &Db,
     id: i64,
+    only: Option<i64>,
     actor_id: i64,
 ) -> Result<StaffWrite<u64>, sqlx::Error> {
     const SQL: &str = concat!(
-        "DELETE FROM tokens WHERE user_id = $1 \
+        "DELETE FROM tokens WHERE user_id = $1 AND ($3 IS NULL OR id = $3) \
          AND EXISTS (SELECT 1 FROM users WHERE users.id = $1 AND ",
         may_manage!(),
         ")"
@@ -277,6 +252,7 @@ pub async fn delete_tokens_of_user_by_staff(
     let revoked = on_db!(write db, pool => sqlx::query(SQL)
         .bind(id)
         .bind(actor_id)
+        .bind(only)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;

@@ -17,7 +17,7 @@ use crate::state::AppState;
 pub const INVALID_CODE: &str = "Invalid or expired code.";
 /// A code that is not six digits cannot be one we sent; it does not count as a try.
 pub const MALFORMED_CODE: &str = "Enter the 6-digit code from the email.";
-pub const WRONG_PASSWORD: &str = "Wrong password.";
+pub use crate::auth::step_up::WRONG_PASSWORD;
 fn user_id_field(field: &Field, errors: &mut FieldErrors) -> Option<i64> {
     field.parse(errors, |raw| {
         raw.trim()
