@@ -265,7 +265,7 @@ pub struct Config {
     #[arg(long, global = true, env = "KITCHEN_API_LOGIN_FORGET_AFTER_SECS", default_value_t = defaults::LOGIN_FORGET_AFTER_SECS)]
     pub login_forget_after_secs: u64,
 
-    /// Days a security event is kept. 0: forever.
+    /// Days a security event, and a device not used since, is kept. 0: forever.
     #[arg(long, global = true, env = "KITCHEN_API_SECURITY_EVENT_RETENTION_DAYS", default_value_t = defaults::SECURITY_EVENT_RETENTION_DAYS)]
     pub security_event_retention_days: u32,
 

@@ -1,5 +1,5 @@
 //! The periodic purge of what nothing will read again (expired tokens, heard session changes,
-//! old counters and security events). Deletes are idempotent, so processes may purge at once,
+//! old counters, security events and devices not seen within their retention). Deletes are idempotent, so processes may purge at once,
 //! and go in chunks, so a backlog never holds the SQLite writer for long.
 
 use std::time::Duration;
@@ -16,6 +16,9 @@ pub const PURGE_CHUNK: i64 = 1000;
 pub struct Purged {
     pub throttle_rows: u64,
     pub security_events: u64,
+    /// Known devices not seen within the security events' retention (they hold client networks
+    /// too).
+    pub known_devices: u64,
     /// Halfway logins (`mfa_token`s) past their 5 minutes.
     pub mfa_challenges: u64,
     /// Passkey ceremonies past their 5 minutes.
@@ -36,10 +39,11 @@ pub async fn purge_periodically(state: AppState) {
             Ok(purged) => tracing::info!(
                 throttle_rows = purged.throttle_rows,
                 security_events = purged.security_events,
+                known_devices = purged.known_devices,
                 mfa_challenges = purged.mfa_challenges,
                 ceremonies = purged.ceremonies,
                 console_sessions = purged.console_sessions,
-                "old throttle counters, security events and expired challenges purged"
+                "old throttle counters, security events, devices and expired challenges purged"
             ),
             Err(e) => tracing::warn!(error = %e, "could not purge old records"),
         }
@@ -91,10 +95,13 @@ pub async fn purge_old_records(
         .saturating_sub(throttle_horizon_secs(config));
     let throttle_rows =
         in_chunks(|| db::purge_throttle_rows(db, counters_before, PURGE_CHUNK)).await?;
-    let security_events =
+    let (security_events, known_devices) =
         match event_retention(config).and_then(|kept| now.checked_sub_signed(kept)) {
-            Some(before) => in_chunks(|| db::purge_events(db, before, PURGE_CHUNK)).await?,
-            None => 0,
+            Some(before) => (
+                in_chunks(|| db::purge_events(db, before, PURGE_CHUNK)).await?,
+                in_chunks(|| db::purge_devices(db, before, PURGE_CHUNK)).await?,
+            ),
+            None => (0, 0),
         };
     let mfa_challenges = in_chunks(|| db::purge_mfa_challenges(db, now, PURGE_CHUNK)).await?;
     let ceremonies = db::purge_ceremonies(db, now).await?;
@@ -109,6 +116,7 @@ pub async fn purge_old_records(
     Ok(Purged {
         throttle_rows,
         security_events,
+        known_devices,
         mfa_challenges,
         ceremonies,
         console_sessions,

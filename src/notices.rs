@@ -61,17 +61,14 @@ pub fn signed_in(state: &AppState, user_id: i64, email: &str, device: &Device) {
     };
     let (state, email) = (state.clone(), email.to_owned());
     slot.prepare(async move {
-        let new = remember(&state, user_id, &notice.device).await?;
+        let (family, network) = (notice.device.family(), notice.device.network());
+        let device = db::DeviceKey {
+            family: &family,
+            network: &network,
+        };
+        let new = db::remember_device(&state.db, user_id, device, notice.at).await?;
         render(&state, new.then_some(email), &notice)
     });
-}
-
-/// Remembers `device` for `user_id`; `true` when it is new to the account. Registration calls
-/// it too, so the device an account was made on is never a new one.
-pub async fn remember(state: &AppState, user_id: i64, device: &Device) -> anyhow::Result<bool> {
-    let (family, network) = (device.family(), device.network());
-    let now = state.clock.now();
-    Ok(db::remember_device(&state.db, user_id, &family, &network, now).await?)
 }
 
 fn reserve(state: &AppState, kind: NoticeKind) -> Option<crate::mail::MailSlot> {

@@ -45,28 +45,22 @@ pub async fn register(
         created_at: now,
         user_agent,
     };
-    let user = db::insert_user_with_token(&state.db, &user, &new_token).await?;
+    // The device the account is made on is known from the start, in the same commit: a login
+    // that follows at once is no new device.
+    let device = Device::new(client, user_agent);
+    let (family, network) = (device.family(), device.network());
+    let device = db::DeviceKey {
+        family: &family,
+        network: &network,
+    };
+    let user = db::insert_user_with_token(&state.db, &user, &new_token, device).await?;
     tracing::info!(user_id = user.id, "user registered");
     let to = Recipient::Known(MailTarget {
         id: user.id,
         email: user.email.clone(),
         email_verified: user.email_verified,
     });
-    // The device the account is made on is known from the start: signing in from it again is
-    // no new device. Remembered off the request, with the verification mail.
-    let mail = code_mail_job(state, CodePurpose::VerifyEmail, to);
-    let (device, remembered) = (Device::new(client, user_agent), state.clone());
-    let user_id = user.id;
-    slot.prepare(async move {
-        if let Err(e) = crate::notices::remember(&remembered, user_id, &device).await {
-            tracing::warn!(
-                user_id,
-                error = format!("{e:#}"),
-                "could not remember a device"
-            );
-        }
-        mail.await
-    });
+    slot.prepare(code_mail_job(state, CodePurpose::VerifyEmail, to));
     Ok(Registered {
         token,
         user_id: user.id,

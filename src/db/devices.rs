@@ -3,7 +3,33 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Db, on_db};
+use super::{Db, Tx, on_db, on_tx};
+
+/// A device as an account is judged by: its user agent family and client network.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceKey<'a> {
+    pub family: &'a str,
+    pub network: &'a str,
+}
+
+/// Records `device` as known to `user_id` from `now`, in the transaction that made the account.
+pub async fn insert_device(
+    tx: &mut Tx,
+    user_id: i64,
+    device: DeviceKey<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO known_devices (user_id, family, network, first_seen, \
+         last_seen) VALUES ($1, $2, $3, $4, $4)";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(device.family)
+        .bind(device.network)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(drop))
+}
 
 /// A known device's last sign-in is written at most this often.
 const LAST_SEEN_EVERY: TimeDelta = TimeDelta::days(1);
@@ -14,10 +40,10 @@ const LAST_SEEN_EVERY: TimeDelta = TimeDelta::days(1);
 pub async fn remember_device(
     db: &Db,
     user_id: i64,
-    family: &str,
-    network: &str,
+    device: DeviceKey<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
+    let DeviceKey { family, network } = device;
     const LAST_SEEN: &str =
         "SELECT last_seen FROM known_devices WHERE user_id = $1 AND family = $2 AND network = $3";
     const INSERT: &str = "INSERT INTO known_devices (user_id, family, network, first_seen, \
@@ -50,4 +76,12 @@ pub async fn remember_device(
             .map(|_| false)),
         Some(_) => Ok(false),
     }
+}
+
+/// Forgets at most `limit` devices last seen before `before` (signing in from one again is a
+/// new device). Returns how many.
+pub async fn purge_devices(db: &Db, before: DateTime<Utc>, limit: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM known_devices WHERE (user_id, family, network) IN \
+         (SELECT user_id, family, network FROM known_devices WHERE last_seen < $1 LIMIT $2)";
+    super::delete_chunk(db, SQL, before, limit).await
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::codes::{CodeTry, mark_code_used};
+use super::devices::{DeviceKey, insert_device};
 use super::events::{NewEvent, bind_event, insert_event, insert_event_sql};
 use super::throttle::ThrottleRow;
 use super::tokens::{
@@ -18,17 +19,21 @@ use super::users::{
 use super::{Db, Tx, on_db};
 use crate::domain::Email;
 
-/// Creates a user and their first token; an address already taken fails the whole.
+/// Creates a user, their first token and the device they made the account on (known from the
+/// start, so signing in from it is never a new device); an address already taken fails the whole.
 pub async fn insert_user_with_token(
     db: &Db,
     user: &NewUser<'_>,
     token: &NewToken<'_>,
+    device: DeviceKey<'_>,
 ) -> Result<UserRow, sqlx::Error> {
     const USER_AND_TOKEN: &str = concat!(
         "WITH u AS (",
         insert_user_sql!(),
         "), t AS (INSERT INTO tokens (user_id, digest, created_at, user_agent) \
-         SELECT id, $5, $6, $7 FROM u) SELECT * FROM u"
+         SELECT id, $5, $6, $7 FROM u), \
+         d AS (INSERT INTO known_devices (user_id, family, network, first_seen, last_seen) \
+         SELECT id, $8, $9, $6, $6 FROM u) SELECT * FROM u"
     );
     if let Db::Postgres(pool) = db {
         return sqlx::query_as(USER_AND_TOKEN)
@@ -39,6 +44,8 @@ pub async fn insert_user_with_token(
             .bind(token.digest)
             .bind(token.created_at)
             .bind(token.user_agent)
+            .bind(device.family)
+            .bind(device.network)
             .fetch_one(pool)
             .await;
     }
@@ -46,6 +53,7 @@ pub async fn insert_user_with_token(
     let done = async {
         let row = insert_user(&mut tx, user).await?;
         insert_token(&mut tx, row.id, token).await?;
+        insert_device(&mut tx, row.id, device, token.created_at).await?;
         Ok(row)
     }
     .await;
@@ -265,7 +273,11 @@ mod tests {
             created_at: Utc::now(),
             user_agent: None,
         };
-        insert_user_with_token(db, &user, &token).await
+        let device = DeviceKey {
+            family: "Unknown device",
+            network: "127.0.0.0/24",
+        };
+        insert_user_with_token(db, &user, &token, device).await
     }
 
     #[tokio::test]

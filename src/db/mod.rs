@@ -31,7 +31,7 @@ pub use delivery_addresses::{
     delete_address_of_user, find_address_of_user, find_address_owner, insert_address_within_limit,
     insert_imported_address, list_addresses_of_user, update_address_of_user,
 };
-pub use devices::remember_device;
+pub use devices::{DeviceKey, purge_devices, remember_device};
 pub use events::{EventRow, NewEvent, find_events, insert_event, list_events, purge_events};
 pub use flows::{
     CodeUse, LoginRead, change_email, change_password, insert_user_with_token, read_login,

@@ -59,13 +59,21 @@ impl Counters {
         self.settled.notify_waiters();
     }
 
+    /// The finished counts are read before `enqueued`: every job finished was enqueued first, so
+    /// a snapshot never shows more finished than enqueued, and shows nothing pending only when
+    /// nothing was.
     fn snapshot(&self) -> MailStats {
         let get = |c: &AtomicU64| c.load(Ordering::SeqCst);
+        let (delivered, discarded, failed) = (
+            get(&self.delivered),
+            get(&self.discarded),
+            get(&self.failed),
+        );
         MailStats {
             enqueued: get(&self.enqueued),
-            delivered: get(&self.delivered),
-            discarded: get(&self.discarded),
-            failed: get(&self.failed),
+            delivered,
+            discarded,
+            failed,
             retries: get(&self.retries),
         }
     }

@@ -150,6 +150,33 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 
+    /// Gives the browser a virtual platform authenticator (WebDriver's WebAuthn extension,
+    /// which chromedriver implements): a passkey made or asked for from now on is made or
+    /// signed by it, the user verified, without a prompt.
+    pub async fn add_virtual_authenticator(&self) {
+        let options = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserVerified": true,
+        });
+        let cmd = SessionCommand {
+            path: "webauthn/authenticator",
+            body: options,
+        };
+        self.client()
+            .issue_cmd(cmd)
+            .await
+            .unwrap_or_else(|e| panic!("cannot add a virtual authenticator: {e}"));
+    }
+
+    /// Runs `script` in the page as an async function of `arguments` (its last argument is the
+    /// callback that ends it) and returns what it passed to the callback.
+    pub async fn run_async(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client()
+            .execute_async(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("the script failed: {e}\n{script}"))
+    }
+
     /// Ends the session (Chromium quits), then stops chromedriver. Dropping the `Browser` also
     /// stops both, only less politely.
     pub async fn close(mut self) {
@@ -237,6 +264,29 @@ impl Drop for Browser {
             rustix::process::kill_process_group(pid, rustix::process::Signal::KILL).ok();
         }
         self.driver.wait().ok();
+    }
+}
+
+/// A `POST` to `/session/{id}/{path}`: a WebDriver extension command fantoccini has no method
+/// for.
+#[derive(Debug)]
+struct SessionCommand {
+    path: &'static str,
+    body: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SessionCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (reqwest::Method::POST, Some(self.body.to_string()))
     }
 }
 

@@ -1,13 +1,14 @@
 //! The staff console in a real browser (headless Chromium through chromedriver, see
 //! browser.rs): a staff member signs in with TOTP, finds a user, signs them out of all
 //! sessions and deactivates them, and the user's token is refused; a plain user cannot sign
-//! in; a hostile name shows as text. With `KITCHEN_SCREENSHOTS_DIR=docs/console` each page is
+//! in; a hostile name shows as text; a passkey made in the browser signs its owner in with the
+//! sign-in page's button. With `KITCHEN_SCREENSHOTS_DIR=docs/console` each page is
 //! saved there (the README's console section shows them).
 
 use std::path::PathBuf;
 
 use crate::browser::{Browser, Viewport, screenshots_dir};
-use crate::helpers::{GOOD_PASSWORD, TestApp, spawn_app};
+use crate::helpers::{GOOD_PASSWORD, TestApp, spawn_app, spawn_app_on_port};
 use crate::totp::{now_code, with_totp};
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
@@ -147,5 +148,76 @@ async fn a_plain_user_cannot_sign_in_to_the_console() {
     );
     browser.goto(&app.url("/console/users")).await;
     wait_for_url(&browser, "/console/sign-in").await;
+    browser.close().await;
+}
+
+/// Makes a passkey in the page with the creation options of `/users/me/passkeys/options/`, and
+/// answers the credential as the API takes it (or `{error}`). Chromium reads and writes the
+/// JSON forms itself (`parseCreationOptionsFromJSON`, `toJSON`).
+const CREATE_PASSKEY: &str = r#"
+const [options, done] = arguments;
+const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options);
+navigator.credentials.create({ publicKey }).then(
+  (credential) => done(credential.toJSON()),
+  (e) => done({ error: String(e) }),
+);
+"#;
+
+#[tokio::test]
+#[ignore = "needs Debian's chromium and chromium-driver; CI installs them"]
+async fn a_staff_member_signs_in_with_the_passkey_button() {
+    // Passkeys need a domain: the browser talks to the server as localhost.
+    let app = spawn_app_on_port(|c, port| {
+        c.webauthn_origins = vec![format!("http://localhost:{port}")];
+    })
+    .await;
+    let site = format!("http://localhost:{}", app.addr.port());
+    let (staff, token) = app.register("support@example.com").await;
+    app.execute(&format!(
+        "UPDATE users SET is_staff = TRUE WHERE id = {staff}"
+    ))
+    .await;
+
+    let browser = Browser::start().await;
+    browser.add_virtual_authenticator().await;
+    browser.goto(&format!("{site}/console/sign-in")).await;
+    // The passkey is made in this browser through the API's routes, as the app's web page would.
+    let password = serde_json::json!({"password": GOOD_PASSWORD});
+    let res = app
+        .send_as(
+            reqwest::Method::POST,
+            "/users/me/passkeys/options/",
+            &token,
+            Some(&password),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let options: serde_json::Value = res.json().await.unwrap();
+    let made = browser
+        .run_async(CREATE_PASSKEY, vec![options["publicKey"].clone()])
+        .await;
+    assert!(made.get("error").is_none(), "{made}");
+    let body =
+        serde_json::json!({"ticket": options["ticket"], "credential": made, "name": "Laptop"});
+    let res = app
+        .send_as(
+            reqwest::Method::POST,
+            "/users/me/passkeys/",
+            &token,
+            Some(&body),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+    // No email, no password: the button, and the authenticator's answer.
+    browser.goto(&format!("{site}/console/sign-in")).await;
+    browser.click("#passkey-button").await;
+    wait_for_url(&browser, "/console/users").await;
+    assert!(browser.page_source().await.contains("support@example.com"));
+    let events = format!(
+        "SELECT count(*) FROM security_events WHERE kind = 'login_succeeded' \
+         AND user_id = {staff} AND detail = 'console passkey'"
+    );
+    assert_eq!(app.scalar_i64(&events).await, 1);
     browser.close().await;
 }

@@ -247,6 +247,29 @@ async fn a_code_works_once() {
 }
 
 #[tokio::test]
+async fn of_ten_confirmations_at_once_one_moves_the_account_and_the_old_address_is_told_once() {
+    let app = spawn_app().await;
+    let (id, token) = app.register(OLD).await;
+    let code = change_code(&app, &token, NEW).await;
+    let confirms = (0..10).map(|_| confirm(&app, &token, &code));
+    let mut statuses: Vec<u16> = futures::future::join_all(confirms)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    statuses.sort_unstable();
+    let mut expected = vec![400; 9];
+    expected.insert(0, 200);
+    assert_eq!(statuses, expected);
+    assert_eq!(email_of(&app, &token).await, NEW);
+    assert_eq!(app.notices_to(OLD, NoticeKind::EmailChanged).await.len(), 1);
+    let events = format!(
+        "SELECT count(*) FROM security_events WHERE kind = 'email_changed' AND user_id = {id}"
+    );
+    assert_eq!(app.scalar_i64(&events).await, 1);
+}
+
+#[tokio::test]
 async fn asking_again_replaces_the_code_and_the_address() {
     let app = spawn_app().await;
     let (_, token) = app.register(OLD).await;

@@ -209,6 +209,40 @@ pub async fn spawn_app_on(
     scratch: Scratch,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
+    try_spawn_app_on(database_url, scratch, configure)
+        .await
+        .unwrap()
+}
+
+/// Starts a server on a loopback port picked beforehand and given to `configure`, for settings
+/// that name the server's own address (a browser's WebAuthn origin, say). Another port is
+/// tried when something else takes the picked one first.
+pub async fn spawn_app_on_port(configure: impl Fn(&mut Config, u16)) -> TestApp {
+    let mut attempt = 1;
+    loop {
+        let port = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let (database_url, scratch) = scratch_database().await;
+        let spawned = try_spawn_app_on(database_url, scratch, |c| {
+            c.bind = SocketAddr::from(([127, 0, 0, 1], port));
+            configure(c, port);
+        })
+        .await;
+        match spawned {
+            Ok(app) => return app,
+            Err(e) => assert!(attempt < 3, "no server on a picked port, 3 times: {e:#}"),
+        }
+        attempt += 1;
+    }
+}
+
+async fn try_spawn_app_on(
+    database_url: String,
+    scratch: Scratch,
+    configure: impl FnOnce(&mut Config),
+) -> anyhow::Result<TestApp> {
     let mut config = test_config(&database_url);
     configure(&mut config);
     let hasher = Arc::new(CountingHasher::new());
@@ -223,10 +257,8 @@ pub async fn spawn_app_on(
         mail_transport: (config.mail.backend == MailBackend::Log)
             .then(|| outbox.clone() as Arc<dyn MailTransport>),
     };
-    let app = Application::build_with(config.clone(), overrides)
-        .await
-        .unwrap();
-    let addr = app.local_addr().unwrap();
+    let app = Application::build_with(config.clone(), overrides).await?;
+    let addr = app.local_addr()?;
     let db = app.state().db.clone();
     let auth_cache = app.state().auth_cache.clone();
     let mailer = app.state().mailer.clone();
@@ -234,7 +266,7 @@ pub async fn spawn_app_on(
     let server = tokio::spawn(app.run_until(async move {
         rx.await.ok();
     }));
-    TestApp {
+    Ok(TestApp {
         addr,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -251,7 +283,7 @@ pub async fn spawn_app_on(
         shutdown: Some(tx),
         server: Some(server),
         _scratch: scratch,
-    }
+    })
 }
 
 impl TestApp {

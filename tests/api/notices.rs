@@ -203,6 +203,31 @@ async fn a_sign_in_from_a_new_device_is_told_once_and_registration_is_never_told
 }
 
 #[tokio::test]
+async fn the_device_an_account_is_made_on_is_known_before_the_registration_answers() {
+    // One mail at a time, and the first one held: no work queued with the registration's
+    // mail can have run when the logins follow.
+    let app = spawn_app_with(|c| c.mail.concurrency = 1).await;
+    app.outbox.hold();
+    app.register("first@example.com").await;
+    let res = app
+        .request(Method::POST, "/users/")
+        .header("User-Agent", IPHONE)
+        .json(&json!({"email": EMAIL, "password": GOOD_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let known = app
+        .scalar_i64("SELECT count(*) FROM known_devices WHERE family = 'Safari on iPhone'")
+        .await;
+    assert_eq!(known, 1, "remembered in the registration's own commit");
+    let statuses = futures::future::join_all((0..5).map(|_| log_in_from(&app, IPHONE, None)));
+    assert!(statuses.await.iter().all(|s| *s == 200));
+    app.outbox.release();
+    assert!(app.all_notices_to(EMAIL).await.is_empty());
+}
+
+#[tokio::test]
 async fn twenty_first_sign_ins_from_one_new_device_at_once_send_one_notice() {
     // Logins in flight count as guesses until their password is checked: allow twenty.
     let app = spawn_app_with(|c| {

@@ -101,6 +101,31 @@ async fn security_events_older_than_the_retention_are_purged_in_chunks() {
 }
 
 #[tokio::test]
+async fn devices_not_seen_within_the_retention_are_forgotten() {
+    let (app, config) = spawn_with_config(|c| c.security_event_retention_days = 30).await;
+    app.register("old@example.com").await;
+    advance(&app, TimeDelta::days(20));
+    app.register("recent@example.com").await;
+    advance(&app, TimeDelta::days(11));
+    let now = app.clock.now_for_tests();
+    let forever = Config {
+        security_event_retention_days: 0,
+        ..config.clone()
+    };
+    let purged = purge_old_records(&app.db, &forever, now).await.unwrap();
+    assert_eq!(purged.known_devices, 0, "retention 0 keeps them");
+    let purged = purge_old_records(&app.db, &config, now).await.unwrap();
+    assert_eq!(purged.known_devices, 1);
+    let left = app
+        .scalar_i64(
+            "SELECT count(*) FROM known_devices d JOIN users u ON u.id = d.user_id \
+             WHERE u.email = 'recent@example.com'",
+        )
+        .await;
+    assert_eq!((rows(&app.dump_table("known_devices").await), left), (1, 1));
+}
+
+#[tokio::test]
 async fn the_retention_setting_defaults_to_a_year_and_refuses_absurd_values() {
     assert_eq!(Config::default().security_event_retention_days, 365);
     let too_long = Config {
