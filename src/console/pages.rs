@@ -197,7 +197,7 @@ async fn users(
 ) -> Response {
     let page = page_number(query.page.as_deref());
     let term: String = query.q.trim().chars().take(254).collect();
-    let prefix = db::search_prefix(&state.db, &term);
+    let prefix = crate::domain::search_key(&term);
     let offset = (page - 1) * PAGE_SIZE;
     let found = db::search_users(&state.db, &prefix, PAGE_SIZE + 1, offset).await;
     let mut rows = match found {

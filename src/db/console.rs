@@ -76,26 +76,26 @@ pub async fn purge_console_sessions(
         .map(|r| r.rows_affected()))
 }
 
-/// The console's search: users whose address key or lowercased name starts with `$1`
-/// (`$2` is `$1` followed by the highest character, so each is one index range), newest first.
-/// In byte order on both engines ("C" on PostgreSQL, SQLite's BINARY).
+/// The console's search: users whose address key or name key starts with `$1` (`$2` is `$1`
+/// followed by the highest character, so each is one index range), newest first. In byte
+/// order on both engines ("C" on PostgreSQL, SQLite's BINARY).
 pub const SEARCH_SQLITE: &str = concat!(
     "SELECT ",
     user_columns!(),
     " FROM users WHERE (email_key >= $1 AND email_key < $2) \
-     OR (lower(name) >= $1 AND lower(name) < $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
+     OR (name_key >= $1 AND name_key < $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
 );
 pub const SEARCH_POSTGRES: &str = concat!(
     "SELECT ",
     user_columns!(),
     " FROM users WHERE (email_key COLLATE \"C\" >= $1 AND email_key COLLATE \"C\" < $2) \
-     OR (lower(name) COLLATE \"C\" >= $1 AND lower(name) COLLATE \"C\" < $2) \
+     OR (name_key COLLATE \"C\" >= $1 AND name_key COLLATE \"C\" < $2) \
      ORDER BY id DESC LIMIT $3 OFFSET $4"
 );
 
-/// Up to `limit` users from `offset` whose address or name starts with `prefix` (already
-/// lowercased as the engine lowercases: [`search_prefix`]), newest first; every user, newest
-/// first, for an empty prefix.
+/// Up to `limit` users from `offset` whose address or name starts with `prefix` (already a
+/// [`crate::domain::search_key`]), newest first; every user, newest first, for an empty
+/// prefix.
 pub async fn search_users(
     db: &Db,
     prefix: &str,
@@ -126,14 +126,4 @@ pub async fn search_users(
         .bind(offset)
         .fetch_all(pool)
         .await)
-}
-
-/// A search term as the engine's `lower()` folds names: every letter on PostgreSQL, ASCII
-/// letters only on SQLite; trimmed.
-pub fn search_prefix(db: &Db, term: &str) -> String {
-    let term = term.trim();
-    match db {
-        Db::Sqlite(_) => term.to_ascii_lowercase(),
-        Db::Postgres(_) => term.to_lowercase(),
-    }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::data_migrations::{claim_data_migration, is_data_migration_pending};
+use super::data_migrations::begin_data_migration;
 use super::users::{find_address_by_email_key, list_addresses_after, set_email_key};
 use super::{Db, Tx};
 use crate::domain::Email;
@@ -26,13 +26,9 @@ struct Claimant {
 
 /// Runs the migration unless it has run; safe to call at every start.
 pub async fn canonicalise_email_keys(db: &Db, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    if !is_data_migration_pending(db, NAME).await? {
+    let Some(mut tx) = begin_data_migration(db, NAME, now).await? else {
         return Ok(());
-    }
-    let mut tx = Tx::begin(db).await?;
-    if !claim_data_migration(&mut tx, NAME, now).await? {
-        return tx.rollback().await;
-    }
+    };
     let (changes, unreadable) = non_canonical_addresses(&mut tx).await?;
     if !unreadable.is_empty() {
         tracing::warn!(

@@ -11,6 +11,7 @@ mod events;
 mod flows;
 mod inline_reads;
 mod mfa;
+mod name_keys;
 mod passkeys;
 mod pools;
 mod rate_events;
@@ -23,8 +24,8 @@ mod users;
 pub use codes::{CodeOwner, CodeTry, replace_code, take_code_try};
 pub use console::{
     ConsoleSessionRow, SEARCH_POSTGRES, SEARCH_SQLITE, delete_console_session,
-    find_console_session, insert_console_session, purge_console_sessions, search_prefix,
-    search_users, touch_console_session,
+    find_console_session, insert_console_session, purge_console_sessions, search_users,
+    touch_console_session,
 };
 pub use delivery_addresses::{
     DeliveryAddressChanges, DeliveryAddressRow, ImportedDeliveryAddress, NewDeliveryAddress,
@@ -213,7 +214,10 @@ impl Db {
         .context("database migration failed")?;
         email_keys::canonicalise_email_keys(self, chrono::Utc::now())
             .await
-            .context("re-keying stored addresses failed")
+            .context("re-keying stored addresses failed")?;
+        name_keys::key_names(self, chrono::Utc::now())
+            .await
+            .context("keying stored names for the search failed")
     }
 
     pub fn engine(&self) -> &'static str {

@@ -16,7 +16,7 @@ pub use email::Email;
 pub use password::{Password, PasswordPolicy, common_password_count};
 pub use phone_number::{PhoneNumber, PhoneRegion};
 pub use picture_url::PictureUrl;
-pub use text::{Bio, Name};
+pub use text::{Bio, Name, search_key};
 
 /// The text of an optional field, trimmed; `None` when blank, which clears the field.
 fn non_blank(raw: &str) -> Option<&str> {

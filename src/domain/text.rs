@@ -1,6 +1,8 @@
 //! The display name and the bio: shown to other users, so length-limited, and stored in
 //! PostgreSQL `text`, which cannot hold NUL.
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::{Invalid, max_length_message};
 
 const NAME_MAX_LENGTH: usize = 100;
@@ -20,6 +22,11 @@ impl Name {
         };
         rule.check(raw).map(|text| text.map(Name))
     }
+
+    /// The name as the console's search compares it ([`search_key`]).
+    pub fn search_key(&self) -> String {
+        search_key(&self.0)
+    }
 }
 
 /// A short biography of at most 1000 characters; may span several lines.
@@ -35,6 +42,18 @@ impl Bio {
         };
         rule.check(raw).map(|text| text.map(Bio))
     }
+}
+
+/// Text as the console's search compares it, whatever the engine: trimmed, Unicode NFC, then
+/// every letter lower-cased (an address's key folds its local part the same way) and a final
+/// sigma taken as sigma (a prefix typed ends a word the name does not), so "Élodie", "élodie"
+/// and "E\u{301}lodie" are one.
+pub fn search_key(text: &str) -> String {
+    text.trim()
+        .nfc()
+        .collect::<String>()
+        .to_lowercase()
+        .replace('ς', "σ")
 }
 
 super::text_value!(Name);
@@ -71,6 +90,14 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_keys_fold_every_letter_and_every_composition() {
+        assert_eq!(search_key("  Élodie Ångström "), "élodie ångström");
+        assert_eq!(search_key("E\u{301}LODIE"), "élodie");
+        // A prefix typed ends a word where the name does not: final sigma is sigma.
+        assert!(search_key("Οδυσσευς").starts_with(&search_key("ΟΔΥΣ")));
+    }
 
     const CONTROL: &str = "Name may not contain control characters.";
     const NUL: &str = "Bio may not contain null characters.";

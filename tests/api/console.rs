@@ -585,7 +585,7 @@ async fn the_user_search_is_served_by_indexes() {
         .replace("$3", "26")
         .replace("$4", "0");
     let plan = app.query_plan(&sql).await;
-    assert!(plan.contains("users_name_search"), "{plan}");
+    assert!(plan.contains("users_name_key_search"), "{plan}");
     assert!(
         plan.contains("users_email_key") || plan.contains("sqlite_autoindex_users"),
         "{plan}"
@@ -594,4 +594,64 @@ async fn the_user_search_is_served_by_indexes() {
         !plan.contains("SCAN users") && !plan.contains("Seq Scan"),
         "{plan}"
     );
+}
+
+/// `/console/users?q=` with `term` percent-encoded.
+async fn search(console: &mut Console<'_>, term: &str) -> String {
+    let q: String = url::form_urlencoded::byte_serialize(term.as_bytes()).collect();
+    console.page(&format!("/console/users?q={q}")).await
+}
+
+#[tokio::test]
+async fn names_are_found_in_any_case_and_any_composition_of_their_letters() {
+    let app = spawn_app().await;
+    staff_member(&app, "support@example.com", "is_staff = TRUE").await;
+    let (_, token) = app.register("elodie@example.com").await;
+    let name = serde_json::json!({"name": "Élodie Ångström"});
+    let res = app.update_me(Method::PATCH, &token, &name).await;
+    assert_eq!(res.status(), 200);
+    let mut console = Console::new(&app);
+    console.sign_in("support@example.com", GOOD_PASSWORD).await;
+    for term in ["élodie", "ÉLODIE", "E\u{301}lodie", "  élodie å"] {
+        let list = search(&mut console, term).await;
+        assert!(
+            list.contains("elodie@example.com"),
+            "{term:?} did not find her"
+        );
+    }
+    let list = search(&mut console, "elodie ang").await;
+    assert!(
+        !list.contains("Ångström"),
+        "an accent is a letter of its own"
+    );
+    // The staff API's search folds the same way.
+    let staff_token = app.login("support@example.com", GOOD_PASSWORD).await;
+    let res = app
+        .send_as(
+            Method::GET,
+            "/users/?search=%C3%85NGSTR",
+            &staff_token,
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("elodie@example.com"));
+}
+
+#[tokio::test]
+async fn names_stored_before_name_keys_are_keyed_once_at_start() {
+    let app = spawn_app().await;
+    let (id, _) = app.register("ole@example.com").await;
+    // As a database from before the migration holds it: a name, no key, the migration due.
+    app.execute(&format!(
+        "UPDATE users SET name = 'Øle Brønd', name_key = NULL WHERE id = {id}"
+    ))
+    .await;
+    app.execute("UPDATE data_migrations SET done_at = NULL WHERE name = 'name_keys'")
+        .await;
+    let peer = app.spawn_peer(|_| {}).await;
+    let key = format!("SELECT count(*) FROM users WHERE name_key = 'øle brønd' AND id = {id}");
+    assert_eq!(peer.scalar_i64(&key).await, 1);
+    let done = "SELECT count(*) FROM data_migrations WHERE name = 'name_keys' AND done_at IS NULL";
+    assert_eq!(peer.scalar_i64(done).await, 0);
 }

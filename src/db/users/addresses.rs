@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::{Tx, on_tx};
-use crate::domain::Email;
+use crate::domain::{Email, search_key};
 
 /// A user's address, its key and when it joined.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -45,8 +45,8 @@ macro_rules! select_addresses {
 pub async fn insert_imported_user(tx: &mut Tx, u: &ImportedUser) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO users (id, email, email_key, password_hash, name, \
          date_of_birth, bio, profile_picture, phone_number, is_superuser, is_staff, \
-         is_active, email_verified, date_joined) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13) \
+         is_active, email_verified, date_joined, name_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13, $14) \
          ON CONFLICT DO NOTHING";
     on_tx!(tx, conn => sqlx::query(SQL)
         .bind(u.id)
@@ -62,6 +62,7 @@ pub async fn insert_imported_user(tx: &mut Tx, u: &ImportedUser) -> Result<bool,
         .bind(u.is_staff)
         .bind(u.is_active)
         .bind(u.date_joined)
+        .bind(u.name.as_deref().map(search_key))
         .execute(conn)
         .await
         .map(|r| r.rows_affected() > 0))

@@ -15,7 +15,7 @@ pub(super) use guarded::{may_manage, refusal};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Db, Tx, on, on_db, on_tx};
-use crate::domain::{Bio, DateOfBirth, Email, Name, PhoneNumber, PictureUrl};
+use crate::domain::{Bio, DateOfBirth, Email, Name, PhoneNumber, PictureUrl, search_key};
 
 /// The columns of [`UserRow`], in one place for every query that returns a user.
 macro_rules! user_columns {
@@ -263,6 +263,7 @@ async fn update_profile_on(
     const SQL: &str = concat!(
         "UPDATE users SET \
          name = CASE WHEN $1 THEN $2 ELSE name END, \
+         name_key = CASE WHEN $1 THEN $13 ELSE name_key END, \
          date_of_birth = CASE WHEN $3 THEN $4 ELSE date_of_birth END, \
          bio = CASE WHEN $5 THEN $6 ELSE bio END, \
          profile_picture = CASE WHEN $7 THEN $8 ELSE profile_picture END, \
@@ -290,6 +291,7 @@ async fn update_profile_on(
         .bind(c.phone_number.touches())
         .bind(c.phone_number.value(|v| v.as_str().to_owned()))
         .bind(user_id)
+        .bind(c.name.value(Name::search_key))
         .fetch_optional(conn)
         .await)
 }
@@ -364,7 +366,7 @@ pub(in crate::db) async fn set_email(
 fn contains_pattern(term: &str) -> String {
     let mut pattern = String::with_capacity(term.len() + 2);
     pattern.push('%');
-    for c in term.to_lowercase().chars() {
+    for c in search_key(term).chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -382,7 +384,7 @@ pub async fn list_users(
     offset: i64,
 ) -> Result<(i64, Vec<UserRow>), sqlx::Error> {
     const FILTER: &str =
-        "WHERE (email_key LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(name, '')) LIKE $1 ESCAPE '\\')";
+        "WHERE (email_key LIKE $1 ESCAPE '\\' OR COALESCE(name_key, '') LIKE $1 ESCAPE '\\')";
     let count_sql = format!("SELECT COUNT(*) FROM users {FILTER}");
     let page_sql = format!(
         "SELECT {} FROM users {FILTER} ORDER BY id LIMIT $2 OFFSET $3",
