@@ -34,29 +34,33 @@ pub async fn insert_device(
 /// A known device's last sign-in is written at most this often.
 const LAST_SEEN_EVERY: TimeDelta = TimeDelta::days(1);
 
-/// Notes that `user_id` signed in from `family` on `network` at `now`; `true` when the account
-/// had not used that pair before (of two concurrent first sign-ins, exactly one). A deleted
-/// account is no new device. A known device costs one read, and a write once a day at most.
+/// Notes that `user_id` signed in from `device` at `now`; `true` when that is a new device to
+/// tell the user of: the account knew other devices, not this one (of two concurrent first
+/// sign-ins from it, exactly one). An account that knows no device yet (made before devices
+/// were kept, imported, or unused for the retention) learns this one without a notice; a
+/// deleted account is no new device. A known device costs one read, and a write once a day at
+/// most.
 pub async fn remember_device(
     db: &Db,
     user_id: i64,
     device: DeviceKey<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let DeviceKey { family, network } = device;
-    const LAST_SEEN: &str =
-        "SELECT last_seen FROM known_devices WHERE user_id = $1 AND family = $2 AND network = $3";
+    const SEEN: &str = "SELECT (SELECT last_seen FROM known_devices \
+         WHERE user_id = $1 AND family = $2 AND network = $3), \
+         EXISTS (SELECT 1 FROM known_devices WHERE user_id = $1)";
     const INSERT: &str = "INSERT INTO known_devices (user_id, family, network, first_seen, \
          last_seen) SELECT $1, $2, $3, $4, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
          ON CONFLICT (user_id, family, network) DO NOTHING";
     const TOUCH: &str = "UPDATE known_devices SET last_seen = $4 \
          WHERE user_id = $1 AND family = $2 AND network = $3 AND last_seen < $4";
-    let last_seen: Option<DateTime<Utc>> = on_db!(db, pool => sqlx::query_scalar(LAST_SEEN)
-        .bind(user_id)
-        .bind(family)
-        .bind(network)
-        .fetch_optional(pool)
-        .await)?;
+    let DeviceKey { family, network } = device;
+    let (last_seen, knows_others): (Option<DateTime<Utc>>, bool) = on_db!(db, pool => sqlx::query_as(SEEN)
+            .bind(user_id)
+            .bind(family)
+            .bind(network)
+            .fetch_one(pool)
+            .await)?;
     match last_seen {
         None => on_db!(write db, pool => sqlx::query(INSERT)
             .bind(user_id)
@@ -65,7 +69,7 @@ pub async fn remember_device(
             .bind(now)
             .execute(pool)
             .await
-            .map(|r| r.rows_affected() == 1)),
+            .map(|r| r.rows_affected() == 1 && knows_others)),
         Some(seen) if now - seen >= LAST_SEEN_EVERY => on_db!(write db, pool => sqlx::query(TOUCH)
             .bind(user_id)
             .bind(family)

@@ -228,6 +228,21 @@ async fn the_device_an_account_is_made_on_is_known_before_the_registration_answe
 }
 
 #[tokio::test]
+async fn an_account_that_knows_no_device_learns_its_first_one_without_a_notice() {
+    // As an account made before devices were kept, or imported from Django: none known. Its
+    // next sign-in must not mail every such user at once after an upgrade.
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    app.register(EMAIL).await;
+    app.execute("DELETE FROM known_devices").await;
+    assert_eq!(log_in_from(&app, IPHONE, Some("203.0.113.7")).await, 200);
+    assert!(app.all_notices_to(EMAIL).await.is_empty());
+    // Once it knows one, another is new.
+    assert_eq!(log_in_from(&app, IPHONE, Some("198.51.100.7")).await, 200);
+    let mail = one_notice(&app, EMAIL, NoticeKind::NewDevice).await;
+    assert!(mail.text.contains("198.51.100.0/24"), "{}", mail.text);
+}
+
+#[tokio::test]
 async fn twenty_first_sign_ins_from_one_new_device_at_once_send_one_notice() {
     // Logins in flight count as guesses until their password is checked: allow twenty.
     let app = spawn_app_with(|c| {
