@@ -55,12 +55,13 @@ pub async fn remember_device(
     const TOUCH: &str = "UPDATE known_devices SET last_seen = $4 \
          WHERE user_id = $1 AND family = $2 AND network = $3 AND last_seen < $4";
     let DeviceKey { family, network } = device;
-    let (last_seen, knows_others): (Option<DateTime<Utc>>, bool) = on_db!(db, pool => sqlx::query_as(SEEN)
-            .bind(user_id)
-            .bind(family)
-            .bind(network)
-            .fetch_one(pool)
-            .await)?;
+    let seen: (Option<DateTime<Utc>>, bool) = on_db!(db, pool => sqlx::query_as(SEEN)
+        .bind(user_id)
+        .bind(family)
+        .bind(network)
+        .fetch_one(pool)
+        .await)?;
+    let (last_seen, knows_others) = seen;
     match last_seen {
         None => on_db!(write db, pool => sqlx::query(INSERT)
             .bind(user_id)
